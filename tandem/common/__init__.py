@@ -1,0 +1,1 @@
+"""Pieces every service and recipe shares: wire types, errors, settings, manifest, metrics."""

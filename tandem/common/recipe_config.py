@@ -1,0 +1,46 @@
+"""Recipe configs: a YAML file, overridden by `key=value` CLI arguments, validated by pydantic.
+
+Validation happens before any heavy work starts, and every error is reported at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from omegaconf import OmegaConf
+from pydantic import BaseModel, ValidationError
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """A recipe config is missing, unreadable or invalid."""
+
+
+def load_config(model: type[ConfigT], path: str | Path | None, overrides: list[str] | None = None) -> ConfigT:
+    """Load `path` (YAML), apply dotted `key=value` overrides, validate against `model`."""
+    base: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            base = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+    bad = [o for o in overrides or [] if "=" not in o]
+    if bad:
+        raise ConfigError(f"overrides must look like key=value, got: {', '.join(bad)}")
+    merged = OmegaConf.merge(OmegaConf.create(base), OmegaConf.from_dotlist(list(overrides or [])))
+    data = OmegaConf.to_container(merged, resolve=True)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n".join(f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid {model.__name__} config:\n{problems}") from exc
+
+
+def dump_config(config: BaseModel) -> dict[str, Any]:
+    return config.model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""Domain routing: which modifier should answer a request."""

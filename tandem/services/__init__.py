@@ -1,0 +1,1 @@
+"""The online services: router (public gateway), base_model, modifier_worker, fallback."""
