@@ -1,0 +1,1 @@
+"""Compression pipeline: prune, AWQ, GGUF export + quantization, zstd, recovery, calibration."""
