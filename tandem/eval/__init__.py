@@ -1,0 +1,1 @@
+"""Evaluation harness: benchmark loaders, train/dev/test splits, scorers and the async runner."""
