@@ -1,0 +1,410 @@
+"""Continuous-batching generation on llama.cpp through llama-cpp-python's low-level API.
+
+Why not `llama_cpp.Llama`: it decodes one request at a time, and its server serializes requests
+behind a lock and interrupts a running stream when a new one arrives. Here one engine thread owns
+the llama.cpp context and runs a decode loop over up to `slots` sequences at once (one KV cache,
+one sequence id per slot): each step feeds the next token of every decoding sequence plus a chunk
+of any prompt still being read, so concurrent users share each forward pass instead of queuing
+behind each other. A new request joins at the next step; it never interrupts a running one.
+
+LoRA adapters are set on the context, so all sequences in a batch share one adapter. The
+scheduler is FIFO: when the request at the head of the queue needs another adapter, admission
+pauses until the running sequences finish, then the adapter is switched and the KV cache cleared
+(a cached prefix computed under another adapter must never be reused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import ctypes
+import logging
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import llama_cpp.llama_cpp as lib
+import numpy as np
+from llama_cpp import _internals as internals
+
+from tandem.common.errors import ContextLengthError, OverloadedError
+from tandem.engine.llama_loader import safe_model_params
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SamplingParams:
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    logprobs: bool = False
+    top_logprobs: int = 0
+
+
+@dataclass
+class TokenInfo:
+    """One generated token, with its logprob facts when they were asked for."""
+
+    text: str
+    logprob: float | None = None
+    top: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class GenerationEvent:
+    """What the engine thread sends to the request: text (maybe empty), or the end."""
+
+    text: str = ""
+    tokens: list[TokenInfo] = field(default_factory=list)
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+
+
+class GenerationHandle:
+    """A submitted request: an asyncio queue of events, and a cancel switch for disconnects."""
+
+    def __init__(self, prompt_tokens: list[int], params: SamplingParams, adapter: str | None,
+                 loop: asyncio.AbstractEventLoop):
+        self.prompt_tokens = prompt_tokens
+        self.params = params
+        self.adapter = adapter
+        self.loop = loop
+        self.events: asyncio.Queue[GenerationEvent] = asyncio.Queue()
+        self.submitted_at = time.perf_counter()
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def _push(self, event: GenerationEvent) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        except RuntimeError:  # the request's event loop is gone (client went away at shutdown)
+            self.cancel()
+
+
+class _Sequence:
+    """Engine-thread state of one running request."""
+
+    def __init__(self, handle: GenerationHandle, seq_id: int, sampler: ctypes.c_void_p):
+        self.handle = handle
+        self.seq_id = seq_id
+        self.sampler = sampler
+        self.n_prompt = len(handle.prompt_tokens)
+        self.prompt_cursor = 0  # prompt tokens already fed
+        self.pos = 0
+        self.last_token: int | None = None
+        self.n_generated = 0
+        self.text = ""
+        self.sent = 0
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.pending_tokens: list[TokenInfo] = []
+        self.batch_index: int | None = None
+
+
+class BatchedEngine:
+    """One llama.cpp model + context, shared by up to `slots` concurrent sequences."""
+
+    def __init__(self, model_path: str | Path, *, slots: int = 4, ctx_per_slot: int = 2048,
+                 n_threads: int | None = None, n_batch: int = 512, max_queue: int = 16,
+                 adapters: dict[str, str | Path] | None = None):
+        self.model_path = str(model_path)
+        self.slots = slots
+        self.ctx_per_slot = ctx_per_slot
+        self.n_batch = n_batch
+        self.max_queue = max_queue
+        self._model = internals.LlamaModel(path_model=self.model_path, params=safe_model_params(), verbose=False)
+        self.n_ctx_train = self._model.n_ctx_train()
+        if ctx_per_slot > self.n_ctx_train:
+            self.ctx_per_slot = self.n_ctx_train
+        cparams = lib.llama_context_default_params()
+        cparams.n_ctx = self.ctx_per_slot * slots
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = n_batch
+        cparams.n_seq_max = slots
+        cparams.kv_unified = True
+        threads = n_threads or max(1, (len(__import__("os").sched_getaffinity(0))))
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        self._ctx = internals.LlamaContext(model=self._model, params=cparams, verbose=False)
+        self._batch = internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1, verbose=False)
+        self._vocab = lib.llama_model_get_vocab(self._model.model)
+        self.n_vocab = self._model.n_vocab()
+        self._piece_buf = ctypes.create_string_buffer(64)
+        self._adapters: dict[str, ctypes.c_void_p] = {}
+        for name, path in (adapters or {}).items():
+            self.load_adapter(name, path)
+        self._current_adapter: str | None = None
+        self._waiting: deque[GenerationHandle] = deque()
+        self._active: list[_Sequence] = []
+        self._free_ids = list(range(slots))
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.adapter_switches = 0
+
+    # ---- public API (any thread) -------------------------------------------------------------
+
+    @property
+    def adapter_names(self) -> list[str]:
+        return list(self._adapters)
+
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        adapter = lib.llama_adapter_lora_init(self._model.model, str(path).encode())
+        if not adapter:
+            raise ValueError(f"llama.cpp could not load LoRA adapter '{name}' from {path} "
+                             "(not a GGUF LoRA, or made for another base model)")
+        self._adapters[name] = adapter
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._model.tokenize(text.encode("utf-8"), add_bos=self._model.add_bos_token(), special=True)
+
+    def metadata(self) -> dict[str, str]:
+        return self._model.metadata()
+
+    def token_bytes(self, token: int) -> bytes:
+        """The token's bytes (llama-cpp-python's wrapper returns the NUL-padded buffer instead)."""
+        size = lib.llama_token_to_piece(self._vocab, token, self._piece_buf, len(self._piece_buf), 0, False)
+        if size < 0:
+            self._piece_buf = ctypes.create_string_buffer(-size)
+            size = lib.llama_token_to_piece(self._vocab, token, self._piece_buf, len(self._piece_buf), 0, False)
+        return self._piece_buf.raw[:size]
+
+    def token_text(self, token: int) -> str:
+        return self.token_bytes(token).decode("utf-8", errors="replace")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="tandem-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread:
+            self._thread.join(timeout=30)
+        for name, adapter in list(self._adapters.items()):
+            lib.llama_adapter_lora_free(adapter)
+            del self._adapters[name]
+        self._batch.close()
+        self._ctx.close()
+        self._model.close()
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def active_count(self) -> int:
+        return len(self._active)
+
+    def submit(self, prompt_tokens: list[int], params: SamplingParams, adapter: str | None = None,
+               loop: asyncio.AbstractEventLoop | None = None) -> GenerationHandle:
+        """Queue a generation; raises at once when it cannot fit or the queue is full."""
+        if adapter is not None and adapter not in self._adapters:
+            raise ValueError(f"unknown adapter {adapter}")
+        limit = self.ctx_per_slot
+        if len(prompt_tokens) >= limit:
+            raise ContextLengthError(
+                f"This model's context window is {limit} tokens, but the prompt is {len(prompt_tokens)} "
+                "tokens long. Shorten the messages.", param="messages")
+        handle = GenerationHandle(prompt_tokens, params, adapter, loop or asyncio.get_running_loop())
+        with self._cond:
+            if len(self._waiting) >= self.max_queue:
+                raise OverloadedError(f"The model is busy: {self.max_queue} requests are already waiting. "
+                                      "Retry shortly.", headers={"Retry-After": "1"})
+            self._waiting.append(handle)
+            self._cond.notify_all()
+        return handle
+
+    # ---- engine thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and not self._active and not self._waiting:
+                    self._cond.wait()
+                if self._stopping:
+                    break
+                self._drop_cancelled_waiting()
+                self._admit()
+            if not self._active:
+                continue
+            try:
+                self._step()
+            except Exception as exc:  # a failed decode must not leave requests hanging
+                log.exception("decode step failed")
+                for seq in list(self._active):
+                    seq.handle._push(GenerationEvent(error=f"generation failed: {exc}", finish_reason="error"))
+                    self._release(seq)
+        for seq in list(self._active):
+            seq.handle._push(GenerationEvent(error="the worker is shutting down", finish_reason="error"))
+            self._release(seq)
+        for handle in self._waiting:
+            handle._push(GenerationEvent(error="the worker is shutting down", finish_reason="error"))
+
+    def _drop_cancelled_waiting(self) -> None:
+        if any(h.cancelled for h in self._waiting):
+            self._waiting = deque(h for h in self._waiting if not h.cancelled)
+
+    def _admit(self) -> None:
+        while self._waiting and self._free_ids:
+            head = self._waiting[0]
+            if head.adapter != self._current_adapter:
+                if self._active:
+                    return  # FIFO: finish the running batch before switching adapters
+                self._switch_adapter(head.adapter)
+            self._waiting.popleft()
+            self._active.append(_Sequence(head, self._free_ids.pop(0), self._make_sampler(head.params)))
+
+    def _switch_adapter(self, name: str | None) -> None:
+        if name is None:
+            lib.llama_set_adapters_lora(self._ctx.ctx, None, 0, None)
+        else:
+            adapters = (lib.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
+            scales = (ctypes.c_float * 1)(1.0)
+            if lib.llama_set_adapters_lora(self._ctx.ctx, adapters, 1, scales):
+                raise RuntimeError(f"llama.cpp refused adapter {name}")
+        lib.llama_memory_clear(lib.llama_get_memory(self._ctx.ctx), True)
+        self._current_adapter = name
+        self.adapter_switches += 1
+
+    @staticmethod
+    def _make_sampler(params: SamplingParams) -> ctypes.c_void_p:
+        chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        if params.temperature <= 0.0:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
+        else:
+            if params.top_p < 1.0:
+                lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_p(params.top_p, 1))
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_temp(params.temperature))
+            seed = params.seed if params.seed is not None else random.getrandbits(32)
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        return chain
+
+    def _step(self) -> None:
+        batch = self._batch.batch
+        n = 0
+        for seq in list(self._active):
+            if seq.handle.cancelled:
+                self._release(seq)
+        decoding = [s for s in self._active if s.prompt_cursor >= s.n_prompt]
+        prefilling = [s for s in self._active if s.prompt_cursor < s.n_prompt]
+        for seq in decoding:
+            self._put(batch, n, seq.last_token, seq.pos, seq.seq_id, True)
+            seq.batch_index = n
+            seq.pos += 1
+            n += 1
+        for seq in prefilling:
+            room = self.n_batch - n
+            if room <= 0:
+                seq.batch_index = None
+                continue
+            chunk = seq.handle.prompt_tokens[seq.prompt_cursor: seq.prompt_cursor + room]
+            for i, tok in enumerate(chunk):
+                self._put(batch, n + i, tok, seq.pos + i, seq.seq_id, False)
+            seq.prompt_cursor += len(chunk)
+            seq.pos += len(chunk)
+            n += len(chunk)
+            done = seq.prompt_cursor >= seq.n_prompt
+            if done:
+                batch.logits[n - 1] = True
+            seq.batch_index = n - 1 if done else None
+        if n == 0:
+            return
+        batch.n_tokens = n
+        rc = lib.llama_decode(self._ctx.ctx, batch)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+        for seq in list(self._active):
+            if seq.batch_index is not None:
+                self._sample(seq, seq.batch_index)
+
+    @staticmethod
+    def _put(batch, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
+        batch.token[i] = token
+        batch.pos[i] = pos
+        batch.n_seq_id[i] = 1
+        batch.seq_id[i][0] = seq_id
+        batch.logits[i] = logits
+
+    def _sample(self, seq: _Sequence, idx: int) -> None:
+        params = seq.handle.params
+        info = None
+        if params.logprobs:
+            logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self._ctx.ctx, idx), shape=(self.n_vocab,))
+            logprobs = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
+        token = lib.llama_sampler_sample(seq.sampler, self._ctx.ctx, idx)
+        seq.last_token = token
+        if lib.llama_vocab_is_eog(self._vocab, token):
+            self._finish(seq, "stop")
+            return
+        seq.n_generated += 1
+        piece = self.token_bytes(token)
+        text = seq.decoder.decode(piece)
+        if params.logprobs:
+            top = []
+            if params.top_logprobs:
+                best = np.argpartition(-logprobs, params.top_logprobs)[: params.top_logprobs]
+                best = best[np.argsort(-logprobs[best])]
+                top = [(self.token_text(int(t)), float(logprobs[t])) for t in best]
+            info = TokenInfo(text=piece.decode("utf-8", errors="replace"), logprob=float(logprobs[token]), top=top)
+            seq.pending_tokens.append(info)
+        seq.text += text
+        stop_at = self._find_stop(seq)
+        if stop_at is not None:
+            seq.text = seq.text[:stop_at]
+            self._finish(seq, "stop")
+            return
+        if seq.n_generated >= params.max_tokens or seq.pos >= self.ctx_per_slot:
+            self._finish(seq, "length")
+            return
+        safe_end = len(seq.text) - self._held_back(seq)
+        if safe_end > seq.sent or seq.pending_tokens:
+            seq.handle._push(GenerationEvent(text=seq.text[seq.sent:safe_end], tokens=seq.pending_tokens))
+            seq.sent = max(seq.sent, safe_end)
+            seq.pending_tokens = []
+
+    @staticmethod
+    def _find_stop(seq: _Sequence) -> int | None:
+        stops = seq.handle.params.stop
+        if not stops:
+            return None
+        start = max(0, seq.sent - max(len(s) for s in stops))
+        hits = [i for i in (seq.text.find(s, start) for s in stops) if i >= 0]
+        return min(hits) if hits else None
+
+    @staticmethod
+    def _held_back(seq: _Sequence) -> int:
+        """Characters at the end of the text that may be the start of a stop sequence."""
+        held = 0
+        for stop in seq.handle.params.stop:
+            for k in range(min(len(stop) - 1, len(seq.text)), 0, -1):
+                if seq.text.endswith(stop[:k]):
+                    held = max(held, k)
+                    break
+        return held
+
+    def _finish(self, seq: _Sequence, reason: str) -> None:
+        seq.handle._push(GenerationEvent(text=seq.text[seq.sent:], tokens=seq.pending_tokens, finish_reason=reason,
+                                         prompt_tokens=seq.n_prompt, completion_tokens=seq.n_generated))
+        seq.sent = len(seq.text)
+        self._release(seq)
+
+    def _release(self, seq: _Sequence) -> None:
+        lib.llama_memory_seq_rm(lib.llama_get_memory(self._ctx.ctx), seq.seq_id, -1, -1)
+        lib.llama_sampler_free(seq.sampler)
+        self._active.remove(seq)
+        self._free_ids.append(seq.seq_id)

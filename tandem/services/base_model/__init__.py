@@ -1,0 +1,1 @@
+"""base_model service: the worker contract serving the bare base GGUF."""

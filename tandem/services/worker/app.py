@@ -1,0 +1,152 @@
+"""Worker app factory: one BatchedEngine (base GGUF + LoRA adapters) behind the OpenAI API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from tandem.common.errors import InvalidRequestError, ModelNotFoundError, TandemError, install_error_handlers
+from tandem.common.metrics import ServiceMetrics
+from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
+from tandem.engine.batched import BatchedEngine, SamplingParams
+from tandem.engine.chat import ChatPrompter
+from tandem.services.worker.generation import CompletionObserver, complete, stream
+from tandem.services.worker.model_loading import ServedModels, resolve_served_models
+from tandem.services.worker.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+class WorkerState:
+    def __init__(self, settings: WorkerSettings, served: ServedModels, engine: BatchedEngine):
+        self.settings = settings
+        self.served = served
+        self.engine = engine
+        bos = engine._model.token_get_text(engine._model.token_bos()) if engine._model.token_bos() >= 0 else ""
+        eos = engine._model.token_get_text(engine._model.token_eos()) if engine._model.token_eos() >= 0 else ""
+        self.prompter = ChatPrompter(engine.metadata(), bos_token=bos, eos_token=eos)
+
+    def adapter_for(self, model: str) -> str | None:
+        if model == self.settings.base_model_name:
+            return None
+        if model in self.served.adapters:
+            return model
+        known = ", ".join(self.model_names())
+        reason = self.served.refused.get(model)
+        detail = f" It was refused at start-up: {reason}." if reason else ""
+        raise ModelNotFoundError(f"The model '{model}' does not exist on this worker.{detail} Known: {known}.",
+                                 param="model")
+
+    def model_names(self) -> list[str]:
+        return [self.settings.base_model_name, *self.served.adapters]
+
+
+def get_state(request: Request) -> WorkerState:
+    return request.app.state.worker
+
+
+StateDep = Annotated[WorkerState, Depends(get_state)]
+
+
+def create_app(settings: WorkerSettings | None = None) -> FastAPI:
+    settings = settings or WorkerSettings()
+    metrics = ServiceMetrics(settings.service_name)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        served = resolve_served_models(settings)
+        engine = await asyncio.to_thread(
+            BatchedEngine, served.base_path, slots=settings.slots, ctx_per_slot=settings.ctx_per_slot,
+            n_threads=settings.n_threads, n_batch=settings.n_batch, max_queue=settings.max_queue,
+            adapters={name: str(path) for name, path in served.adapters.items()})
+        engine.start()
+        app.state.worker = WorkerState(settings, served, engine)
+        log.info("%s ready: base %s, adapters %s", settings.service_name, served.base_path.name,
+                 list(served.adapters) or "none")
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(engine.stop)
+
+    app = FastAPI(title=f"Tandem {settings.service_name}", lifespan=lifespan)
+    install_error_handlers(app)
+    metrics.mount(app)
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "alive"}
+
+    @app.get("/ready")
+    def ready(request: Request) -> JSONResponse:
+        state: WorkerState | None = getattr(request.app.state, "worker", None)
+        if state is None:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        return JSONResponse({"status": "ready", "models": state.model_names(), "refused": state.served.refused,
+                             "base_sha256": state.served.base_sha256, "slots": settings.slots,
+                             "ctx_per_slot": state.engine.ctx_per_slot})
+
+    @app.get("/v1/models")
+    def models(state: StateDep) -> ModelList:
+        return ModelList(data=[ModelCard(id=name) for name in state.model_names()])
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest, request: Request, state: StateDep):
+        started = time.perf_counter()
+        route = body.model
+        try:
+            adapter = state.adapter_for(body.model)
+            prompt = state.prompter.render([m.model_dump(exclude_none=True) for m in body.messages], body.tools)
+            tokens = state.engine.tokenize(prompt)
+            room = state.engine.ctx_per_slot - len(tokens)
+            requested = body.token_limit(settings.default_max_tokens)
+            params = SamplingParams(
+                max_tokens=max(1, min(requested, room)), temperature=body.temperature, top_p=body.top_p,
+                seed=body.seed, stop=body.stop or [], logprobs=body.logprobs,
+                top_logprobs=body.top_logprobs or 0)
+            if body.top_logprobs and not body.logprobs:
+                raise InvalidRequestError("top_logprobs requires logprobs=true", param="top_logprobs")
+            handle = state.engine.submit(tokens, params, adapter)
+        except TandemError as exc:
+            metrics.observe(route, exc.status_code)
+            raise
+        metrics.queue_depth.labels(settings.service_name).set(state.engine.queue_depth)
+        observer = CompletionObserver(started)
+
+        def record(status: int) -> None:
+            metrics.observe(route, status, time.perf_counter() - started)
+            metrics.tokens(route, observer.prompt_tokens, observer.completion_tokens)
+            if observer.ttft is not None:
+                metrics.ttft.labels(settings.service_name, route).observe(observer.ttft)
+            metrics.active.labels(settings.service_name).set(state.engine.active_count)
+
+        if body.stream:
+            async def body_iter():
+                status = 200
+                try:
+                    async for part in stream(handle, body, observer):
+                        yield part
+                except BaseException:
+                    status = 499
+                    raise
+                finally:
+                    record(status)
+            return StreamingResponse(body_iter(), media_type="text/event-stream",
+                                     headers={"x-tandem-route": route, "cache-control": "no-cache"})
+        try:
+            response = await complete(handle, body, request, observer)
+        except TandemError as exc:
+            record(exc.status_code)
+            raise
+        except asyncio.CancelledError:
+            record(499)
+            raise
+        record(200)
+        return JSONResponse(response.model_dump(exclude_none=True), headers={"x-tandem-route": route})
+
+    return app

@@ -1,0 +1,65 @@
+"""Which base GGUF and which LoRA adapters a worker serves.
+
+Precedence: an explicit `model_path`; else the manifest's `base` entry; else the embedded default.
+Modifiers come from the manifest (kind "modifier", servable) and must have been trained on the
+base being served (sha256 match); a mismatched or corrupt one is refused, with the reason kept for
+/ready and the logs, while the others are served.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tandem.common.manifest import Manifest, ManifestError, sha256_file
+from tandem.common.model_files import resolve_model_path
+from tandem.services.worker.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServedModels:
+    base_path: Path
+    base_sha256: str
+    adapters: dict[str, Path] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def _unpacked(path: Path) -> Path:
+    if path.suffix == ".zst":
+        from tandem.compression.zstd_pack import unpack_cached
+        return unpack_cached(path)
+    return path
+
+
+def resolve_served_models(settings: WorkerSettings) -> ServedModels:
+    manifest = Manifest(settings.artifacts_dir) if settings.artifacts_dir else None
+    if settings.model_path:
+        base = resolve_model_path(settings.model_path)
+    elif manifest and manifest.entries(kind="base"):
+        name = next(iter(manifest.entries(kind="base")))
+        base = manifest.verified_path(name)
+    else:
+        base = resolve_model_path(None)
+    base = _unpacked(base)
+    served = ServedModels(base_path=base, base_sha256=sha256_file(base))
+    if manifest and settings.load_modifiers:
+        for name, entry in manifest.entries(kind="modifier").items():
+            model_name = f"tandem-{name}"
+            if not entry.servable:
+                served.refused[model_name] = "marked not servable in the manifest (did not beat the base)"
+                continue
+            try:
+                manifest.check_base(name, served.base_sha256)
+                served.adapters[model_name] = manifest.verified_path(name)
+            except ManifestError as exc:
+                served.refused[model_name] = str(exc)
+                log.error("refusing modifier %s: %s", model_name, exc)
+    for model_name, path in settings.adapters.items():
+        p = Path(path)
+        if not p.is_file():
+            raise ManifestError(f"adapter {model_name}: {p} does not exist")
+        served.adapters[model_name] = p
+    return served
