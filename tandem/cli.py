@@ -12,6 +12,7 @@ import sys
 # `func` on it; heavy imports happen inside the handler, not at module import.
 COMMAND_MODULES: list[str] = [
     "tandem.up",
+    "tandem.curation.cli",
 ]
 
 

@@ -1,0 +1,93 @@
+"""The per-record work that needs no shared state: parse, convert, normalize, filter, identify the
+language, tag the domain, hash. It runs in worker processes on batches, in input order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import rensa
+
+from tandem.curation.config import CurationConfig
+from tandem.curation.dedup import exact_digest, minhashes
+from tandem.curation.domains import DomainTagger
+from tandem.curation.formats import FormatError, get_format
+from tandem.curation.langid import identify
+from tandem.curation.normalize import dialogue_text, exact_key, normalize_messages
+from tandem.curation.quality import quality_problem
+from tandem.curation.readers import BadRecord, RawRecord, parse_raw
+
+
+@dataclass
+class WorkItem:
+    source: str
+    format: str
+    record_id: str
+    raw: RawRecord
+
+
+@dataclass
+class Dropped:
+    source: str
+    reason: str
+    lang: str | None = None
+
+
+@dataclass
+class Prepared:
+    source: str
+    record: dict[str, Any]
+    digest: bytes
+    minhash: rensa.RMinHash | None
+
+
+class Preparer:
+    def __init__(self, config: CurationConfig):
+        self.config = config
+        self.tagger = DomainTagger(config.domain_rules, config.default_domain)
+        self.keep_languages = set(config.language.keep)
+
+    def prepare(self, batch: list[WorkItem]) -> list[Prepared | Dropped]:
+        staged: list[tuple[WorkItem, dict[str, Any], str] | Dropped] = [self._one(item) for item in batch]
+        texts = [s[2] for s in staged if not isinstance(s, Dropped)]
+        hashes = iter(minhashes(texts, self.config.near_dedup) if self.config.near_dedup.enabled else [None] * len(texts))
+        out: list[Prepared | Dropped] = []
+        for s in staged:
+            if isinstance(s, Dropped):
+                out.append(s)
+            else:
+                item, record, text = s
+                out.append(Prepared(item.source, record, exact_digest(exact_key(text)), next(hashes)))
+        return out
+
+    def _one(self, item: WorkItem) -> tuple[WorkItem, dict[str, Any], str] | Dropped:
+        parsed = parse_raw(item.raw)
+        if isinstance(parsed, BadRecord):
+            return Dropped(item.source, f"bad_record:{parsed.reason}")
+        try:
+            messages = normalize_messages(get_format(item.format).convert(parsed))
+        except FormatError:
+            return Dropped(item.source, "bad_record:format_mismatch")
+        text = dialogue_text(messages)
+        problem = quality_problem(messages, text, self.config.quality)
+        if problem:
+            return Dropped(item.source, f"quality:{problem}")
+        lang, score = identify(text, self.config.language.sample_chars)
+        if self.keep_languages and (lang not in self.keep_languages or score < self.config.language.min_score):
+            return Dropped(item.source, "language", lang)
+        record = {"id": item.record_id, "source": item.source, "lang": lang, "lang_score": round(score, 4),
+                  "domain": self.tagger.tag(text), "messages": messages}
+        return item, record, text
+
+
+_worker: Preparer | None = None
+
+
+def init_worker(config: CurationConfig) -> None:
+    global _worker
+    _worker = Preparer(config)
+
+
+def prepare_in_worker(batch: list[WorkItem]) -> list[Prepared | Dropped]:
+    assert _worker is not None, "init_worker was not called in this process"
+    return _worker.prepare(batch)

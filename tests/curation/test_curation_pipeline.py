@@ -1,0 +1,90 @@
+import argparse
+import json
+
+import pytest
+
+from curation_samples import LONG_ANSWER, write_all
+from tandem.common.manifest import Manifest
+from tandem.curation import cli
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    paths = write_all(folder)
+    dups = folder / "dups.jsonl"
+    rows = [{"messages": [{"role": "user", "content": "give THREE tips for  staying healthy."},
+                          {"role": "assistant", "content": LONG_ANSWER.upper()}]},
+            {"messages": [{"role": "user", "content": "Give three tips for staying healthy."},
+                          {"role": "assistant", "content": LONG_ANSWER.replace("months", "weeks")}]}]
+    dups.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return [str(p) for p in paths] + [str(dups)]
+
+
+def test_curate_every_native_format(tmp_path, inputs):
+    out = tmp_path / "out"
+    assert run_cli(["data", "curate", *inputs, "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    records = read_jsonl(out / "curated.jsonl")
+    stats = json.loads((out / "stats.json").read_text())
+    by_source = {s: v["kept"] for s, v in stats["per_source"].items()}
+    assert by_source == {"alpaca": 2, "code_alpaca": 1, "sharegpt": 1, "wizardlm_evol": 1, "openorca": 2,
+                         "dolly": 1, "hh": 1, "metamath": 1, "wizardlm": 1, "chat": 1, "dups": 0}
+    assert stats["records_read"] == 20 and stats["records_kept"] == 12
+    assert stats["drop_reasons"] == {"bad_record:truncated_file": 1, "bad_record:not_an_object": 1,
+                                     "bad_record:json_error": 1, "language": 1, "quality:broken_turns": 1,
+                                     "quality:empty_turn": 1, "exact_duplicate": 1, "near_duplicate": 1}
+    assert stats["per_language_identified"]["fr"] == 1
+    assert all(set(r) >= {"messages", "source", "id", "lang", "domain"} and r["lang"] == "en" for r in records)
+    domain = {r["id"]: r["domain"] for r in records}
+    assert domain["code_alpaca:0"] == "code" and domain["metamath:0"] == "reasoning"
+    assert domain["openorca:0"] == "reasoning" and domain["chat:0"] == "automation"
+    assert domain["sharegpt:0"] == "automation" and domain["wizardlm:0"] == "general"
+    assert len({r["id"] for r in records}) == len(records)
+    duplicates = read_jsonl(out / "duplicates.jsonl")
+    assert [(d["id"], d["kind"], d["duplicate_of"]) for d in duplicates] == [
+        ("dups:0", "exact", "alpaca:0"), ("dups:1", "near", "alpaca:0")]
+    assert 0.8 <= duplicates[1]["similarity"] < 1.0
+    assert "| dolly | 3 | 1 |" in (out / "report.md").read_text()
+    entry = Manifest(out).entry("curated-data")
+    assert {f.path for f in entry.files} == {"curated.jsonl", "duplicates.jsonl", "stats.json", "report.md"}
+    assert entry.config["near_dedup"]["threshold"] == 0.8 and entry.metrics["records_kept"] == 12
+
+
+def test_workers_give_the_same_output_as_one_process(tmp_path, inputs):
+    for workers in ("1", "2"):
+        run_cli(["data", "curate", *inputs, "--out", str(tmp_path / workers), "--workers", workers,
+                 "--no-progress", "--set", "batch_size=3"])
+    assert (tmp_path / "1" / "curated.jsonl").read_text() == (tmp_path / "2" / "curated.jsonl").read_text()
+
+
+def test_format_override_overrides_and_config_fields(tmp_path, inputs):
+    out = tmp_path / "out"
+    alpaca = next(p for p in inputs if p.endswith("/alpaca.json"))
+    # Forced to the wrong format, every record is counted as a mismatch rather than crashing the run.
+    code = run_cli(["data", "curate", f"{alpaca}::dolly", "--out", str(out), "--no-progress",
+                    "--set", "language.keep=[]", "near_dedup.enabled=false"])
+    stats = json.loads((out / "stats.json").read_text())
+    assert code == 0 and stats["drop_reasons"] == {"bad_record:format_mismatch": 2}
+    assert Manifest(out).entry("curated-data").config["near_dedup"]["enabled"] is False
+
+
+def test_unknown_format_and_missing_input_are_reported(tmp_path, capsys):
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text('{"text": "no known layout"}\n')
+    out = tmp_path / "out"
+    assert run_cli(["data", "curate", str(plain), "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "stats.json").read_text())["drop_reasons"] == {"bad_record:unknown_format": 1}
+    assert run_cli(["data", "curate", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
