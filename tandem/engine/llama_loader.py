@@ -10,7 +10,11 @@ loads goes through `safe_model_params()`.
 from __future__ import annotations
 
 import llama_cpp
+import llama_cpp._logger as llama_logger
 import llama_cpp.llama_cpp as llama_lib
+
+# llama.cpp logs every tensor at INFO through this logger unless told otherwise.
+llama_logger.set_verbose(False)
 
 _original_default_params = llama_lib.llama_model_default_params
 

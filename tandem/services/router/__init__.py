@@ -1,0 +1,1 @@
+"""router service: the public OpenAI-compatible gateway (auth, cache, routing, escalation, workers)."""

@@ -1,0 +1,22 @@
+"""Router-only Prometheus series, on the same registry as the request family."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from tandem.common.metrics import ServiceMetrics
+
+
+class RouterMetrics:
+    def __init__(self, base: ServiceMetrics):
+        r = base.registry
+        self.decisions = Counter("tandem_route_decisions", "Routing decisions for model=auto, by domain and target.",
+                                 ["domain", "target"], registry=r)
+        self.confidence = Histogram("tandem_router_confidence", "Domain-router confidence of auto decisions.",
+                                    ["domain"], buckets=(0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0), registry=r)
+        self.feedback = Counter("tandem_routing_feedback", "Feedback on routed requests: predicted vs correct domain.",
+                                ["predicted", "actual", "correct"], registry=r)
+        self.ratings = Counter("tandem_feedback_ratings", "User ratings by route.", ["route", "rating"], registry=r)
+        self.worker_up = Gauge("tandem_worker_up", "1 when the worker answers its model list.", ["worker"], registry=r)
+        self.upstream_errors = Counter("tandem_worker_errors", "Failed calls to workers, by worker and kind.",
+                                       ["worker", "kind"], registry=r)

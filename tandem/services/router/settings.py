@@ -1,0 +1,40 @@
+"""Typed settings of the router service, validated at start-up."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerEndpoint(BaseModel):
+    name: str = Field(description="Worker name in logs, metrics and errors (base_model, modifier_worker...).")
+    url: str = Field(description="Base URL of a service speaking the worker contract, e.g. http://127.0.0.1:8101.")
+
+
+class RouterSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TANDEM_ROUTER_", extra="forbid")
+
+    service_name: str = "router"
+    workers: list[WorkerEndpoint] = Field(
+        default_factory=lambda: [WorkerEndpoint(name="base_model", url="http://127.0.0.1:8101")],
+        description="Workers, in order of preference when several serve the same model.")
+    base_model_name: str = Field("tandem-base", description="Model name of the bare base on the workers.")
+    domains: list[str] = Field(default_factory=lambda: ["code", "reasoning", "automation", "general"],
+                               description="Routing domains; 'tandem-<domain>' is that domain's modifier.")
+    general_domain: str = Field("general", description="Domain served by the base model itself.")
+    domain_router: str = Field("keywords", description="Domain router strategy for model='auto' (keywords, onnx).")
+    artifacts_dir: str | None = Field(None, description="Artifacts folder (trained router, escalation models).")
+    api_keys: list[str] = Field(default_factory=list, description="Accepted bearer keys; empty means no auth.")
+    rate_limit_per_minute: int | None = Field(None, ge=1, description="Requests per minute per API key (or client IP).")
+    max_body_bytes: int = Field(2_000_000, ge=1024, description="Largest request body accepted.")
+    connect_timeout_s: float = Field(2.0, gt=0, description="Timeout to connect to a worker.")
+    request_timeout_s: float = Field(300.0, gt=0, description="Timeout waiting for a worker's answer (504 after).")
+    model_refresh_s: float = Field(5.0, gt=0, description="How often worker model lists are refreshed.")
+
+    @model_validator(mode="after")
+    def _check(self) -> RouterSettings:
+        if not self.workers:
+            raise ValueError("the router needs at least one worker")
+        if self.general_domain not in self.domains:
+            raise ValueError(f"general_domain '{self.general_domain}' is not one of the domains {self.domains}")
+        return self

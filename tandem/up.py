@@ -1,0 +1,218 @@
+"""`tandem up`: start the router, the base-model service and the modifier worker as separate
+processes on localhost, wait until all are ready, print the URL, restart a worker that dies, and
+stop everything on Ctrl-C or SIGTERM leaving no orphans (children also get SIGTERM if this
+process is killed outright, through PR_SET_PDEATHSIG)."""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+import httpx
+from pydantic import BaseModel, Field
+
+from tandem.common.manifest import Manifest
+from tandem.common.recipe_config import load_config
+
+log = logging.getLogger("tandem.up")
+
+PR_SET_PDEATHSIG = 1
+
+
+class WorkerSection(BaseModel):
+    enabled: bool | Literal["auto"] = Field("auto", description="auto: on when the manifest lists modifiers.")
+    port: int
+    slots: int = 4
+    ctx_per_slot: int = 2048
+    n_threads: int | None = None
+    max_queue: int = 16
+
+
+class RouterSection(BaseModel):
+    domain_router: str = Field("auto", description="auto: the trained ONNX router when the manifest lists one, "
+                               "else keywords.")
+    api_keys: list[str] = Field(default_factory=list)
+    rate_limit_per_minute: int | None = None
+    request_timeout_s: float = 300.0
+
+
+class UpConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model_path: str | None = Field(None, description="Base GGUF; default: the manifest's base, else embedded.")
+    artifacts_dir: str = Field("artifacts", description="Artifacts folder (manifest.json); may not exist.")
+    base_model: WorkerSection = Field(default_factory=lambda: WorkerSection(enabled=True, port=8101))
+    modifier_worker: WorkerSection = Field(default_factory=lambda: WorkerSection(port=8102))
+    router: RouterSection = Field(default_factory=RouterSection)
+    ready_timeout_s: float = 180.0
+    max_restarts: int = Field(5, description="Restarts allowed per service before `tandem up` gives up on it.")
+
+
+class ServiceProcess:
+    def __init__(self, name: str, module: str, port: int, settings_json: str, host: str):
+        self.name, self.module, self.port, self.host = name, module, port, host
+        self.settings_json = settings_json
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", self.module, "--host", self.host, "--port", str(self.port),
+               "--settings", self.settings_json, "--log-level", "warning"]
+        self.proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def plan_services(config: UpConfig) -> list[ServiceProcess]:
+    """The processes to start, with each one's settings resolved from the config and manifest."""
+    artifacts = Path(config.artifacts_dir)
+    manifest = Manifest(artifacts) if (artifacts / "manifest.json").exists() else None
+    has_modifiers = bool(manifest and manifest.entries(kind="modifier"))
+    has_router = bool(manifest and manifest.entries(kind="router"))
+    artifacts_dir = str(artifacts.resolve()) if manifest else None
+    services, workers = [], []
+
+    def worker(name: str, section: WorkerSection, load_modifiers: bool) -> None:
+        settings = {"service_name": name, "model_path": config.model_path, "artifacts_dir": artifacts_dir,
+                    "load_modifiers": load_modifiers, "slots": section.slots, "ctx_per_slot": section.ctx_per_slot,
+                    "n_threads": section.n_threads, "max_queue": section.max_queue}
+        services.append(ServiceProcess(name, f"tandem.services.{name}", section.port,
+                                       _json(settings), config.host))
+        workers.append({"name": name, "url": f"http://{config.host}:{section.port}"})
+
+    if config.base_model.enabled:
+        worker("base_model", config.base_model, load_modifiers=False)
+    modifiers_on = has_modifiers if config.modifier_worker.enabled == "auto" else config.modifier_worker.enabled
+    if modifiers_on:
+        worker("modifier_worker", config.modifier_worker, load_modifiers=True)
+    domain_router = config.router.domain_router
+    if domain_router == "auto":
+        domain_router = "onnx" if has_router else "keywords"
+    router_settings = {"workers": workers, "domain_router": domain_router, "artifacts_dir": artifacts_dir,
+                       "api_keys": config.router.api_keys, "rate_limit_per_minute": config.router.rate_limit_per_minute,
+                       "request_timeout_s": config.router.request_timeout_s}
+    services.append(ServiceProcess("router", "tandem.services.router", config.port, _json(router_settings), config.host))
+    return services
+
+
+def _json(settings: dict) -> str:
+    import json
+    return json.dumps({k: v for k, v in settings.items() if v is not None})
+
+
+def wait_ready(service: ServiceProcess, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if not service.alive():
+            raise RuntimeError(f"{service.name} exited with code {service.proc.returncode} before it was ready "
+                               "(its log is above)")
+        try:
+            if httpx.get(f"{service.url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{service.name} was not ready within the timeout")
+
+
+class Supervisor:
+    def __init__(self, config: UpConfig):
+        self.config = config
+        self.services = plan_services(config)
+        self._stopping = False
+
+    def _on_signal(self, signum, _frame) -> None:
+        self._stopping = True
+
+    def run(self) -> int:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        try:
+            deadline = time.monotonic() + self.config.ready_timeout_s
+            for service in self.services:  # workers first, the router last
+                log.info("starting %s on %s", service.name, service.url)
+                service.start()
+            for service in self.services:
+                wait_ready(service, deadline)
+                if self._stopping:
+                    return 130
+            router = self.services[-1]
+            models = httpx.get(f"{router.url}/v1/models", timeout=5).json()["data"]
+            print(f"Tandem is up: {router.url}/v1  (models: {', '.join(m['id'] for m in models)})", flush=True)
+            return self._watch()
+        except RuntimeError as exc:
+            log.error("%s", exc)
+            return 1
+        finally:
+            for service in reversed(self.services):
+                service.stop()
+            log.info("all services stopped")
+
+    def _watch(self) -> int:
+        while not self._stopping:
+            time.sleep(0.5)
+            for service in self.services:
+                if self._stopping or service.alive():
+                    continue
+                code = service.proc.returncode
+                if service.restarts >= self.config.max_restarts:
+                    log.error("%s died (exit %s) and was restarted %d times already; giving up", service.name,
+                              code, service.restarts)
+                    return 1
+                service.restarts += 1
+                log.error("%s died (exit %s); restarting (%d/%d). Its routes answer 503 meanwhile.",
+                          service.name, code, service.restarts, self.config.max_restarts)
+                service.start()
+        return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "up", help="Serve Tandem: router + base model + modifier worker on localhost.",
+        description="Start the router (public OpenAI-compatible endpoint), the base-model service and, when the "
+        "artifacts manifest lists modifiers, the modifier worker, each as its own process. With no config and no "
+        "artifacts this serves the embedded SmolLM2-135M-Instruct. Ctrl-C stops everything.")
+    parser.add_argument("--config", help="YAML config (see configs/up.yaml); key=value overrides follow.")
+    parser.add_argument("--port", type=int, help="Router port (default 8000).")
+    parser.add_argument("--host", help="Interface to bind (default 127.0.0.1).")
+    parser.add_argument("--artifacts", help="Artifacts folder (default ./artifacts).")
+    parser.add_argument("--model-path", help="Base GGUF to serve instead of the embedded default.")
+    parser.add_argument("overrides", nargs="*", help="Config overrides such as base_model.slots=8.")
+    parser.set_defaults(func=run_up)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    for flag, key in (("port", "port"), ("host", "host"), ("artifacts", "artifacts_dir"), ("model_path", "model_path")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    config = load_config(UpConfig, args.config, overrides)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return Supervisor(config).run()
