@@ -13,6 +13,8 @@ import sys
 COMMAND_MODULES: list[str] = [
     "tandem.up",
     "tandem.curation.cli",
+    "tandem.eval.cli",
+    "tandem.routing.cli",
 ]
 
 

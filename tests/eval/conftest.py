@@ -38,3 +38,75 @@ def gold_reply(item: EvalItem) -> dict:
 @pytest.fixture
 def gold_reply_for():
     return gold_reply
+
+
+class OracleUpstream:
+    """A real OpenAI-compatible HTTP server answering every known prompt with its gold reply."""
+
+    def __init__(self, items: list[EvalItem], route_domains: dict[str, str]):
+        self.replies = {self.key(it.messages): gold_reply(it) for it in items}
+        self.route_domains = route_domains
+        self.chat_requests = 0
+
+    @staticmethod
+    def key(messages: list[dict]) -> str:
+        return json.dumps(messages, sort_keys=True)
+
+    def app(self):
+        from fastapi import FastAPI, Request
+        from fastapi.responses import JSONResponse
+
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request):
+            body = await request.json()
+            self.chat_requests += 1
+            reply = self.replies.get(self.key(body["messages"]), {"content": "I don't know.", "tool_calls": None})
+            message = {"role": "assistant", "content": reply["content"], "tool_calls": reply["tool_calls"]}
+            finish = "tool_calls" if reply["tool_calls"] else "stop"
+            completion = {"id": "chatcmpl-oracle", "object": "chat.completion", "created": 0, "model": body["model"],
+                          "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                          "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
+            return JSONResponse(completion, headers={"x-tandem-route": "tandem-base", "x-tandem-domain": "general",
+                                                     "x-tandem-escalated": "false"})
+
+        @app.post("/v1/route")
+        async def route(request: Request):
+            body = await request.json()
+            text = body["messages"][-1]["content"]
+            domain = self.route_domains.get(text, "general")
+            return {"domain": domain, "confidence": 0.9, "probabilities": {domain: 0.9}, "escalate": False,
+                    "reason": "oracle"}
+
+        return app
+
+
+@pytest.fixture
+def oracle_server():
+    """Start an OracleUpstream for the given items on a free port; yields a starter function."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    servers = []
+
+    def start_server(items: list[EvalItem], route_domains: dict[str, str] | None = None):
+        oracle = OracleUpstream(items, route_domains or {})
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(oracle.app(), host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        servers.append((server, thread))
+        return oracle, f"http://127.0.0.1:{port}/v1"
+
+    yield start_server
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)
