@@ -14,7 +14,6 @@ COMMAND_MODULES: list[str] = [
     "tandem.up",
     "tandem.curation.cli",
     "tandem.eval.cli",
-    "tandem.routing.cli",
 ]
 
 
