@@ -222,7 +222,7 @@ class BatchedEngine:
                 "tokens long. Shorten the messages.", param="messages")
         handle = GenerationHandle(prompt_tokens, params, adapter, loop or asyncio.get_running_loop())
         with self._cond:
-            if len(self._waiting) >= self.max_queue:
+            if len(self._waiting) - len(self._free_ids) >= self.max_queue:
                 raise OverloadedError(f"The model is busy: {self.max_queue} requests are already waiting. "
                                       "Retry shortly.", headers={"Retry-After": "1"})
             self._waiting.append(handle)

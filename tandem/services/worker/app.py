@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -89,7 +90,9 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
             return JSONResponse({"status": "loading"}, status_code=503)
         return JSONResponse({"status": "ready", "models": state.model_names(), "refused": state.served.refused,
                              "base_sha256": state.served.base_sha256, "slots": settings.slots,
-                             "ctx_per_slot": state.engine.ctx_per_slot})
+                             "ctx_per_slot": state.engine.ctx_per_slot, "active": state.engine.active_count,
+                             "waiting": state.engine.queue_depth, "adapter_switches": state.engine.adapter_switches,
+                             "pid": os.getpid()})
 
     @app.get("/v1/models")
     def models(state: StateDep) -> ModelList:

@@ -1,0 +1,81 @@
+"""Fixtures shared by every test area: free ports and a real `tandem up` on the embedded model."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 180.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} was ready")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+@dataclass
+class RunningTandem:
+    proc: subprocess.Popen
+    url: str
+    worker_url: str
+    modifier_url: str
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+
+def start_tandem_up(artifacts: Path, *extra: str) -> RunningTandem:
+    port, worker_port, modifier_port = free_port(), free_port(), free_port()
+    cmd = [sys.executable, "-m", "tandem.cli", "up", "--port", str(port), "--artifacts", str(artifacts),
+           f"base_model.port={worker_port}", f"modifier_worker.port={modifier_port}", *extra]
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    running = RunningTandem(proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{worker_port}",
+                            f"http://127.0.0.1:{modifier_port}")
+    try:
+        wait_for(f"{running.url}/ready", proc=proc)
+    except Exception:
+        stop_tandem_up(running)
+        raise
+    return running
+
+
+def stop_tandem_up(running: RunningTandem) -> None:
+    if running.proc.poll() is None:
+        running.proc.terminate()
+        try:
+            running.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            running.proc.kill()
+            running.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def tandem_up(tmp_path_factory) -> RunningTandem:
+    """`tandem up` on the embedded default model with no artifacts, shared by the session."""
+    running = start_tandem_up(tmp_path_factory.mktemp("no-artifacts"))
+    yield running
+    stop_tandem_up(running)
