@@ -1,0 +1,1 @@
+"""Fine-tuning recipes: the native LoRA SFT runner, GGUF <-> HF conversion, the base recipe."""
