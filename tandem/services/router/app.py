@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from tandem.common.errors import (
     InvalidRequestError,
     ModelNotFoundError,
+    OverloadedError,
     TandemError,
     error_body,
     install_error_handlers,
@@ -54,6 +56,10 @@ class RouterState:
     def public_models(self) -> list[str]:
         return [AUTO_MODEL, *self.pool.models]
 
+    def configured_models(self) -> set[str]:
+        """Models this deployment is configured to serve, whether or not a worker is up now."""
+        return {self.settings.base_model_name, *self.pool.models}
+
     def model_for_domain(self, domain: str) -> str:
         """The modifier for `domain` when a worker serves it, else the base."""
         candidate = f"tandem-{domain}"
@@ -70,6 +76,9 @@ class RouterState:
             return RouteFacts(route=target, domain=decision.domain, confidence=decision.confidence,
                               reason=decision.reason), decision
         if self.pool.worker_for(body.model) is None:
+            if body.model in self.configured_models():
+                raise OverloadedError(f"No worker serving '{body.model}' is available right now.",
+                                      headers={"Retry-After": "2"})
             known = ", ".join(self.public_models())
             raise ModelNotFoundError(f"The model '{body.model}' does not exist. Available models: {known}.",
                                      param="model")
@@ -130,7 +139,8 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
                                  "workers": state.pool.up if state else {}}, status_code=503)
         for name, up in state.pool.up.items():
             router_metrics.worker_up.labels(name).set(1 if up else 0)
-        return JSONResponse({"status": "ready", "workers": state.pool.up, "models": state.public_models()})
+        return JSONResponse({"status": "ready", "workers": state.pool.up, "models": state.public_models(),
+                             "pid": os.getpid()})
 
     @app.get("/v1/models", dependencies=[Depends(access)])
     def models(state: StateDep) -> ModelList:
@@ -168,7 +178,8 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         state.recent.remember(facts.request_id, facts.domain, facts.route)
         worker = state.pool.worker_for(facts.route)
         if worker is None:
-            raise ModelNotFoundError(f"No worker serves '{facts.route}' right now.", param="model")
+            raise OverloadedError(f"No worker serving '{facts.route}' is available right now.",
+                                  headers={"Retry-After": "2", **facts.headers()})
         payload = body.model_dump(exclude_none=True)
         payload["model"] = facts.route
         try:

@@ -38,6 +38,10 @@ class WorkerPool:
                 if self.up[worker.name]:
                     log.error("worker %s at %s stopped answering: %s", worker.name, worker.url, exc)
                 self.up[worker.name] = False
+                # Keep routing its models to it: calls fail fast with 503 until it is back.
+                for model, owner in self.models.items():
+                    if owner.name == worker.name:
+                        models.setdefault(model, owner)
         self.models = models
 
     async def refresh_forever(self) -> None:
