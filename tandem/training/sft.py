@@ -27,8 +27,9 @@ from typing import Any
 from tandem.common.manifest import Manifest, write_json
 from tandem.common.recipe_config import dump_config
 from tandem.training.base_model import resolve_base
-from tandem.training.chat_data import tokenize_rows
+from tandem.training.chat_data import IGNORE_INDEX, tokenize_rows
 from tandem.training.loss_plot import plot_loss_curve
+from tandem.training.packing import pack_rows
 from tandem.training.sft_config import SFTConfig
 
 log = logging.getLogger(__name__)
@@ -92,13 +93,15 @@ def _training_arguments(config: SFTConfig, precision: str, has_eval: bool):
 
 
 def _collator(tokenizer, packing: bool):
-    from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
+    from transformers import DataCollatorForSeq2Seq, default_data_collator
 
-    from tandem.training.chat_data import IGNORE_INDEX
-
-    if packing:
-        return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX)
+    if packing:  # packed rows are all max_seq_len long: stack them
+        return default_data_collator
     return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
+
+
+def _dataset(rows: list[dict], tokenizer, config: SFTConfig) -> list[dict]:
+    return pack_rows(rows, config.max_seq_len, tokenizer.pad_token_id) if config.packing else rows
 
 
 def _load_model(hf_dir: Path, config: SFTConfig, precision: str):
@@ -142,7 +145,8 @@ def run_sft(config: SFTConfig, train_rows: list[dict], eval_rows: list[dict]) ->
     if has_eval and config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     trainer = Trainer(model=model, args=_training_arguments(config, precision, has_eval),
-                      train_dataset=train.rows, eval_dataset=evals.rows or None,
+                      train_dataset=_dataset(train.rows, tokenizer, config),
+                      eval_dataset=_dataset(evals.rows, tokenizer, config) if has_eval else None,
                       data_collator=_collator(tokenizer, config.packing), callbacks=callbacks)
     checkpoint = get_last_checkpoint(str(out / "checkpoints")) if config.resume and \
         (out / "checkpoints").is_dir() else None

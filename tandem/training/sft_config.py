@@ -44,8 +44,8 @@ class SFTConfig(BaseModel):
     save_total_limit: int = Field(2, ge=1, description="Checkpoints kept (the best is always kept).")
     seed: int = 42
     shuffle: bool = Field(True, description="Shuffle training rows each epoch (false: file order).")
-    packing: bool = Field(False, description="Padding-free packing: a step's rows are concatenated into "
-                          "one sequence with per-row position ids (no pad tokens, no cross-row attention).")
+    packing: bool = Field(False, description="Pack rows best-fit into max_seq_len-token rows with per-example "
+                          "position ids (attention stays within each example); batch_size counts packed rows.")
     resume: bool = Field(False, description="Continue from the newest checkpoint in output_dir/checkpoints.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 on a GPU that supports it, else fp32.")

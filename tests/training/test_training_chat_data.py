@@ -40,3 +40,17 @@ def test_truncation_and_bad_rows_are_counted_not_raised(smol_tokenizer):
                               "malformed message": 1, "no messages": 1}
     assert all(len(r["input_ids"]) <= 64 for r in result.rows)
     assert 0 < result.trained_tokens < result.tokens
+
+
+def test_packing_fills_fixed_rows_and_keeps_every_example(smol_tokenizer):
+    from tandem.training.packing import pack_rows
+
+    rows = tokenize_rows(smol_tokenizer, chat_rows(30), max_seq_len=128).rows
+    packed = pack_rows(rows, seq_len=128, pad_id=smol_tokenizer.pad_token_id)
+    assert len(packed) < len(rows)
+    assert all(len(p["input_ids"]) == len(p["labels"]) == len(p["position_ids"]) == 128 for p in packed)
+    starts = sum(p["position_ids"].count(0) for p in packed)
+    fillers = sum(1 for p in packed if p["input_ids"][-1] == smol_tokenizer.pad_token_id)
+    assert starts == len(rows) + fillers
+    trained = sum(t != IGNORE_INDEX for p in packed for t in p["labels"])
+    assert trained == sum(t != IGNORE_INDEX for r in rows for t in r["labels"][1:])

@@ -1,5 +1,5 @@
 """The native LoRA SFT runner end to end on a tiny Llama (CPU): outputs, resume, early stopping,
-and padding-free packing giving the same loss as padded batches."""
+and packed rows giving the same loss as padded batches (so no example attends to another)."""
 
 from __future__ import annotations
 
@@ -64,8 +64,9 @@ def test_early_stopping_stops_when_eval_loss_stops_improving(tiny_llama_dir, tmp
 
 def test_packing_gives_the_same_first_step_loss_as_padding(tiny_llama_dir, tmp_path):
     def first_loss(packing: bool) -> float:
+        # batch_size 8 puts all 8 rows (or all their packed rows) into the first step
         result = run_sft(_config(tiny_llama_dir, tmp_path / str(packing), max_steps=1, packing=packing,
-                                 shuffle=False), chat_rows(8), [])
+                                 batch_size=8, shuffle=False), chat_rows(8), [])
         history = json.loads((result.output_dir / "log_history.json").read_text())
         return next(e["loss"] for e in history if "loss" in e)
 
