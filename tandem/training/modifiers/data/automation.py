@@ -3,8 +3,9 @@ calls as OpenAI `tool_calls`, plus MBPP-in-bash for shell scripting (see `code.p
 
 The request side is the evaluation harness's BFCL item (`messages` + OpenAI `tools`, dots in
 names already underscored), so the modifier sees exactly what `tandem eval --suite bfcl` sends.
-The gold side takes, for each argument, the first acceptable value BFCL lists; an argument whose
-only acceptable value is "" (BFCL's "may be omitted") is left out.
+The gold side takes, for each argument, the first acceptable value BFCL lists (recursively: a
+nested dict lists acceptable values per key too); an argument whose only acceptable value is ""
+(BFCL's "may be omitted") is left out.
 """
 
 from __future__ import annotations
@@ -18,12 +19,21 @@ from tandem.training.modifiers.data.rows import TrainingRow
 
 
 def gold_arguments(possible: dict[str, list[Any]]) -> dict[str, Any]:
+    """One concrete argument dict from BFCL's possible answers (nested dicts use the same form)."""
     arguments = {}
     for name, options in possible.items():
         chosen = next((o for o in options if o != ""), None)
         if chosen is not None:
-            arguments[name] = chosen
+            arguments[name] = _concrete(chosen)
     return arguments
+
+
+def _concrete(value: Any) -> Any:
+    if isinstance(value, dict):
+        return gold_arguments(value)
+    if isinstance(value, list):
+        return [_concrete(v) for v in value]
+    return value
 
 
 def gold_tool_calls(ground_truth: list[dict[str, dict]], item_id: str) -> list[dict[str, Any]]:

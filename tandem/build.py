@@ -1,0 +1,105 @@
+"""`tandem build`: the whole modifier chain for the embedded default, in bounded time.
+
+For each domain (default code, reasoning, automation; configs under `configs/modifiers/`):
+data -> LoRA SFT -> GGUF export -> held-out loss, each recorded in the manifest as not yet
+servable. Then one `tandem up` serves base + all candidates from a staging folder, and the
+evaluation harness scores every model on every domain's task slice: a modifier's own slice gates
+it, the other slices say what it costs elsewhere. Finally each entry is recorded with its verdict,
+`reports/modifiers/eval_table.md` is written, and `tandem up --artifacts <dir>` serves base +
+the servable modifiers. `key=value` overrides apply to every domain's recipe (e.g.
+`sft.max_steps=20` for a quicker build).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger("tandem.build")
+DEFAULT_DOMAINS = ["code", "reasoning", "automation"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "build", help="Build the artifacts for the embedded default: the three domain modifiers, evaluated.",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="Artifacts folder (default artifacts).")
+    parser.add_argument("--config-dir", type=Path, default=Path("configs/modifiers"),
+                        help="Folder of <domain>.yaml recipes (default configs/modifiers).")
+    parser.add_argument("--domains", default=",".join(DEFAULT_DOMAINS), help="Comma-separated domains.")
+    parser.add_argument("--work-dir", type=Path, default=Path("build/modifiers"),
+                        help="Checkpoints and intermediate files (default build/modifiers).")
+    parser.add_argument("--cross-domain-limit", type=int, default=20,
+                        help="Items per other domain's slice when measuring a modifier's cost there (0: skip).")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides for every domain's recipe.")
+    parser.set_defaults(func=run_build)
+
+
+def load_domain_configs(args: argparse.Namespace) -> list:
+    from tandem.common.recipe_config import load_config
+    from tandem.training.modifiers.config import ModifierConfig
+
+    configs = []
+    for domain in [d.strip() for d in args.domains.split(",") if d.strip()]:
+        overrides = [f"artifacts_dir={args.artifacts}", f"work_dir={args.work_dir / domain}",
+                     f"sft.output_dir={args.work_dir / domain / 'sft'}", *args.overrides]
+        configs.append(load_config(ModifierConfig, args.config_dir / f"{domain}.yaml", overrides))
+    return configs
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from tandem.common.manifest import write_json
+    from tandem.common.model_files import resolve_model_path
+    from tandem.training.modifiers.eval_table import eval_table
+    from tandem.training.modifiers.recipe import finalize_modifier, record_modifier, train_modifier
+    from tandem.training.modifiers.task_eval import BASE_MODEL, score_matrix, serving, stage_artifacts
+
+    started = time.monotonic()
+    configs = load_domain_configs(args)  # every config validated before any heavy work
+    bases = {c.base_model for c in configs}
+    if len(bases) != 1:
+        raise SystemExit(f"all domains must share one base model, got {sorted(bases)}")
+    timings: dict[str, float] = {}
+    trained = {}
+    for config in configs:
+        t0 = time.monotonic()
+        adapter, sft, metrics = train_modifier(config)
+        record_modifier(config, adapter, sft.base_gguf_sha256, metrics, False, "task metric not measured yet")
+        trained[config.domain] = (config, adapter, sft, metrics)
+        timings[f"train_{config.domain}"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    adapters = {f"tandem-{d}": adapter for d, (_, adapter, _, _) in trained.items()}
+    staging = args.work_dir / "staging-artifacts"
+    stage_artifacts(staging, resolve_model_path(configs[0].base_model), adapters)
+    slices = {c.domain: c.evaluation.task for c in configs}
+    # Each slice: the base and its own modifier first (they gate), then the others (their cost there).
+    plan = {d: [BASE_MODEL, f"tandem-{d}", *(m for m in adapters if m != f"tandem-{d}" and args.cross_domain_limit)]
+            for d in slices}
+    with serving(staging) as url:
+        matrix = score_matrix(url, slices, plan, configs[0].evaluation.confidence,
+                              cross_limit=args.cross_domain_limit or None)
+    timings["task_eval"] = time.monotonic() - t0
+
+    results = []
+    for domain, (config, adapter, sft, metrics) in trained.items():
+        own = matrix[domain]
+        keep = (BASE_MODEL, f"tandem-{domain}")
+        mine = {**own, "models": {m: own["models"][m] for m in keep},
+                "vs_base": {m: v for m, v in own["vs_base"].items() if m in keep},
+                "items": {m: own["items"][m] for m in keep}}
+        metrics["cost_elsewhere"] = {other: matrix[other]["vs_base"][f"tandem-{domain}"]
+                                     for other in matrix if other != domain and f"tandem-{domain}" in matrix[other]["vs_base"]}
+        results.append(finalize_modifier(config, adapter, sft, metrics, mine))
+    timings["total"] = time.monotonic() - started
+    reports = args.artifacts / "reports" / "modifiers"
+    write_json(reports / "build.json", {"timings_s": timings, "matrix": {d: {k: v for k, v in m.items() if k != "items"}
+                                                                         for d, m in matrix.items()},
+                                        "servable": {r.domain: r.servable for r in results}})
+    (reports / "eval_table.md").write_text(eval_table(matrix, {c.domain: trained[c.domain][3] for c in configs}))
+    print(json.dumps({"servable": {r.domain: r.servable for r in results}, "timings_s": timings}))
+    print(f"serve them: tandem up --artifacts {args.artifacts}")
+    return 0

@@ -1,0 +1,86 @@
+"""The modifier recipe's config: which data trains a domain's LoRA, how (the shared SFT settings),
+and which held-out benchmark decides whether it is served. One YAML per domain under
+`configs/modifiers/`, overridable as `key=value` on the CLI (`sft.max_steps=20`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from tandem.training.modifiers.data import SOURCES
+from tandem.training.sft_config import SFTConfig
+
+
+class ModifierData(BaseModel):
+    train_sources: list[str] = Field(min_length=1, description=f"Builders to train on ({', '.join(SOURCES)}).")
+    train_limit_per_source: int | None = Field(None, ge=1, description="Train rows per source (id-hash sample).")
+    dev_limit_per_source: int | None = Field(None, ge=1, description="Dev rows per source for early stopping.")
+
+    @model_validator(mode="after")
+    def _known_sources(self) -> ModifierData:
+        unknown = [s for s in self.train_sources if s not in SOURCES]
+        if unknown:
+            raise ValueError(f"unknown train_sources {unknown}; known: {', '.join(SOURCES)}")
+        return self
+
+
+class TaskSlice(BaseModel):
+    """One benchmark slice scored through `tandem eval` against the served model."""
+
+    suite: str = Field(description="tandem eval suite id (humaneval, gsm8k, math500, bfcl, ...).")
+    limit: int | None = Field(None, ge=1, description="Items (deterministic id-hash sample); null = all.")
+    where: dict[str, list[Any]] = Field(default_factory=dict, description=(
+        "Keep items whose meta[key] is one of the values, e.g. {level: ['Level 1']} or "
+        "{category: ['live_simple']}: a slice where the base is off the floor."))
+    max_tokens: int = Field(384, ge=1)
+
+
+class ModifierEvaluation(BaseModel):
+    heldout_source: str = Field(description="Builder whose test rows measure held-out loss (never trained on).")
+    heldout_limit: int | None = Field(64, ge=1, description="Held-out rows (id-hash sample).")
+    task: TaskSlice = Field(description="The domain's task metric: the slice that gates `servable`.")
+    confidence: float = Field(0.95, gt=0, lt=1, description="Level of the reported confidence intervals.")
+
+    @model_validator(mode="after")
+    def _known_source(self) -> ModifierEvaluation:
+        if self.heldout_source not in SOURCES:
+            raise ValueError(f"unknown heldout_source '{self.heldout_source}'; known: {', '.join(SOURCES)}")
+        return self
+
+
+class ModifierConfig(BaseModel):
+    """A domain modifier: LoRA SFT on the domain's train split, exported to GGUF, gated on held-out data."""
+
+    domain: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Served as `tandem-<domain>`.")
+    description: str = Field("", description="Which data trains it and which benchmark evaluates it.")
+    base_model: str = Field("embedded", description="GGUF the adapter is served on ('embedded' = default).")
+    artifacts_dir: Path = Field(Path("artifacts"), description="Where the adapter GGUF and manifest entry go.")
+    work_dir: Path | None = Field(None, description="Checkpoints, reports; default build/modifiers/<domain>.")
+    data: ModifierData
+    evaluation: ModifierEvaluation
+    sft: SFTConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_from_domain(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("domain"):
+            work = values.get("work_dir") or f"build/modifiers/{values['domain']}"
+            values = {**values, "work_dir": work}
+            sft = dict(values.get("sft") or {})
+            sft.setdefault("output_dir", str(Path(work) / "sft"))
+            sft.setdefault("base_model", values.get("base_model", "embedded"))
+            values["sft"] = sft
+        return values
+
+    @model_validator(mode="after")
+    def _same_base(self) -> ModifierConfig:
+        if self.sft.base_model != self.base_model:
+            raise ValueError(f"sft.base_model ({self.sft.base_model}) must be the served base_model "
+                             f"({self.base_model}): an adapter only fits the weights it was trained on")
+        return self
+
+    @property
+    def adapter_relpath(self) -> str:
+        return f"modifiers/{self.domain}.gguf"

@@ -1,0 +1,56 @@
+"""Whether a modifier is served: it must lower its domain's held-out loss and must not score lower
+than the base on its domain's task slice. Also the intervals reported beside every score.
+
+Scores are per-item 0/1 on the same items for base and modifier, so the difference gets a paired
+bootstrap interval (resampling items), which is tighter and more honest than two separate ones.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from statistics import NormalDist
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 1.0)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def paired_difference(base: list[float], modifier: list[float], confidence: float = 0.95,
+                      resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Mean of modifier - base over the same items, with a percentile bootstrap interval."""
+    if len(base) != len(modifier) or not base:
+        raise ValueError("paired scores need the same, non-zero number of items for base and modifier")
+    n = len(base)
+    diffs = [m - b for b, m in zip(base, modifier, strict=True)]
+    rng = random.Random(seed)
+    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    tail = (1 - confidence) / 2
+    return {"mean": sum(diffs) / n, "low": means[int(tail * (resamples - 1))],
+            "high": means[int((1 - tail) * (resamples - 1))], "n": n}
+
+
+def score_summary(scores: list[float], confidence: float = 0.95) -> dict[str, float]:
+    low, high = wilson_interval(int(round(sum(scores))), len(scores), confidence)
+    return {"score": sum(scores) / len(scores) if scores else 0.0, "low": low, "high": high, "n": len(scores)}
+
+
+def servable_verdict(heldout: dict[str, dict[str, float]], task: dict[str, dict] | None) -> tuple[bool, str]:
+    """(servable, why). `heldout` = {"base": {"loss"}, "modifier": {"loss"}}; `task` = {"base":
+    {"score"}, "modifier": {"score"}} or None when the task metric was not measured."""
+    base_loss, mod_loss = heldout["base"]["loss"], heldout["modifier"]["loss"]
+    if not mod_loss < base_loss:
+        return False, f"held-out loss did not drop ({base_loss:.4f} -> {mod_loss:.4f})"
+    if task is None:
+        return False, "task metric not measured; a modifier is served only after it is"
+    base_score, mod_score = task["base"]["score"], task["modifier"]["score"]
+    if mod_score < base_score:
+        return False, f"task metric fell ({base_score:.3f} -> {mod_score:.3f})"
+    return True, (f"held-out loss {base_loss:.4f} -> {mod_loss:.4f}; task metric "
+                  f"{base_score:.3f} -> {mod_score:.3f}")

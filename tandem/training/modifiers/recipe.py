@@ -1,0 +1,140 @@
+"""The modifier recipe: one domain's LoRA, from the shipped data to a manifest entry.
+
+Lifecycle (one readable function, torchtune-style):
+
+1. setup: validate the config (done by `load_config`), resolve the base (GGUF -> HF, cached),
+   build train / dev / held-out rows from the domain's sources (split files keep them apart);
+2. train: `tandem.training.sft.run_sft` (peft LoRA, loss on assistant turns, early stopping on
+   dev, checkpoints + resume, loss curve);
+3. export: the adapter as a GGUF LoRA (`convert_lora_to_gguf.py`) into `<artifacts>/modifiers/`;
+4. evaluate: held-out loss of base vs base + adapter; the task metric on the domain's benchmark
+   slice through the evaluation harness against a worker serving base + this adapter;
+5. record: `manifest.json` entry (kind "modifier", name = domain, base sha256, recipe, metrics,
+   `servable` from the gate) and a report folder beside it.
+
+Written into `work_dir`: config.json (resolved), data.json (row counts and ids per split),
+heldout.json, task.json, report.json; SFT outputs under `sft/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tandem.common.manifest import Manifest, write_json
+from tandem.common.recipe_config import dump_config
+from tandem.training.modifiers.config import ModifierConfig
+from tandem.training.modifiers.data import build_rows, trained_on
+from tandem.training.modifiers.gate import servable_verdict
+from tandem.training.modifiers.tool_prompt import render_messages
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModifierResult:
+    domain: str
+    adapter_gguf: Path
+    base_sha256: str
+    metrics: dict[str, Any]
+    servable: bool
+    reason: str
+
+
+def _sft_rows(rows) -> list[dict]:
+    return [{"id": r.id, "messages": render_messages(r.messages, r.tools)} for r in rows]
+
+
+def prepare_data(config: ModifierConfig) -> dict[str, list[dict]]:
+    """Train, dev and held-out rows as plain chat rows; their ids and counts go to data.json."""
+    data = config.data
+    splits = {
+        "train": build_rows(data.train_sources, "train", data.train_limit_per_source),
+        "dev": build_rows(data.train_sources, "dev", data.dev_limit_per_source),
+        "heldout": build_rows([config.evaluation.heldout_source], "test", config.evaluation.heldout_limit),
+    }
+    write_json(config.work_dir / "data.json", {
+        name: {"rows": len(rows), "by_source": _count_sources(rows), "ids": [r.id for r in rows]}
+        for name, rows in splits.items()})
+    return {name: _sft_rows(rows) for name, rows in splits.items()}
+
+
+def _count_sources(rows) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.source] = counts.get(row.source, 0) + 1
+    return counts
+
+
+def record_modifier(config: ModifierConfig, adapter_gguf: Path, base_sha256: str, metrics: dict[str, Any],
+                    servable: bool, reason: str) -> None:
+    Manifest(config.artifacts_dir).record(
+        config.domain, "modifier", [adapter_gguf], base_sha256=base_sha256, config=dump_config(config),
+        metrics=metrics, servable=servable,
+        extra={"trained_on": trained_on(config.data.train_sources), "servable": servable, "reason": reason,
+               "heldout_source": config.evaluation.heldout_source, "task_suite": config.evaluation.task.suite})
+
+
+def train_modifier(config: ModifierConfig) -> tuple[Path, Any, dict[str, Any]]:
+    """Steps 1-4a: data, SFT, GGUF export, held-out loss. Returns (adapter GGUF, SFTResult, metrics)."""
+    from tandem.training.lora_export import export_lora_gguf
+    from tandem.training.modifiers.heldout import heldout_losses
+    from tandem.training.sft import run_sft
+
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    write_json(config.work_dir / "config.json", dump_config(config))
+    rows = prepare_data(config)
+    log.info("%s: %d train, %d dev, %d held-out rows", config.domain, len(rows["train"]), len(rows["dev"]),
+             len(rows["heldout"]))
+    sft = run_sft(config.sft, rows["train"], rows["dev"])
+    if not sft.base_gguf_sha256:
+        raise ValueError(f"base {config.base_model} has no GGUF sha256: serving cannot check the adapter's base")
+    adapter_gguf = export_lora_gguf(sft.adapter_dir, sft.base_hf_dir, config.artifacts_dir / config.adapter_relpath)
+    heldout = heldout_losses(sft.base_hf_dir, sft.adapter_dir, rows["heldout"], config.sft.max_seq_len)
+    write_json(config.work_dir / "heldout.json", heldout)
+    metrics = {"sft": sft.metrics, "heldout": heldout, "adapter_bytes": adapter_gguf.stat().st_size}
+    return adapter_gguf, sft, metrics
+
+
+def copy_reports(config: ModifierConfig, sft_output: Path) -> Path:
+    reports = config.artifacts_dir / "reports" / "modifiers" / config.domain
+    reports.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "data.json", "heldout.json", "task.json", "report.json"):
+        if (config.work_dir / name).is_file():
+            shutil.copy2(config.work_dir / name, reports / name)
+    for name in ("loss_curve.png", "metrics.json"):
+        if (sft_output / name).is_file():
+            shutil.copy2(sft_output / name, reports / f"sft_{name}")
+    return reports
+
+
+def finalize_modifier(config: ModifierConfig, adapter_gguf: Path, sft: Any, metrics: dict[str, Any],
+                      task_result: dict[str, Any] | None) -> ModifierResult:
+    """Step 5: gate on held-out loss and the task slice, write the report, record the manifest entry."""
+    if task_result is not None:
+        metrics["task"] = {k: v for k, v in task_result.items() if k != "items"}
+        write_json(config.work_dir / "task.json", task_result)
+    model = f"tandem-{config.domain}"
+    servable, reason = servable_verdict(metrics["heldout"], task_result and {
+        "base": task_result["models"]["tandem-base"], "modifier": task_result["models"][model]})
+    write_json(config.work_dir / "report.json", {"domain": config.domain, "servable": servable, "reason": reason,
+                                                "metrics": metrics})
+    record_modifier(config, adapter_gguf, sft.base_gguf_sha256, metrics, servable, reason)
+    copy_reports(config, sft.output_dir)
+    log.info("%s: servable=%s (%s)", config.domain, servable, reason)
+    return ModifierResult(config.domain, adapter_gguf, sft.base_gguf_sha256, metrics, servable, reason)
+
+
+def run_modifier(config: ModifierConfig, *, task: bool = True) -> ModifierResult:
+    """The whole chain for one domain. With `task=False` the task metric is skipped and the
+    modifier is recorded as not servable (a modifier is served only once it has been measured)."""
+    from tandem.training.modifiers.task_eval import compare_on_task
+
+    adapter_gguf, sft, metrics = train_modifier(config)
+    # Recorded first as not servable, so a crash below never leaves an unmeasured adapter served.
+    record_modifier(config, adapter_gguf, sft.base_gguf_sha256, metrics, False, "task metric not measured yet")
+    task_result = compare_on_task(config, {f"tandem-{config.domain}": adapter_gguf}) if task else None
+    return finalize_modifier(config, adapter_gguf, sft, metrics, task_result)

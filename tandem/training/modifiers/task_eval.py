@@ -1,0 +1,174 @@
+"""Task metric of base vs modifiers, through the evaluation harness against `tandem up`.
+
+The candidates are served from a staging artifacts folder (the base they were trained on plus
+each candidate adapter, marked servable there only), so no adapter is ever servable in the real
+artifacts folder before it has been measured. `tandem up` starts on free ports; every model
+answers the same items (the harness's `load_items`, `ask` and `score`, so prompts, sampling and
+scorers are exactly `tandem eval`'s) and is stopped afterwards. Per-item scores are kept so base
+and modifier can be compared pair-wise on the same items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tqdm import tqdm
+
+from tandem.common.manifest import Manifest
+from tandem.training.modifiers.config import ModifierConfig, TaskSlice
+from tandem.training.modifiers.gate import paired_difference, score_summary
+
+log = logging.getLogger(__name__)
+BASE_MODEL = "tandem-base"
+
+
+def slice_items(task: TaskSlice) -> list:
+    """The slice's test items: `where` filters on item meta, then `limit` takes an id-hash sample."""
+    import hashlib
+
+    from tandem.eval.datasets import load_items
+
+    items = [it for it in load_items(task.suite, split="test")
+             if all(it.meta.get(key) in values for key, values in task.where.items())]
+    items.sort(key=lambda it: hashlib.sha256(f"{task.suite}:{it.id}".encode()).hexdigest())
+    return items[: task.limit] if task.limit else items
+
+
+def stage_artifacts(staging: Path, base_gguf: Path, adapters: dict[str, Path]) -> str:
+    """A manifest listing the base the adapters were trained on and each adapter as a servable
+    candidate; returns the base's sha256."""
+    if staging.exists():
+        shutil.rmtree(staging)
+    (staging / "base").mkdir(parents=True)
+    (staging / "modifiers").mkdir()
+    manifest = Manifest(staging)
+    base_target = staging / "base" / base_gguf.name
+    try:
+        os.link(base_gguf, base_target)
+    except OSError:
+        shutil.copy2(base_gguf, base_target)
+    base_sha256 = manifest.record("base", "base", [base_target]).files[0].sha256
+    for model, path in adapters.items():
+        target = staging / "modifiers" / Path(path).name
+        shutil.copy2(path, target)
+        manifest.record(model.removeprefix("tandem-"), "modifier", [target], base_sha256=base_sha256,
+                        extra={"candidate": True})
+    return base_sha256
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(artifacts: Path, ready_timeout_s: float = 300.0, threads: int | None = None):
+    """`tandem up` on free ports for `artifacts`; yields the OpenAI base URL; stops it after."""
+    port, base_port, mod_port = _free_port(), _free_port(), _free_port()
+    cmd = [sys.executable, "-m", "tandem.cli", "up", "--artifacts", str(artifacts), "--port", str(port),
+           f"base_model.port={base_port}", f"modifier_worker.port={mod_port}", "base_model.slots=4",
+           "modifier_worker.slots=4", f"ready_timeout_s={ready_timeout_s}"]
+    if threads:
+        cmd += [f"base_model.n_threads={threads}", f"modifier_worker.n_threads={threads}"]
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"`tandem up` exited with code {proc.returncode} before it was ready")
+            try:
+                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"`tandem up` was not ready within {ready_timeout_s:.0f} s")
+            time.sleep(1.0)
+        yield f"{url}/v1"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+async def _score_model(base_url: str, model: str, items: list, task: TaskSlice, concurrency: int) -> list[dict]:
+    from tandem.eval.client import ask, make_client
+    from tandem.eval.scoring import BLOCKING_SUITES, Reply, score
+    from tandem.eval.settings import Sampling
+
+    client = make_client(base_url, "tandem", 900.0)
+    sampling = Sampling(max_tokens=task.max_tokens)
+    semaphore = asyncio.Semaphore(concurrency)
+    bar = tqdm(total=len(items), desc=f"{task.suite} {model}", unit="item")
+
+    async def one(item) -> dict:
+        async with semaphore:
+            exchange = await ask(client, model, item, sampling)
+        reply = Reply(text=exchange.text, tool_calls=exchange.tool_calls)
+        result = (await asyncio.to_thread(score, item, reply)) if item.suite in BLOCKING_SUITES else score(item, reply)
+        bar.update(1)
+        return {"id": item.id, "score": result.value if exchange.error is None else 0.0, "error": exchange.error,
+                "served_model": exchange.served_model, "completion_tokens": exchange.completion_tokens,
+                "response": exchange.text[:2000], "tool_calls": exchange.tool_calls, "detail": result.detail}
+
+    try:
+        return list(await asyncio.gather(*(one(it) for it in items)))
+    finally:
+        bar.close()
+        await client.close()
+
+
+def score_matrix(base_url: str, slices: dict[str, TaskSlice], models: dict[str, list[str]], confidence: float,
+                 cross_limit: int | None = None, concurrency: int = 4) -> dict[str, Any]:
+    """Score `models[slice]` on each slice: {slice: {"n", "models": {model: summary}, "vs_base":
+    {model: paired difference}, "items": {model: rows}}}. The base and the slice's own modifier
+    (the first two models) answer every item; others answer the first `cross_limit` (an id-hash
+    sample too, so the pairs with the base stay pairs)."""
+    out: dict[str, Any] = {}
+    for name, task in slices.items():
+        items = slice_items(task)
+        per_model = {}
+        for k, model in enumerate(models[name]):
+            subset = items if k < 2 or cross_limit is None else items[:cross_limit]
+            per_model[model] = asyncio.run(_score_model(base_url, model, subset, task, concurrency))
+        scores = {m: [r["score"] for r in rows] for m, rows in per_model.items()}
+        base = scores.get(BASE_MODEL, [])
+        out[name] = {
+            "suite": task.suite, "where": task.where, "n": len(items),
+            "errors": {m: sum(r["error"] is not None for r in rows) for m, rows in per_model.items()},
+            "models": {m: score_summary(s, confidence) for m, s in scores.items()},
+            "vs_base": {m: paired_difference(base[: len(s)], s, confidence)
+                        for m, s in scores.items() if m != BASE_MODEL and base},
+            "items": per_model,
+        }
+    return out
+
+
+def compare_on_task(config: ModifierConfig, adapters: dict[str, Path]) -> dict[str, Any]:
+    """Base vs this domain's candidate on the domain's task slice (one `tandem up`)."""
+    from tandem.common.model_files import resolve_model_path
+
+    staging = config.work_dir / "staging-artifacts"
+    stage_artifacts(staging, resolve_model_path(config.base_model), adapters)
+    with serving(staging) as url:
+        matrix = score_matrix(url, {config.domain: config.evaluation.task},
+                              {config.domain: [BASE_MODEL, *adapters]}, config.evaluation.confidence)
+    return matrix[config.domain]

@@ -1,0 +1,80 @@
+"""The modifiers' training data: real rows from the shipped data, never from held-out ids, in the
+prompt and answer shapes the harness and the worker use."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tandem.engine.chat import parse_tool_calls
+from tandem.eval.bfcl_tools import check_calls
+from tandem.eval.datasets import load_items
+from tandem.eval.splits import BFCL_TEST_CATEGORIES, split_ids
+from tandem.training.modifiers.data import SOURCE_DATASET, build_rows, trained_on
+from tandem.training.modifiers.data.reasoning import gsm8k_solution
+from tandem.training.modifiers.tool_prompt import render_messages
+
+
+def _native_id(row_id: str) -> str:
+    return row_id.split("/", 1)[1]
+
+
+@pytest.mark.parametrize("source", ["mbpp", "mbpp_bash", "gsm8k", "bfcl"])
+def test_training_rows_come_only_from_their_split(source):
+    dataset = SOURCE_DATASET[source]
+    held_out = split_ids(dataset, "test")
+    for split in ("train", "dev"):
+        rows = build_rows([source], split, limit_per_source=200)
+        assert rows, f"{source} has no {split} rows"
+        ids = {_native_id(r.id) for r in rows}
+        assert ids <= split_ids(dataset, split)
+        assert not ids & held_out
+
+
+def test_math_training_never_sees_math500():
+    math500 = {it.id for it in load_items("math500")}
+    train = {_native_id(r.id) for r in build_rows(["math"], "train")}
+    assert len(train) > 1000 and not train & math500
+
+
+def test_rows_end_with_the_gold_answer_under_the_harness_prompt():
+    (row,) = build_rows(["mbpp"], "train", limit_per_source=1)
+    item = next(it for it in load_items("mbpp", split="train") if it.id == _native_id(row.id))
+    assert row.messages[:-1] == item.messages
+    assert row.messages[-1]["role"] == "assistant" and row.messages[-1]["content"].startswith("```python\n")
+    (bash,) = build_rows(["mbpp_bash"], "train", limit_per_source=1)
+    assert bash.messages[-1]["content"].startswith("```bash\n")
+
+
+def test_gsm8k_solution_drops_calculator_notes_and_ends_in_the_asked_form():
+    text = gsm8k_solution("She sells 16 - 3 = <<16-3=13>>13 eggs.\nSo 13 * 2 = <<13*2=26>>26.\n#### 1,026")
+    assert "<<" not in text
+    assert text.endswith("The answer is 1026.")
+
+
+def test_bfcl_rows_train_on_train_categories_and_their_gold_passes_bfcl_checker():
+    items = {it.id: it for it in load_items("bfcl", split="train")}
+    rows = build_rows(["bfcl"], "train", limit_per_source=40)
+    assert not any(r.id.split("/")[1].rsplit("_", 1)[0] in BFCL_TEST_CATEGORIES for r in rows)
+    for row in rows:
+        item = items[_native_id(row.id)]
+        calls = [{c["function"]["name"]: json.loads(c["function"]["arguments"])} for c in row.messages[-1]["tool_calls"]]
+        valid, error = check_calls(item.meta["functions"], calls, item.gold, item.meta["category"])
+        assert valid, f"{row.id}: {error}"
+
+
+def test_rendered_tool_answer_is_what_the_worker_parses_back():
+    rows = [r for r in build_rows(["bfcl"], "train", limit_per_source=60) if len(r.messages[-1]["tool_calls"]) > 1]
+    row = rows[0]
+    plain = render_messages(row.messages, row.tools)
+    assert plain[0]["role"] == "system" and row.tools[0]["function"]["name"] in plain[0]["content"]
+    assert all(set(m) == {"role", "content"} and isinstance(m["content"], str) for m in plain)
+    parsed = parse_tool_calls(plain[-1]["content"])
+    gold = row.messages[-1]["tool_calls"]
+    assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in parsed] == \
+        [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in gold]
+
+
+def test_trained_on_names_datasets_and_splits_for_the_contamination_guard():
+    assert trained_on(["bfcl", "mbpp_bash"]) == {"bfcl": ["train", "dev"], "mbpp": ["train", "dev"]}
