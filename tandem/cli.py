@@ -14,6 +14,7 @@ COMMAND_MODULES: list[str] = [
     "tandem.up",
     "tandem.curation.cli",
     "tandem.eval.cli",
+    "tandem.build",
 ]
 
 
