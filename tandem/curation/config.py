@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
 
-from tandem.curation.domains import DEFAULT_DOMAIN_RULES
+from tandem.curation.domains import DEFAULT_DOMAIN_RULES, DomainRule
 
 
 class InputSpec(BaseModel):
@@ -32,7 +32,7 @@ class QualityConfig(BaseModel):
 class LanguageConfig(BaseModel):
     keep: list[str] = Field(default_factory=lambda: ["en"], description="ISO codes to keep; empty keeps all.")
     min_score: float = Field(default=0.0, ge=0.0, le=1.0, description="Lowest fastText probability to keep.")
-    sample_chars: int = Field(default=600, ge=50, description="Characters of prose given to fastText.")
+    sample_chars: int = Field(default=400, ge=50, description="Characters of prose given to fastText.")
 
 
 class NearDedupConfig(BaseModel):
@@ -57,9 +57,9 @@ class CurationConfig(BaseModel):
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     exact_dedup: bool = True
     near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig)
-    domain_rules: dict[str, list[str]] = Field(
-        default_factory=lambda: {k: list(v) for k, v in DEFAULT_DOMAIN_RULES.items()},
-        description="Domain -> regexes; the domain with most matches wins, ties go to the earlier one.")
+    domain_rules: dict[str, DomainRule] = Field(
+        default_factory=lambda: {k: v.model_copy(deep=True) for k, v in DEFAULT_DOMAIN_RULES.items()},
+        description="Domain -> keywords and patterns; most hits wins, ties go to the earlier domain.")
     default_domain: str = "general"
     workers: int = Field(default=1, ge=1, description="Processes that parse, filter and hash records.")
     batch_size: int = Field(default=2000, ge=1)

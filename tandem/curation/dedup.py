@@ -34,9 +34,14 @@ class ExactDeduplicator:
         return True
 
 
-def minhashes(texts: Iterable[str], config: NearDedupConfig) -> list[rensa.RMinHash | None]:
-    """One signature per text (None for a text without words), built in bulk by rensa."""
-    token_sets = [shingles(t, config.ngram) for t in texts]
+def minhashes(texts: Iterable[str], config: NearDedupConfig,
+              tokens: Iterable[list[str]] | None = None) -> list[rensa.RMinHash | None]:
+    """One signature per text (None for a text without words), built in bulk by rensa.
+
+    `tokens`: each text's words (`normalize.words`) when the caller has them already."""
+    texts = list(texts)
+    token_lists = list(tokens) if tokens is not None else [None] * len(texts)
+    token_sets = [shingles(t, config.ngram, w) for t, w in zip(texts, token_lists, strict=True)]
     present = [i for i, tokens in enumerate(token_sets) if tokens]
     built = rensa.RMinHash.from_token_sets([token_sets[i] for i in present], config.num_perm, config.seed)
     result: list[rensa.RMinHash | None] = [None] * len(token_sets)

@@ -40,9 +40,9 @@ def words(text: str) -> list[str]:
     return _WORDS.findall(text.lower())
 
 
-def shingles(text: str, n: int) -> list[str]:
-    """Word n-grams; a text shorter than n words is one shingle."""
-    tokens = words(text)
+def shingles(text: str, n: int, tokens: list[str] | None = None) -> list[str]:
+    """Word n-grams; a text shorter than n words is one shingle. Pass `tokens` if already split."""
+    tokens = words(text) if tokens is None else tokens
     if len(tokens) <= n:
         return [" ".join(tokens)] if tokens else []
     return [" ".join(gram) for gram in zip(*(tokens[i:] for i in range(n)))]

@@ -13,7 +13,7 @@ from tandem.curation.dedup import exact_digest, minhashes
 from tandem.curation.domains import DomainTagger
 from tandem.curation.formats import FormatError, get_format
 from tandem.curation.langid import identify
-from tandem.curation.normalize import dialogue_text, exact_key, normalize_messages
+from tandem.curation.normalize import dialogue_text, exact_key, normalize_messages, words
 from tandem.curation.quality import quality_problem
 from tandem.curation.readers import BadRecord, RawRecord, parse_raw
 
@@ -48,19 +48,22 @@ class Preparer:
         self.keep_languages = set(config.language.keep)
 
     def prepare(self, batch: list[WorkItem]) -> list[Prepared | Dropped]:
-        staged: list[tuple[WorkItem, dict[str, Any], str] | Dropped] = [self._one(item) for item in batch]
-        texts = [s[2] for s in staged if not isinstance(s, Dropped)]
-        hashes = iter(minhashes(texts, self.config.near_dedup) if self.config.near_dedup.enabled else [None] * len(texts))
+        staged = [self._one(item) for item in batch]
+        ready = [s for s in staged if not isinstance(s, Dropped)]
+        if self.config.near_dedup.enabled:
+            hashes = iter(minhashes([s[2] for s in ready], self.config.near_dedup, [s[3] for s in ready]))
+        else:
+            hashes = iter([None] * len(ready))
         out: list[Prepared | Dropped] = []
         for s in staged:
             if isinstance(s, Dropped):
                 out.append(s)
             else:
-                item, record, text = s
+                item, record, text, _ = s
                 out.append(Prepared(item.source, record, exact_digest(exact_key(text)), next(hashes)))
         return out
 
-    def _one(self, item: WorkItem) -> tuple[WorkItem, dict[str, Any], str] | Dropped:
+    def _one(self, item: WorkItem) -> tuple[WorkItem, dict[str, Any], str, list[str]] | Dropped:
         parsed = parse_raw(item.raw)
         if isinstance(parsed, BadRecord):
             return Dropped(item.source, f"bad_record:{parsed.reason}")
@@ -75,9 +78,10 @@ class Preparer:
         lang, score = identify(text, self.config.language.sample_chars)
         if self.keep_languages and (lang not in self.keep_languages or score < self.config.language.min_score):
             return Dropped(item.source, "language", lang)
+        tokens = words(text)
         record = {"id": item.record_id, "source": item.source, "lang": lang, "lang_score": round(score, 4),
-                  "domain": self.tagger.tag(text), "messages": messages}
-        return item, record, text
+                  "domain": self.tagger.tag(text, tokens), "messages": messages}
+        return item, record, text, tokens
 
 
 _worker: Preparer | None = None
