@@ -46,6 +46,7 @@ class ServiceMetrics:
         self.completion_tokens.labels(self.service, route).inc(completion)
 
     def mount(self, app: FastAPI) -> None:
+        app.state.metrics = self
         @app.get("/metrics", include_in_schema=False)
         def metrics() -> Response:
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
