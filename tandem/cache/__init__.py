@@ -1,0 +1,1 @@
+"""The router's response cache: exact match on the normalized request, optional semantic match."""

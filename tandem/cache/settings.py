@@ -1,0 +1,38 @@
+"""Cache settings, part of the router's settings (`RouterSettings.cache`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SemanticCacheSettings(BaseModel):
+    enabled: bool = Field(False, description="Answer near-duplicate prompts from the cache (off by default: a "
+                          "paraphrase can need a different answer).")
+    threshold: float = Field(0.95, gt=0.0, le=1.0, description="Cosine similarity needed for a semantic hit.")
+    embedder: str = Field("hashing", description="Embedder (registry name): hashing, or onnx (the router's MiniLM "
+                          "ONNX encoder from the artifacts).")
+    max_entries: int = Field(10_000, ge=1, description="Prompts kept in the in-process similarity index.")
+
+
+class CacheSettings(BaseModel):
+    enabled: bool = Field(True, description="Cache responses of deterministic requests.")
+    backend: Literal["auto", "memory", "redis"] = Field("auto", description="auto: Redis when redis_url is set, "
+                                                        "else an in-process LRU.")
+    redis_url: str | None = Field(None, description="Redis URL, e.g. redis://127.0.0.1:6379/0.")
+    redis_timeout_s: float = Field(0.25, gt=0, description="Socket timeout of cache calls; slower counts as down.")
+    retry_after_s: float = Field(2.0, ge=0, description="After a Redis error, bypass the cache this long before "
+                                 "trying Redis again (so a dead Redis costs one timeout, not one per request).")
+    ttl_s: int = Field(3600, ge=1, description="Seconds an answer stays cached.")
+    namespace: str = Field("default", min_length=1, description="Key prefix; a request may pick another with the "
+                           "x-tandem-cache-namespace header (tenants, experiments).")
+    max_entries: int = Field(10_000, ge=1, description="Entries of the in-process LRU backend.")
+    include_nondeterministic: bool = Field(False, description="Also cache sampled requests (temperature > 0 and "
+                                           "no seed); off: a sampled request asks for a fresh sample.")
+    semantic: SemanticCacheSettings = Field(default_factory=SemanticCacheSettings)
+
+    def resolved_backend(self) -> str:
+        if self.backend == "auto":
+            return "redis" if self.redis_url else "memory"
+        return self.backend

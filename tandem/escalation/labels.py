@@ -1,0 +1,94 @@
+"""Labels for the escalation models: "does the local route fail this prompt?", with the answer's
+token log-probabilities, from running our own route over public benchmarks.
+
+Items, prompts and scorers are the evaluation harness's (`tandem.eval.datasets.load_items`,
+`tandem.eval.scoring.score`), so a label means exactly what `tandem eval` would score. Unlike
+`tandem eval`, every request asks for log-probabilities: one pass yields the difficulty labels
+(prompt -> fails) and the answer-confidence data (logprob features -> fails). Fit on TRAIN
+splits; measure on DEV splits (held out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import openai
+from pydantic import BaseModel, Field
+
+from tandem.calibration.answer_confidence import sequence_features
+from tandem.escalation.answers import Answer
+from tandem.eval.datasets import EvalItem
+from tandem.eval.scoring import BLOCKING_SUITES, Reply, score
+
+
+class LabelRow(BaseModel):
+    suite: str
+    id: str
+    split: str
+    messages: list[dict]
+    tools: list[dict] | None = None
+    response: str
+    score: float
+    fails: bool = Field(description="The local route's answer scored below 1.")
+    features: dict[str, float] = Field(default_factory=dict, description="Answer logprob features.")
+    completion_tokens: int = 0
+
+
+async def answer_over_http(base_url: str, model: str, items: list[EvalItem], max_tokens: dict[str, int],
+                           concurrency: int = 4, api_key: str = "tandem") -> list[Answer | None]:
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=600, max_retries=2)
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(item: EvalItem) -> Answer | None:
+        request = {"model": model, "messages": item.messages, "temperature": 0.0, "seed": 0,
+                   "max_tokens": max_tokens.get(item.suite, 256), "logprobs": True}
+        if item.tools:
+            request["tools"] = item.tools
+        async with semaphore:
+            try:
+                completion = await client.chat.completions.create(**request)
+            except openai.APIError:
+                return None
+        choice = completion.choices[0]
+        return Answer(text=choice.message.content or "",
+                      tool_calls=[c.model_dump() for c in choice.message.tool_calls or []],
+                      token_logprobs=[t.logprob for t in (choice.logprobs.content if choice.logprobs else None) or []],
+                      completion_tokens=completion.usage.completion_tokens if completion.usage else 0)
+
+    try:
+        return list(await asyncio.gather(*(one(item) for item in items)))
+    finally:
+        await client.close()
+
+
+def label(item: EvalItem, answer: Answer, split: str) -> LabelRow:
+    scored = score(item, Reply(text=answer.text, tool_calls=answer.tool_calls))
+    return LabelRow(suite=item.suite, id=item.id, split=split, messages=item.messages, tools=item.tools,
+                    response=answer.text, score=scored.value, fails=scored.value < 1.0,
+                    features=sequence_features(answer.token_logprobs) if answer.token_logprobs else {},
+                    completion_tokens=answer.completion_tokens)
+
+
+async def label_all(items: list[EvalItem], answers: list[Answer | None], split: str) -> list[LabelRow]:
+    """Score every answered item; code suites run in the sandbox, off the event loop."""
+    async def one(item: EvalItem, answer: Answer) -> LabelRow:
+        if item.suite in BLOCKING_SUITES:
+            return await asyncio.to_thread(label, item, answer, split)
+        return label(item, answer, split)
+    return list(await asyncio.gather(*(one(i, a) for i, a in zip(items, answers) if a is not None)))
+
+
+def write_jsonl(path: Path, rows: list[BaseModel]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(row.model_dump_json() + "\n" for row in rows))
+
+
+def read_labels(path: Path) -> list[LabelRow]:
+    return [LabelRow.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_answers(path: Path) -> dict[tuple[str, str], Answer]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(r["suite"], r["id"]): Answer.model_validate(r["answer"]) for r in rows}
