@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature")
     p.add_argument("--seed", type=int, default=0, help="sampling seed sent with every request")
     p.add_argument("--max-tokens", type=int, default=None,
-                   help=f"completion limit for every suite (default per suite: {DEFAULT_MAX_TOKENS})")
+                   help=f"cap on every suite's completion limit (defaults per suite: {DEFAULT_MAX_TOKENS})")
     p.add_argument("--timeout", dest="request_timeout_s", type=float, default=600.0,
                    help="seconds per request")
     p.add_argument("--artifacts", type=Path, default=None,
@@ -61,11 +61,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
 
     from tandem.eval.contamination import ContaminationError
     from tandem.eval.runner import run_eval
     from tandem.eval.settings import EvalSettings
 
+    for noisy in ("httpx", "httpx2"):  # the openai client's transports log one INFO line per request
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     fields = {k: v for k, v in vars(args).items() if k in EvalSettings.model_fields and v is not None}
     fields["api_key"] = args.api_key or os.environ.get("OPENAI_API_KEY") or "tandem"
     settings = EvalSettings(**fields)

@@ -32,7 +32,7 @@ class Exchange(BaseModel):
 
 
 def make_client(base_url: str, api_key: str, timeout_s: float) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=3)
+    return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=2)
 
 
 def route_facts(headers: Any) -> dict[str, str]:

@@ -61,15 +61,15 @@ def markdown(summary: dict) -> str:
         cost = sum(r["cost"] or 0.0 for r in row.get("cost_by_route", {}).values())
         lines.append(f"| {row['suite']} | {row['n']} | {_fmt(row['score'])} | {row['errors']} | "
                      f"{row.get('contaminated', 0)} | {_fmt(row['latency_p50_s'], 2)} | "
-                     f"{row['prompt_tokens']} / {row['completion_tokens']} | {cost:.4f} |")
+                     f"{row['prompt_tokens']} / {row['completion_tokens']} | {cost:.6f} |")
     lines += ["", f"Cost per route ({summary['currency']}):", "",
               "| route | requests | tokens in / out | cost |", "|---|---:|---:|---:|"]
     for route, r in summary["cost_by_route"].items():
         lines.append(f"| {route} | {r['requests']} | {r['prompt_tokens']} / {r['completion_tokens']} | "
-                     f"{_fmt(r['cost'], 4) if r['cost'] is not None else 'no price'} |")
+                     f"{_fmt(r['cost'], 6) if r['cost'] is not None else 'no price'} |")
     if summary["cost_if_all_on"]:
         lines += ["", "The same tokens on each priced model: " + ", ".join(
-            f"{m} {c:.4f}" for m, c in summary["cost_if_all_on"].items())]
+            f"{m} {c:.6f}" for m, c in summary["cost_if_all_on"].items())]
     for row in summary["suites"]:
         if "confusion" in row:
             lines += ["", *routing_markdown(row)]
@@ -92,4 +92,4 @@ def routing_markdown(row: dict) -> list[str]:
 def summary_line(summary: dict, out: str) -> str:
     parts = [f"{r['suite']} {_fmt(r['score'])} (n={r['scored']})" for r in summary["suites"]]
     cost = sum(r["cost"] or 0.0 for r in summary["cost_by_route"].values())
-    return f"eval {summary['settings']['model']}: " + " | ".join(parts) + f" | cost {cost:.4f} {summary['currency']} | {out}"
+    return f"eval {summary['settings']['model']}: " + " | ".join(parts) + f" | cost {cost:.6f} {summary['currency']} | {out}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 
 from tqdm import tqdm
 
@@ -23,8 +22,6 @@ from tandem.eval.report import markdown, summarize_run, summarize_suite, summary
 from tandem.eval.routing_suite import labelled_requests, routing_metrics, run_routing
 from tandem.eval.scoring import BLOCKING_SUITES, Reply, Score, score
 from tandem.eval.settings import EvalSettings
-
-log = logging.getLogger(__name__)
 
 
 def model_identity(settings: EvalSettings) -> str:

@@ -34,7 +34,7 @@ class EvalSettings(BaseModel):
     out: Path = Field(default=Path("eval-results"))
     temperature: float = 0.0
     seed: int | None = 0
-    max_tokens: int | None = Field(default=None, ge=1, description="Override the per-suite defaults")
+    max_tokens: int | None = Field(default=None, ge=1, description="Cap on every suite's default max_tokens")
     request_timeout_s: float = Field(default=600.0, gt=0)
     artifacts: Path | None = Field(default=None, description="Artifacts folder whose manifest the guard reads")
     allow_contaminated: bool = False
@@ -44,5 +44,6 @@ class EvalSettings(BaseModel):
     model_identity: str = Field(default="", description="Extra text identifying the served weights")
 
     def sampling(self, suite: str) -> Sampling:
+        default = DEFAULT_MAX_TOKENS.get(suite, 512)
         return Sampling(temperature=self.temperature, seed=self.seed,
-                        max_tokens=self.max_tokens or DEFAULT_MAX_TOKENS.get(suite, 512))
+                        max_tokens=min(default, self.max_tokens) if self.max_tokens else default)
