@@ -16,6 +16,7 @@ COMMAND_MODULES: list[str] = [
     "tandem.eval.cli",
     "tandem.build",
     "tandem.failures.cli",
+    "tandem.distill.cli",
 ]
 
 
