@@ -9,7 +9,7 @@ import numpy as np
 from tandem.eval.costs import PriceTable, counterfactual_costs, route_costs
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
@@ -28,8 +28,8 @@ def summarize_suite(suite: str, rows: list[dict], prices: PriceTable) -> dict:
         "errors": sum(r["error"] is not None for r in rows),
         "contaminated": len(rows) - len(clean),
         "cached": sum(r["cached"] for r in rows),
-        "latency_p50_s": _percentile(latencies, 50),
-        "latency_p95_s": _percentile(latencies, 95),
+        "latency_p50_s": percentile(latencies, 50),
+        "latency_p95_s": percentile(latencies, 95),
         "prompt_tokens": sum(r["prompt_tokens"] for r in rows),
         "completion_tokens": sum(r["completion_tokens"] for r in rows),
         "cost_by_route": route_costs(rows, prices),

@@ -18,7 +18,7 @@ from tandem.eval.client import Exchange, ask, make_client
 from tandem.eval.contamination import ContaminationError, contaminated, trained_ids
 from tandem.eval.costs import PriceTable, load_prices
 from tandem.eval.datasets import EvalItem, load_items, suite_dataset
-from tandem.eval.report import markdown, summarize_run, summarize_suite, summary_line
+from tandem.eval.report import markdown, percentile, summarize_run, summarize_suite, summary_line
 from tandem.eval.routing_suite import labelled_requests, routing_metrics, run_routing
 from tandem.eval.scoring import BLOCKING_SUITES, Reply, Score, score
 from tandem.eval.settings import EvalSettings
@@ -98,11 +98,10 @@ async def run_routing_suite(settings: EvalSettings) -> tuple[list[dict], dict]:
     rows = await run_routing(settings.base_url, settings.api_key, settings.model, requests,
                              settings.concurrency, settings.request_timeout_s)
     metrics = routing_metrics(rows)
-    latencies = sorted(r["latency_s"] for r in rows if r["error"] is None)
+    latencies = [r["latency_s"] for r in rows if r["error"] is None]
     summary = {"suite": "routing", "n": len(rows), "scored": len(rows), "score": metrics["accuracy"],
                "errors": sum(r["error"] is not None for r in rows), "contaminated": 0, "cached": 0,
-               "latency_p50_s": latencies[len(latencies) // 2] if latencies else None,
-               "latency_p95_s": latencies[int(len(latencies) * 0.95)] if latencies else None,
+               "latency_p50_s": percentile(latencies, 50), "latency_p95_s": percentile(latencies, 95),
                "prompt_tokens": 0, "completion_tokens": 0, "cost_by_route": {},
                "per_domain": metrics["per_domain"], "confusion": metrics["confusion"]}
     return rows, summary
