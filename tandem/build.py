@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="Checkpoints and intermediate files (default build/modifiers).")
     parser.add_argument("--cross-domain-limit", type=int, default=20,
                         help="Items per other domain's slice when measuring a modifier's cost there (0: skip).")
+    parser.add_argument("--from-sft", type=Path, default=None,
+                        help="Folder with <domain>/sft from SFT runs made elsewhere (e.g. a GPU box): skip training here.")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every domain's recipe.")
     parser.set_defaults(func=run_build)
 
@@ -66,7 +68,8 @@ def run_build(args: argparse.Namespace) -> int:
     trained = {}
     for config in configs:
         t0 = time.monotonic()
-        adapter, sft, metrics = train_modifier(config)
+        adapter, sft, metrics = train_modifier(
+            config, args.from_sft / config.domain / "sft" if args.from_sft else None)
         record_modifier(config, adapter, sft.base_gguf_sha256, metrics, False, "task metric not measured yet")
         trained[config.domain] = (config, adapter, sft, metrics)
         timings[f"train_{config.domain}"] = time.monotonic() - t0

@@ -24,6 +24,9 @@ def register_modifier(train_subparsers: argparse._SubParsersAction) -> argparse.
                         help=f"Recipe YAML (default {DEFAULT_CONFIG_DIR}/<domain>.yaml).")
     parser.add_argument("--no-task-eval", action="store_true",
                         help="Skip the task metric (faster); the modifier is then recorded as not servable.")
+    parser.add_argument("--from-sft", type=Path, default=None,
+                        help="Take the SFT step from a finished run in this folder (e.g. trained on a GPU box with "
+                        "the same recipe) and do the export, evaluation and manifest entry here.")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. sft.max_steps=20.")
     parser.set_defaults(func=_run)
     return parser
@@ -36,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
 
     path = args.config or DEFAULT_CONFIG_DIR / f"{args.domain}.yaml"
     config = load_config(ModifierConfig, path, [*args.overrides, f"domain={args.domain}"])
-    result = run_modifier(config, task=not args.no_task_eval)
+    result = run_modifier(config, task=not args.no_task_eval, sft_dir=args.from_sft)
     print(json.dumps({"domain": result.domain, "adapter": str(result.adapter_gguf), "servable": result.servable,
                       "reason": result.reason}))
     return 0

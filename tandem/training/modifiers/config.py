@@ -40,6 +40,8 @@ class TaskSlice(BaseModel):
 class ModifierEvaluation(BaseModel):
     heldout_source: str = Field(description="Builder whose test rows measure held-out loss (never trained on).")
     heldout_limit: int | None = Field(64, ge=1, description="Held-out rows (id-hash sample).")
+    heldout_max_seq_len: int = Field(2048, ge=16, description=(
+        "Tokens per held-out row (longer rows are cut, the same cut for base and modifier)."))
     task: TaskSlice = Field(description="The domain's task metric: the slice that gates `servable`.")
     confidence: float = Field(0.95, gt=0, lt=1, description="Level of the reported confidence intervals.")
 

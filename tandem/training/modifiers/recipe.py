@@ -18,6 +18,7 @@ heldout.json, task.json, report.json; SFT outputs under `sft/`.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from dataclasses import dataclass
@@ -78,8 +79,26 @@ def record_modifier(config: ModifierConfig, adapter_gguf: Path, base_sha256: str
                "heldout_source": config.evaluation.heldout_source, "task_suite": config.evaluation.task.suite})
 
 
-def train_modifier(config: ModifierConfig) -> tuple[Path, Any, dict[str, Any]]:
-    """Steps 1-4a: data, SFT, GGUF export, held-out loss. Returns (adapter GGUF, SFTResult, metrics)."""
+def load_sft_result(sft_dir: Path, config: ModifierConfig) -> Any:
+    """An SFT run made elsewhere (e.g. on a GPU box), checked to be on this config's base."""
+    from tandem.common.manifest import sha256_file
+    from tandem.common.model_files import resolve_model_path
+    from tandem.training.base_model import resolve_base
+    from tandem.training.sft import SFTResult
+
+    entry = Manifest(sft_dir).entry("adapter")
+    base_sha = sha256_file(resolve_model_path(config.base_model))
+    if entry.base_sha256 != base_sha:
+        raise ValueError(f"the SFT run in {sft_dir} was trained on base {str(entry.base_sha256)[:12]}, "
+                         f"not on {config.base_model} ({base_sha[:12]})")
+    metrics = json.loads((sft_dir / "metrics.json").read_text())
+    return SFTResult(sft_dir, sft_dir / "adapter", resolve_base(config.base_model).hf_dir, base_sha, metrics,
+                     sft_dir / "loss_curve.png")
+
+
+def train_modifier(config: ModifierConfig, sft_dir: Path | None = None) -> tuple[Path, Any, dict[str, Any]]:
+    """Steps 1-4a: data, SFT, GGUF export, held-out loss. Returns (adapter GGUF, SFTResult, metrics).
+    With `sft_dir`, the SFT step is taken from a finished run there instead of trained here."""
     from tandem.training.lora_export import export_lora_gguf
     from tandem.training.modifiers.heldout import heldout_losses
     from tandem.training.sft import run_sft
@@ -89,11 +108,11 @@ def train_modifier(config: ModifierConfig) -> tuple[Path, Any, dict[str, Any]]:
     rows = prepare_data(config)
     log.info("%s: %d train, %d dev, %d held-out rows", config.domain, len(rows["train"]), len(rows["dev"]),
              len(rows["heldout"]))
-    sft = run_sft(config.sft, rows["train"], rows["dev"])
+    sft = load_sft_result(sft_dir, config) if sft_dir else run_sft(config.sft, rows["train"], rows["dev"])
     if not sft.base_gguf_sha256:
         raise ValueError(f"base {config.base_model} has no GGUF sha256: serving cannot check the adapter's base")
     adapter_gguf = export_lora_gguf(sft.adapter_dir, sft.base_hf_dir, config.artifacts_dir / config.adapter_relpath)
-    heldout = heldout_losses(sft.base_hf_dir, sft.adapter_dir, rows["heldout"], config.sft.max_seq_len)
+    heldout = heldout_losses(sft.base_hf_dir, sft.adapter_dir, rows["heldout"], config.evaluation.heldout_max_seq_len)
     write_json(config.work_dir / "heldout.json", heldout)
     metrics = {"sft": sft.metrics, "heldout": heldout, "adapter_bytes": adapter_gguf.stat().st_size}
     return adapter_gguf, sft, metrics
@@ -128,12 +147,12 @@ def finalize_modifier(config: ModifierConfig, adapter_gguf: Path, sft: Any, metr
     return ModifierResult(config.domain, adapter_gguf, sft.base_gguf_sha256, metrics, servable, reason)
 
 
-def run_modifier(config: ModifierConfig, *, task: bool = True) -> ModifierResult:
+def run_modifier(config: ModifierConfig, *, task: bool = True, sft_dir: Path | None = None) -> ModifierResult:
     """The whole chain for one domain. With `task=False` the task metric is skipped and the
     modifier is recorded as not servable (a modifier is served only once it has been measured)."""
     from tandem.training.modifiers.task_eval import compare_on_task
 
-    adapter_gguf, sft, metrics = train_modifier(config)
+    adapter_gguf, sft, metrics = train_modifier(config, sft_dir)
     # Recorded first as not servable, so a crash below never leaves an unmeasured adapter served.
     record_modifier(config, adapter_gguf, sft.base_gguf_sha256, metrics, False, "task metric not measured yet")
     task_result = compare_on_task(config, {f"tandem-{config.domain}": adapter_gguf}) if task else None

@@ -22,6 +22,9 @@ def gold_arguments(possible: dict[str, list[Any]]) -> dict[str, Any]:
     """One concrete argument dict from BFCL's possible answers (nested dicts use the same form)."""
     arguments = {}
     for name, options in possible.items():
+        if not isinstance(options, list):  # some live categories nest plain values
+            arguments[name] = _concrete(options)
+            continue
         chosen = next((o for o in options if o != ""), None)
         if chosen is not None:
             arguments[name] = _concrete(chosen)
