@@ -30,7 +30,7 @@ class TaskDeduplicator:
     def __init__(self, config: NearDedupConfig):
         self.config = config
         self.exact = ExactDeduplicator()
-        self.near = NearDuplicateIndex(config)
+        self.near = NearDuplicateIndex(config) if config.enabled else None
 
     def add_reference(self, texts: Iterable[str], batch: int = 5000) -> None:
         chunk: list[str] = []
@@ -38,16 +38,20 @@ class TaskDeduplicator:
             if text is not None:
                 chunk.append(text)
             if chunk and (text is None or len(chunk) >= batch):
-                for t, mh in zip(chunk, minhashes(chunk, self.config), strict=True):
+                for t in chunk:
                     self.exact.is_new(exact_digest(exact_key(t)))
-                    if mh is not None:
-                        self.near.add(mh)
+                if self.near is not None:
+                    for mh in minhashes(chunk, self.config):
+                        if mh is not None:
+                            self.near.add(mh)
                 chunk = []
 
     def duplicate_reason(self, text: str) -> str | None:
         """None (and remember the task) if new, else "exact_duplicate" or "near_duplicate"."""
         if not self.exact.is_new(exact_digest(exact_key(text))):
             return "exact_duplicate"
+        if self.near is None:
+            return None
         mh = minhashes([text], self.config)[0]
         if mh is not None and self.near.add(mh) is not None:
             return "near_duplicate"

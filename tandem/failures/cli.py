@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="Split for the eval run: failures feed training data, so not the test split.")
     p.add_argument("--limit", type=int, default=None, help="Items per suite for the eval run.")
     p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--max-tokens", type=int, default=None, help="Completion limit for the eval run.")
     p.add_argument("--out", type=Path, required=True, help="Output folder.")
     p.add_argument("--config", help="YAML with FailureAnalysisConfig fields.")
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
@@ -68,6 +69,7 @@ def _run_eval(args: argparse.Namespace) -> Path:
     out = args.out / "eval"
     settings = EvalSettings(base_url=args.base_url, model=args.model, suites=args.suite.split(","),
                             split=args.split, limit=args.limit, concurrency=args.concurrency, out=out,
+                            max_tokens=args.max_tokens,
                             api_key=os.environ.get("OPENAI_API_KEY") or "tandem")
     print(asyncio.run(run_eval(settings))["line"])
     return out

@@ -67,3 +67,18 @@ def test_too_few_failures_is_an_error_not_a_crash(tmp_path, capsys):
     assert run_cli(["analyze", "failures", "--results", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "cannot form categories" in capsys.readouterr().err
     assert run_cli(["analyze", "failures", "--out", str(tmp_path / "out")]) == 2
+
+
+@pytest.mark.slow
+def test_runs_the_eval_harness_against_a_live_endpoint(tmp_path, tandem_up):
+    """The embedded SmolLM2 behind `tandem up` answers multiple-choice items; its misses are analysed."""
+    out = tmp_path / "live"
+    code = run_cli(["analyze", "failures", "--base-url", tandem_up.base_url, "--model", "tandem-base",
+                    "--suite", "mmlu,arc_challenge", "--limit", "5", "--max-tokens", "4",
+                    "--out", str(out), "--set", "k_min=2"])
+    assert code == 0
+    rows = [json.loads(line) for p in sorted((out / "eval").glob("*.jsonl")) for line in p.read_text().splitlines()]
+    assert len(rows) == 10 and {r["suite"] for r in rows} == {"mmlu", "arc_challenge"}
+    report = json.loads((out / "failures.json").read_text())
+    failed = [r for r in rows if not r["error"] and r["score"] < 1.0]
+    assert report["failures"] == len(failed) and sum(c["size"] for c in report["categories"]) == len(failed)
