@@ -16,8 +16,13 @@ _WORDS = re.compile(r"\w+")
 def normalize_text(text: str) -> str:
     """NFC, unified newlines, no control characters, at most one blank line in a row, stripped.
 
-    Indentation inside lines is kept: code depends on it.
+    Indentation inside lines is kept: code depends on it. Lone surrogates (JSON allows "\ud83d"
+    alone; scraped chat data has them) become U+FFFD, or writing UTF-8 would fail.
     """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").translate(_DROP)
     return _BLANK_RUNS.sub("\n\n", text).strip()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import multiprocessing
 import resource
 import time
 from collections import deque
@@ -84,7 +85,8 @@ def _prepared(config: CurationConfig, stats: CurationStats) -> Iterator[list[Pre
             work, dropped = split(batch)
             yield [*dropped, *preparer.prepare(work)]
         return
-    with ProcessPoolExecutor(config.workers, initializer=init_worker, initargs=(config,)) as pool:
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process that holds threads and open files
+    with ProcessPoolExecutor(config.workers, mp_context=spawn, initializer=init_worker, initargs=(config,)) as pool:
         inflight: deque[tuple[list[Dropped], Future]] = deque()
         for batch in batches:
             work, dropped = split(batch)

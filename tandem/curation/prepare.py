@@ -69,7 +69,7 @@ class Preparer:
             return Dropped(item.source, f"bad_record:{parsed.reason}")
         try:
             messages = normalize_messages(get_format(item.format).convert(parsed))
-        except FormatError:
+        except (FormatError, TypeError, AttributeError):  # wrong shapes inside a record of the right keys
             return Dropped(item.source, "bad_record:format_mismatch")
         text = dialogue_text(messages)
         problem = quality_problem(messages, text, self.config.quality)

@@ -88,3 +88,18 @@ def test_unknown_format_and_missing_input_are_reported(tmp_path, capsys):
     assert json.loads((out / "stats.json").read_text())["drop_reasons"] == {"bad_record:unknown_format": 1}
     assert run_cli(["data", "curate", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_awkward_records_are_counted_or_repaired_never_fatal(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    rows = ['{"messages": [{"role": "user", "content": "Tell me about the \\ud83d moon and its phases."}, '
+            '{"role": "assistant", "content": "The moon shows phases because we see its sunlit half from changing angles."}]}',
+            json.dumps({"messages": [{"role": "user", "content": {"nested": "dict"}}]}),
+            json.dumps({"messages": [{"role": "user", "content": "Hi"}, "not a message"]}),
+            json.dumps({"messages": None})]
+    path.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    assert run_cli(["data", "curate", str(path), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    kept = read_jsonl(out / "curated.jsonl")
+    assert len(kept) == 1 and "the \ufffd moon" in kept[0]["messages"][0]["content"]
+    assert json.loads((out / "stats.json").read_text())["drop_reasons"] == {"bad_record:format_mismatch": 3}
