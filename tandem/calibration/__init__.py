@@ -1,0 +1,1 @@
+"""Answer-confidence features and their calibration, shared by compression reports and escalation."""
