@@ -27,30 +27,49 @@ from tqdm import tqdm
 from bench.curation.pools import Pools
 from tandem.curation.normalize import shingles
 
-SHARDS = ["alpaca.json", "sharegpt.json", "openorca.parquet", "dolly.jsonl", "metamath.parquet",
-          "hh.jsonl.gz", "messages.jsonl", "codealpaca.jsonl"]
+SHARDS = [
+    "alpaca.json",
+    "sharegpt.json",
+    "openorca.parquet",
+    "dolly.jsonl",
+    "metamath.parquet",
+    "hh.jsonl.gz",
+    "messages.jsonl",
+    "codealpaca.jsonl",
+]
 NEAR, EXACT, MISS, FOREIGN, BROKEN = 0.10, 0.01, 0.01, 0.005, 0.001
 
 
 @dataclass
 class Plan:
-    kind: str            # original | near | exact | miss | foreign | broken
-    source: int = -1     # position of the original a copy was made from
+    kind: str  # original | near | exact | miss | foreign | broken
+    source: int = -1  # position of the original a copy was made from
 
 
 def _native(shard: str, prompt: str, answer: str, n: int) -> dict:
     if shard.startswith(("alpaca", "codealpaca")):
         return {"instruction": prompt, "input": "", "output": answer}
     if shard.startswith("sharegpt"):
-        return {"id": str(n), "conversations": [{"from": "human", "value": prompt}, {"from": "gpt", "value": answer}]}
+        return {
+            "id": str(n),
+            "conversations": [{"from": "human", "value": prompt}, {"from": "gpt", "value": answer}],
+        }
     if shard.startswith("openorca"):
-        return {"id": f"o.{n}", "system_prompt": "You are a helpful assistant.", "question": prompt, "response": answer}
+        return {
+            "id": f"o.{n}",
+            "system_prompt": "You are a helpful assistant.",
+            "question": prompt,
+            "response": answer,
+        }
     if shard.startswith("dolly"):
         return {"instruction": prompt, "context": "", "response": answer, "category": "open_qa"}
     if shard.startswith("metamath"):
         return {"query": prompt, "response": answer, "type": "synthetic"}
     if shard.startswith("hh"):
-        return {"chosen": f"\n\nHuman: {prompt}\n\nAssistant: {answer}", "rejected": f"\n\nHuman: {prompt}\n\nAssistant: No."}
+        return {
+            "chosen": f"\n\nHuman: {prompt}\n\nAssistant: {answer}",
+            "rejected": f"\n\nHuman: {prompt}\n\nAssistant: No.",
+        }
     return {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]}
 
 
@@ -76,7 +95,13 @@ class CorpusBuilder:
         originals: list[int] = []
         for position in range(self.size):
             r = rng.random()
-            kinds = [("near", NEAR), ("exact", EXACT), ("miss", MISS), ("foreign", FOREIGN), ("broken", BROKEN)]
+            kinds = [
+                ("near", NEAR),
+                ("exact", EXACT),
+                ("miss", MISS),
+                ("foreign", FOREIGN),
+                ("broken", BROKEN),
+            ]
             kind, edge = "original", 0.0
             for name, share in kinds:
                 edge += share
@@ -131,11 +156,23 @@ class CorpusBuilder:
             if plan.kind in ("near", "exact", "miss"):
                 a = "\n".join(self.original(plan.source))
                 b = "\n".join(self.record(position, plan))
-                truth.append({"id": ids[position], "original": ids[plan.source], "kind": plan.kind,
-                              "jaccard": round(_jaccard(a, b), 4)})
-        summary = {"records": self.size, "seed": self.seed, "shards": SHARDS,
-                   "planted": {k: sum(p.kind == k for p in plans) for k in ("near", "exact", "miss", "foreign", "broken")},
-                   "copies": truth}
+                truth.append(
+                    {
+                        "id": ids[position],
+                        "original": ids[plan.source],
+                        "kind": plan.kind,
+                        "jaccard": round(_jaccard(a, b), 4),
+                    }
+                )
+        summary = {
+            "records": self.size,
+            "seed": self.seed,
+            "shards": SHARDS,
+            "planted": {
+                k: sum(p.kind == k for p in plans) for k in ("near", "exact", "miss", "foreign", "broken")
+            },
+            "copies": truth,
+        }
         (folder / "truth.json").write_text(json.dumps(summary))
         return summary
 

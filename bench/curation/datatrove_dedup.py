@@ -19,13 +19,20 @@ from pathlib import Path
 def run_datatrove_dedup(texts_dir: Path, work: Path, workers: int) -> set[str]:
     """Ids datatrove removes as near duplicates."""
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
-                                                  MinhashDedupFilter, MinhashDedupSignature)
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils.hashing import HashConfig
 
-    config = MinhashConfig(n_grams=3, num_buckets=16, hashes_per_bucket=8, hash_config=HashConfig(precision=64, hash_fc="sha1"))
+    config = MinhashConfig(
+        n_grams=3, num_buckets=16, hashes_per_bucket=8, hash_config=HashConfig(precision=64, hash_fc="sha1")
+    )
     tasks = len(list(texts_dir.glob("*.jsonl")))
 
     def reader() -> JsonlReader:
@@ -33,17 +40,34 @@ def run_datatrove_dedup(texts_dir: Path, work: Path, workers: int) -> set[str]:
 
     signatures = LocalPipelineExecutor(
         [reader(), MinhashDedupSignature(str(work / "signatures"), config=config, language="en")],
-        tasks=tasks, workers=workers, logging_dir=str(work / "logs/signatures"))
+        tasks=tasks,
+        workers=workers,
+        logging_dir=str(work / "logs/signatures"),
+    )
     buckets = LocalPipelineExecutor(
         [MinhashDedupBuckets(str(work / "signatures"), str(work / "buckets"), config=config)],
-        tasks=config.num_buckets, workers=workers, logging_dir=str(work / "logs/buckets"), depends=signatures)
+        tasks=config.num_buckets,
+        workers=workers,
+        logging_dir=str(work / "logs/buckets"),
+        depends=signatures,
+    )
     clusters = LocalPipelineExecutor(
         [MinhashDedupCluster(str(work / "buckets"), str(work / "remove_ids"), config=config)],
-        tasks=1, logging_dir=str(work / "logs/clusters"), depends=buckets)
+        tasks=1,
+        logging_dir=str(work / "logs/clusters"),
+        depends=buckets,
+    )
     filtered = LocalPipelineExecutor(
-        [reader(), MinhashDedupFilter(str(work / "remove_ids"), exclusion_writer=JsonlWriter(str(work / "removed"))),
-         JsonlWriter(str(work / "kept"))],
-        tasks=tasks, workers=workers, logging_dir=str(work / "logs/filter"), depends=clusters)
+        [
+            reader(),
+            MinhashDedupFilter(str(work / "remove_ids"), exclusion_writer=JsonlWriter(str(work / "removed"))),
+            JsonlWriter(str(work / "kept")),
+        ],
+        tasks=tasks,
+        workers=workers,
+        logging_dir=str(work / "logs/filter"),
+        depends=clusters,
+    )
     filtered.run()
     removed = set()
     for path in sorted((work / "removed").glob("*.jsonl.gz")):

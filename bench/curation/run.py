@@ -16,7 +16,6 @@ import multiprocessing
 import os
 import resource
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -61,16 +60,26 @@ def measured(target, *args) -> dict:
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_rss_mb": round(peak / 2**20, 1),
-            "load_avg_1m_mean": round(sum(loads) / len(loads), 2) if loads else None}
+    return {
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "load_avg_1m_mean": round(sum(loads) / len(loads), 2) if loads else None,
+    }
 
 
 def _curate(corpus: str, out: str, workers: int) -> None:
     from tandem.curation.config import CurationConfig, InputSpec
     from tandem.curation.pipeline import curate
 
-    curate(CurationConfig(inputs=[InputSpec(path=Path(corpus) / s) for s in SHARDS], out_dir=Path(out),
-                          workers=workers, progress=False))
+    curate(
+        CurationConfig(
+            inputs=[InputSpec(path=Path(corpus) / s) for s in SHARDS],
+            out_dir=Path(out),
+            workers=workers,
+            progress=False,
+        )
+    )
 
 
 def _datatrove(texts: str, work: str, workers: int) -> None:
@@ -89,19 +98,23 @@ def datatrove_input(corpus: Path, folder: Path, records: int, parts: int = 4) ->
             lines.extend(itertools.islice(fh, records - len(lines)))
     size = -(-len(lines) // parts)
     for part in range(parts):
-        (folder / f"{part:02d}.jsonl").write_text("".join(lines[part * size:(part + 1) * size]))
+        (folder / f"{part:02d}.jsonl").write_text("".join(lines[part * size : (part + 1) * size]))
     return {json.loads(line)["id"] for line in lines}
 
 
 def score(removed: set[str], present: set[str], copies: list[dict]) -> dict:
-    """Precision/recall of removed ids against planted copies at Jaccard >= THRESHOLD (exact copies included)."""
+    """Precision/recall of removed ids vs planted copies with Jaccard >= THRESHOLD (exact copies too)."""
     truth = {c["id"] for c in copies if c["jaccard"] >= THRESHOLD and c["id"] in present}
     misses = {c["id"] for c in copies if c["kind"] == "miss"}
     hits = len(removed & truth)
-    return {"removed": len(removed), "planted_duplicates": len(truth), "true_positives": hits,
-            "precision": round(hits / len(removed), 4) if removed else None,
-            "recall": round(hits / len(truth), 4) if truth else None,
-            "near_misses_removed": len(removed & misses)}
+    return {
+        "removed": len(removed),
+        "planted_duplicates": len(truth),
+        "true_positives": hits,
+        "precision": round(hits / len(removed), 4) if removed else None,
+        "recall": round(hits / len(truth), 4) if truth else None,
+        "near_misses_removed": len(removed & misses),
+    }
 
 
 def _read_ids(path: Path, key: str = "id") -> list[dict]:
@@ -110,15 +123,23 @@ def _read_ids(path: Path, key: str = "id") -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=640_000)
-    parser.add_argument("--work", default="/tmp/tandem-curation-bench", help="Corpus and outputs (GBs at 640K).")
+    parser.add_argument(
+        "--work", default="/tmp/tandem-curation-bench", help="Corpus and outputs (GBs at 640K)."
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-datatrove", action="store_true")
-    parser.add_argument("--datatrove-records", type=int, default=10_000,
-                        help="Datatrove's signature step costs ~1000x tandem's per record here (spaCy "
-                        "tokens, sha1 per shingle in Python), so it runs on the corpus's first N records.")
+    parser.add_argument(
+        "--datatrove-records",
+        type=int,
+        default=10_000,
+        help="Datatrove's signature step costs ~1000x tandem's per record here (spaCy "
+        "tokens, sha1 per shingle in Python), so it runs on the corpus's first N records.",
+    )
     parser.add_argument("--results", default="bench/curation/results.json")
     args = parser.parse_args()
 
@@ -132,8 +153,13 @@ def main() -> None:
         print(f"built corpus in {time.perf_counter() - started:.0f} s: {corpus}")
     truth = json.loads((corpus / "truth.json").read_text())
     load = os.getloadavg()
-    results = {"records": args.records, "workers": args.workers, "cpus": os.cpu_count(),
-               "load_avg_before": [round(x, 2) for x in load], "planted": truth["planted"]}
+    results = {
+        "records": args.records,
+        "workers": args.workers,
+        "cpus": os.cpu_count(),
+        "load_avg_before": [round(x, 2) for x in load],
+        "planted": truth["planted"],
+    }
 
     out = work / "tandem-out"
     shutil.rmtree(out, ignore_errors=True)
@@ -141,9 +167,14 @@ def main() -> None:
     stats = json.loads((out / "stats.json").read_text())
     dups = _read_ids(out / "duplicates.jsonl")
     present = {r["id"] for r in dups} | {r["id"] for r in _read_ids(out / "curated.jsonl")}
-    results["tandem"] = {**run, "records_kept": stats["records_kept"], "drop_reasons": stats["drop_reasons"],
-                         "near_duplicate_rate": stats["near_duplicate_rate"], "english_share": stats["english_share"],
-                         **score({r["id"] for r in dups}, present, truth["copies"])}
+    results["tandem"] = {
+        **run,
+        "records_kept": stats["records_kept"],
+        "drop_reasons": stats["drop_reasons"],
+        "near_duplicate_rate": stats["near_duplicate_rate"],
+        "english_share": stats["english_share"],
+        **score({r["id"] for r in dups}, present, truth["copies"]),
+    }
     results["load_avg_after_tandem"] = [round(x, 2) for x in os.getloadavg()]
 
     if not args.skip_datatrove:
@@ -152,9 +183,12 @@ def main() -> None:
         subset = datatrove_input(corpus, dt_work / "input", args.datatrove_records)
         run = measured(_datatrove, str(dt_work / "input"), str(dt_work / "run"), args.workers)
         removed = set(json.loads((dt_work / "run" / "removed_ids.json").read_text()))
-        results["datatrove"] = {**run, "records": len(subset),
-                                "scope": "near-dedup only (no parsing, language ID or filters)",
-                                **score(removed, subset, truth["copies"])}
+        results["datatrove"] = {
+            **run,
+            "records": len(subset),
+            "scope": "near-dedup only (no parsing, language ID or filters)",
+            **score(removed, subset, truth["copies"]),
+        }
 
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(json.dumps(results, indent=2) + "\n")
@@ -162,17 +196,41 @@ def main() -> None:
 
 
 def table(results: dict) -> str:
-    rows = [("engine", "records", "wall s", "CPU s", "peak RSS MB", "removed", "precision", "recall",
-             "near-misses removed")]
+    rows = [
+        (
+            "engine",
+            "records",
+            "wall s",
+            "CPU s",
+            "peak RSS MB",
+            "removed",
+            "precision",
+            "recall",
+            "near-misses removed",
+        )
+    ]
     for name in ("tandem", "datatrove"):
         if name in results:
             r = results[name]
-            rows.append((name, r.get("records", results["records"]), r["wall_s"], r["cpu_s"], r["peak_rss_mb"],
-                         r["removed"], r["precision"], r["recall"], r["near_misses_removed"]))
+            rows.append(
+                (
+                    name,
+                    r.get("records", results["records"]),
+                    r["wall_s"],
+                    r["cpu_s"],
+                    r["peak_rss_mb"],
+                    r["removed"],
+                    r["precision"],
+                    r["recall"],
+                    r["near_misses_removed"],
+                )
+            )
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
-    return (f"{results['records']:,} records, {results['workers']} workers, {results['cpus']} CPUs, "
-            f"load average before {results['load_avg_before']}\n" + "\n".join(lines))
+    lines = [" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return (
+        f"{results['records']:,} records, {results['workers']} workers, {results['cpus']} CPUs, "
+        f"load average before {results['load_avg_before']}\n" + "\n".join(lines)
+    )
 
 
 if __name__ == "__main__":

@@ -15,22 +15,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data_sub = data.add_subparsers(dest="data_command", metavar="COMMAND")
     formats = ", ".join(f"{name} ({fmt.description})" for name, fmt in FORMATS.items())
     p = data_sub.add_parser(
-        "curate", help="Normalize, language-filter, deduplicate and tag instruction data.",
+        "curate",
+        help="Normalize, language-filter, deduplicate and tag instruction data.",
         description="Read instruction data in its native formats and write one chat schema "
         "(messages, source, id, lang, domain) to OUT/curated.jsonl, with stats.json and report.md. "
         f"Formats: {formats}. Aliases: {', '.join(ALIASES)}. Containers: JSONL, JSON array or Parquet, "
         "optionally gzip-compressed, detected from the bytes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("inputs", nargs="*", metavar="INPUT",
-                   help="Data files, read in order (the first copy of a duplicate wins); PATH::FORMAT forces "
-                   "one file's format. They replace the recipe's `inputs`.")
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="Data files, read in order (the first copy of a duplicate wins); PATH::FORMAT forces "
+        "one file's format. They replace the recipe's `inputs`.",
+    )
     p.add_argument("--out", required=True, help="Output folder.")
     p.add_argument("--config", help="Recipe YAML (configs/curation/default.yaml shows every field).")
     p.add_argument("--format", help="Force this format for every input without its own ::FORMAT.")
-    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                   help="Worker processes for parsing, filtering and hashing.")
-    p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="Override recipe fields, e.g. --set near_dedup.threshold=0.85 'language.keep=[en,fr]'.")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="Worker processes for parsing, filtering and hashing.",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Override recipe fields, e.g. --set near_dedup.threshold=0.85 'language.keep=[en,fr]'.",
+    )
     p.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
     p.set_defaults(func=_run)
 
@@ -51,7 +68,21 @@ def _run(args: argparse.Namespace) -> int:
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"tandem data curate: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({k: summary[k] for k in ("records_read", "records_kept", "exact_duplicates_removed",
-                                              "near_duplicates_removed", "bad_records", "seconds")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: summary[k]
+                for k in (
+                    "records_read",
+                    "records_kept",
+                    "exact_duplicates_removed",
+                    "near_duplicates_removed",
+                    "bad_records",
+                    "seconds",
+                )
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {config.out_dir}/curated.jsonl, stats.json, report.md")
     return 0

@@ -11,8 +11,12 @@ from tandem.curation.domains import DEFAULT_DOMAIN_RULES, DomainRule
 
 class InputSpec(BaseModel):
     path: Path
-    format: str | None = Field(default=None, description="Force a format (see `formats.FORMATS`); else detected.")
-    source: str | None = Field(default=None, description="Source name in stats and ids; default: the file stem.")
+    format: str | None = Field(
+        default=None, description="Force a format (see `formats.FORMATS`); else detected."
+    )
+    source: str | None = Field(
+        default=None, description="Source name in stats and ids; default: the file stem."
+    )
 
     def source_name(self) -> str:
         if self.source:
@@ -37,7 +41,9 @@ class LanguageConfig(BaseModel):
 
 class NearDedupConfig(BaseModel):
     enabled: bool = True
-    threshold: float = Field(default=0.8, gt=0.0, le=1.0, description="Jaccard similarity that makes a duplicate.")
+    threshold: float = Field(
+        default=0.8, gt=0.0, le=1.0, description="Jaccard similarity that makes a duplicate."
+    )
     num_perm: int = Field(default=128, ge=16)
     num_bands: int = Field(default=16, ge=1, description="LSH bands; num_perm must be a multiple of it.")
     ngram: int = Field(default=3, ge=1, description="Word n-gram shingle size.")
@@ -59,7 +65,8 @@ class CurationConfig(BaseModel):
     near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig)
     domain_rules: dict[str, DomainRule] = Field(
         default_factory=lambda: {k: v.model_copy(deep=True) for k, v in DEFAULT_DOMAIN_RULES.items()},
-        description="Domain -> keywords and patterns; most hits wins, ties go to the earlier domain.")
+        description="Domain -> keywords and patterns; most hits wins, ties go to the earlier domain.",
+    )
     default_domain: str = "general"
     workers: int = Field(default=1, ge=1, description="Processes that parse, filter and hash records.")
     batch_size: int = Field(default=2000, ge=1)

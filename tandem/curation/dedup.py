@@ -34,8 +34,9 @@ class ExactDeduplicator:
         return True
 
 
-def minhashes(texts: Iterable[str], config: NearDedupConfig,
-              tokens: Iterable[list[str]] | None = None) -> list[rensa.RMinHash | None]:
+def minhashes(
+    texts: Iterable[str], config: NearDedupConfig, tokens: Iterable[list[str]] | None = None
+) -> list[rensa.RMinHash | None]:
     """One signature per text (None for a text without words), built in bulk by rensa.
 
     `tokens`: each text's words (`normalize.words`) when the caller has them already."""
@@ -59,7 +60,7 @@ class NearDuplicateIndex:
         self.kept: list[rensa.RMinHash] = []
 
     def add(self, minhash: rensa.RMinHash) -> tuple[int, float] | None:
-        """None if the record is new (and now indexed), else (index of the kept record it repeats, similarity)."""
+        """None if the record is new (now indexed), else (index of the kept record it repeats, similarity)."""
         best: tuple[int, float] | None = None
         for key in self.lsh.query(minhash):
             similarity = minhash.jaccard(self.kept[key])

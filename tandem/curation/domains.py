@@ -20,26 +20,110 @@ from pydantic import BaseModel, Field
 
 class DomainRule(BaseModel):
     keywords: list[str] = Field(default_factory=list, description="Lowercase words or two-word phrases.")
-    patterns: list[str] = Field(default_factory=list, description="Regexes (case-sensitive) over the raw text.")
+    patterns: list[str] = Field(
+        default_factory=list, description="Regexes (case-sensitive) over the raw text."
+    )
 
 
 DEFAULT_DOMAIN_RULES: dict[str, DomainRule] = {
     "automation": DomainRule(
-        keywords=["bash", "shell", "zsh", "powershell", "terminal", "command line", "cron", "crontab", "systemd",
-                  "kubectl", "docker", "ansible", "terraform", "makefile", "cli", "function call", "tool call",
-                  "api call", "webhook", "automate", "automation", "schedule", "curl", "grep", "sed", "awk",
-                  "chmod", "ssh", "rsync", "pip install", "apt get", "script"],
-        patterns=[r"```(?:bash|sh|shell|console|powershell|yaml)\b", r"(?m)^\s*\$ \w"]),
+        keywords=[
+            "bash",
+            "shell",
+            "zsh",
+            "powershell",
+            "terminal",
+            "command line",
+            "cron",
+            "crontab",
+            "systemd",
+            "kubectl",
+            "docker",
+            "ansible",
+            "terraform",
+            "makefile",
+            "cli",
+            "function call",
+            "tool call",
+            "api call",
+            "webhook",
+            "automate",
+            "automation",
+            "schedule",
+            "curl",
+            "grep",
+            "sed",
+            "awk",
+            "chmod",
+            "ssh",
+            "rsync",
+            "pip install",
+            "apt get",
+            "script",
+        ],
+        patterns=[r"```(?:bash|sh|shell|console|powershell|yaml)\b", r"(?m)^\s*\$ \w"],
+    ),
     "code": DomainRule(
-        keywords=["python", "javascript", "typescript", "java", "golang", "rust", "ruby", "php", "kotlin", "swift",
-                  "sql", "html", "css", "react", "django", "numpy", "pandas", "code", "program", "algorithm",
-                  "compile", "compiler", "debug", "bug", "refactor", "unit test", "regex", "recursion", "function"],
-        patterns=[r"```", r"\b(?:def|class|function|fn|func)\s+\w+\s*[(:{<]", r"#include\s*<"]),
+        keywords=[
+            "python",
+            "javascript",
+            "typescript",
+            "java",
+            "golang",
+            "rust",
+            "ruby",
+            "php",
+            "kotlin",
+            "swift",
+            "sql",
+            "html",
+            "css",
+            "react",
+            "django",
+            "numpy",
+            "pandas",
+            "code",
+            "program",
+            "algorithm",
+            "compile",
+            "compiler",
+            "debug",
+            "bug",
+            "refactor",
+            "unit test",
+            "regex",
+            "recursion",
+            "function",
+        ],
+        patterns=[r"```", r"\b(?:def|class|function|fn|func)\s+\w+\s*[(:{<]", r"#include\s*<"],
+    ),
     "reasoning": DomainRule(
-        keywords=["solve", "calculate", "compute", "prove", "equation", "probability", "how many", "how much",
-                  "percent", "percentage", "ratio", "average", "integer", "fraction", "derivative", "integral",
-                  "step by", "puzzle", "deduce", "remainder", "sum of", "total"],
-        patterns=[r"\d\s*[-+*/×÷^=]\s*\d", r"\\(?:frac|sqrt|boxed|cdot|times)\b", r"####\s*-?\d"]),
+        keywords=[
+            "solve",
+            "calculate",
+            "compute",
+            "prove",
+            "equation",
+            "probability",
+            "how many",
+            "how much",
+            "percent",
+            "percentage",
+            "ratio",
+            "average",
+            "integer",
+            "fraction",
+            "derivative",
+            "integral",
+            "step by",
+            "puzzle",
+            "deduce",
+            "remainder",
+            "sum of",
+            "total",
+        ],
+        patterns=[r"\d\s*[-+*/×÷^=]\s*\d", r"\\(?:frac|sqrt|boxed|cdot|times)\b", r"####\s*-?\d"],
+    ),
 }
 
 
@@ -53,8 +137,12 @@ class DomainTagger:
     def scores(self, text: str, words: list[str]) -> dict[str, int]:
         """`words`: the text's lowercase word tokens (`normalize.words`), computed once per record."""
         present, joined = set(words), f" {' '.join(words)} "
-        return {d: len(kw & present) + sum(1 for p in self.phrases[d] if p in joined)
-                + sum(1 for p in self.patterns[d] if p.search(text)) for d, kw in self.words.items()}
+        return {
+            d: len(kw & present)
+            + sum(1 for p in self.phrases[d] if p in joined)
+            + sum(1 for p in self.patterns[d] if p.search(text))
+            for d, kw in self.words.items()
+        }
 
     def tag(self, text: str, words: list[str]) -> str:
         scores = self.scores(text, words)

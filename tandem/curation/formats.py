@@ -63,9 +63,17 @@ def _metamath(r: dict[str, Any]) -> Messages:
     return _turns(_text(r, "query"), _text(r, "response"))
 
 
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "chatgpt": "assistant",
-                  "assistant": "assistant", "bing": "assistant", "bard": "assistant", "model": "assistant",
-                  "system": "system"}
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "chatgpt": "assistant",
+    "assistant": "assistant",
+    "bing": "assistant",
+    "bard": "assistant",
+    "model": "assistant",
+    "system": "system",
+}
 
 
 def _sharegpt(r: dict[str, Any]) -> Messages:
@@ -114,34 +122,67 @@ _HH_TURN = re.compile(r"\n\n(Human|Assistant): ")
 
 
 def _anthropic_hh(r: dict[str, Any]) -> Messages:
-    """The `chosen` transcript ("\\n\\nHuman: ...\\n\\nAssistant: ..."); `rejected` is a DPO signal, unused here."""
+    """The `chosen` transcript ("\\n\\nHuman: ...\\n\\nAssistant: ..."); `rejected` (DPO) is unused."""
     transcript = _text(r, "chosen")
     parts = _HH_TURN.split(transcript)
     if len(parts) < 3 or parts[0].strip():
         raise FormatError("'chosen' is not a Human/Assistant transcript")
-    return [{"role": "user" if speaker == "Human" else "assistant", "content": text}
-            for speaker, text in zip(parts[1::2], parts[2::2], strict=True)]
+    return [
+        {"role": "user" if speaker == "Human" else "assistant", "content": text}
+        for speaker, text in zip(parts[1::2], parts[2::2], strict=True)
+    ]
 
 
 # Most specific first: detection takes the first format whose keys a record holds.
-FORMATS: dict[str, RecordFormat] = {f.name: f for f in [
-    RecordFormat("messages", frozenset({"messages"}), _messages, "OpenAI chat: messages=[{role, content}]"),
-    RecordFormat("sharegpt", frozenset({"conversations"}), _sharegpt,
-                 "ShareGPT / WizardLM evol: conversations=[{from, value}]"),
-    RecordFormat("anthropic_hh", frozenset({"chosen", "rejected"}), _anthropic_hh,
-                 "Anthropic-HH: chosen/rejected Human/Assistant transcripts"),
-    RecordFormat("openorca", frozenset({"question", "response"}), _openorca,
-                 "OpenOrca: system_prompt, question, response"),
-    RecordFormat("metamath", frozenset({"query", "response"}), _metamath, "MetaMathQA: query, response"),
-    RecordFormat("dolly", frozenset({"instruction", "response"}), _dolly,
-                 "Dolly: instruction, context, response"),
-    RecordFormat("alpaca", frozenset({"instruction", "output"}), _alpaca,
-                 "Alpaca / Alpaca-GPT4 / CodeAlpaca / WizardLM-70k: instruction, input, output"),
-]}
+FORMATS: dict[str, RecordFormat] = {
+    f.name: f
+    for f in [
+        RecordFormat(
+            "messages", frozenset({"messages"}), _messages, "OpenAI chat: messages=[{role, content}]"
+        ),
+        RecordFormat(
+            "sharegpt",
+            frozenset({"conversations"}),
+            _sharegpt,
+            "ShareGPT / WizardLM evol: conversations=[{from, value}]",
+        ),
+        RecordFormat(
+            "anthropic_hh",
+            frozenset({"chosen", "rejected"}),
+            _anthropic_hh,
+            "Anthropic-HH: chosen/rejected Human/Assistant transcripts",
+        ),
+        RecordFormat(
+            "openorca",
+            frozenset({"question", "response"}),
+            _openorca,
+            "OpenOrca: system_prompt, question, response",
+        ),
+        RecordFormat("metamath", frozenset({"query", "response"}), _metamath, "MetaMathQA: query, response"),
+        RecordFormat(
+            "dolly", frozenset({"instruction", "response"}), _dolly, "Dolly: instruction, context, response"
+        ),
+        RecordFormat(
+            "alpaca",
+            frozenset({"instruction", "output"}),
+            _alpaca,
+            "Alpaca / Alpaca-GPT4 / CodeAlpaca / WizardLM-70k: instruction, input, output",
+        ),
+    ]
+}
 # Names users know their data by; they share a key layout with a format above.
-ALIASES = {"codealpaca": "alpaca", "alpaca_gpt4": "alpaca", "wizardlm": "alpaca", "wizardlm_evol": "sharegpt",
-           "orca": "openorca", "metamathqa": "metamath", "hh": "anthropic_hh", "hh_rlhf": "anthropic_hh",
-           "chat": "messages", "openai": "messages"}
+ALIASES = {
+    "codealpaca": "alpaca",
+    "alpaca_gpt4": "alpaca",
+    "wizardlm": "alpaca",
+    "wizardlm_evol": "sharegpt",
+    "orca": "openorca",
+    "metamathqa": "metamath",
+    "hh": "anthropic_hh",
+    "hh_rlhf": "anthropic_hh",
+    "chat": "messages",
+    "openai": "messages",
+}
 
 
 def get_format(name: str) -> RecordFormat:

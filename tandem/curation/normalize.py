@@ -50,4 +50,4 @@ def shingles(text: str, n: int, tokens: list[str] | None = None) -> list[str]:
     tokens = words(text) if tokens is None else tokens
     if len(tokens) <= n:
         return [" ".join(tokens)] if tokens else []
-    return [" ".join(gram) for gram in zip(*(tokens[i:] for i in range(n)))]
+    return [" ".join(gram) for gram in zip(*(tokens[i:] for i in range(n)), strict=False)]

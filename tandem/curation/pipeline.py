@@ -26,7 +26,7 @@ from tandem.common.recipe_config import ConfigError, dump_config
 from tandem.curation.config import CurationConfig, InputSpec
 from tandem.curation.dedup import ExactDeduplicator, NearDuplicateIndex
 from tandem.curation.formats import RecordFormat, detect_format, get_format
-from tandem.curation.prepare import Dropped, Preparer, Prepared, WorkItem, init_worker, prepare_in_worker
+from tandem.curation.prepare import Dropped, Prepared, Preparer, WorkItem, init_worker, prepare_in_worker
 from tandem.curation.readers import BadRecord, RawRecord, container_of, iter_records, parse_raw
 from tandem.curation.stats import CurationStats, FileStats, markdown_report
 
@@ -55,7 +55,9 @@ def _work_items(config: CurationConfig, stats: CurationStats) -> Iterator[WorkIt
         file_stats = FileStats(str(spec.path), source, fmt.name if fmt else None, container_of(spec.path))
         stats.files.append(file_stats)
         if fmt is None:
-            log.warning("%s: no record matches a known format (use --format); its records are skipped", spec.path)
+            log.warning(
+                "%s: no record matches a known format (use --format); its records are skipped", spec.path
+            )
         for raw in itertools.chain(head, records):
             file_stats.records += 1
             stats.read[source] += 1
@@ -86,7 +88,9 @@ def _prepared(config: CurationConfig, stats: CurationStats) -> Iterator[list[Pre
             yield [*dropped, *preparer.prepare(work)]
         return
     spawn = multiprocessing.get_context("spawn")  # no fork of a process that holds threads and open files
-    with ProcessPoolExecutor(config.workers, mp_context=spawn, initializer=init_worker, initargs=(config,)) as pool:
+    with ProcessPoolExecutor(
+        config.workers, mp_context=spawn, initializer=init_worker, initargs=(config,)
+    ) as pool:
         inflight: deque[tuple[list[Dropped], Future]] = deque()
         for batch in batches:
             work, dropped = split(batch)
@@ -117,8 +121,11 @@ def curate(config: CurationConfig) -> dict:
     exact_owner: dict[bytes, int] = {}
     near_owner: list[int] = []  # near-index key -> position in kept_ids
     started = time.perf_counter()
-    with open(out / "curated.jsonl", "w") as curated, open(out / "duplicates.jsonl", "w") as duplicates, \
-            tqdm(desc="curate", unit="rec", disable=None if config.progress else True) as bar:
+    with (
+        open(out / "curated.jsonl", "w") as curated,
+        open(out / "duplicates.jsonl", "w") as duplicates,
+        tqdm(desc="curate", unit="rec", disable=None if config.progress else True) as bar,
+    ):
         for batch in _prepared(config, stats):
             bar.update(len(batch))
             for item in batch:
@@ -131,18 +138,34 @@ def curate(config: CurationConfig) -> dict:
                 stats.languages_seen[record["lang"]] += 1
                 if exact is not None and not exact.is_new(item.digest):
                     stats.drop(item.source, "exact_duplicate")
-                    duplicates.write(json.dumps({"id": record["id"], "kind": "exact",
-                                                 "duplicate_of": kept_ids[exact_owner[item.digest]],
-                                                 "similarity": 1.0}) + "\n")
+                    duplicates.write(
+                        json.dumps(
+                            {
+                                "id": record["id"],
+                                "kind": "exact",
+                                "duplicate_of": kept_ids[exact_owner[item.digest]],
+                                "similarity": 1.0,
+                            }
+                        )
+                        + "\n"
+                    )
                     continue
                 if near is not None and item.minhash is not None:
                     stats.near_dedup_input += 1
                     match = near.add(item.minhash)
                     if match is not None:
                         stats.drop(item.source, "near_duplicate")
-                        duplicates.write(json.dumps({"id": record["id"], "kind": "near",
-                                                     "duplicate_of": kept_ids[near_owner[match[0]]],
-                                                     "similarity": round(match[1], 4)}) + "\n")
+                        duplicates.write(
+                            json.dumps(
+                                {
+                                    "id": record["id"],
+                                    "kind": "near",
+                                    "duplicate_of": kept_ids[near_owner[match[0]]],
+                                    "similarity": round(match[1], 4),
+                                }
+                            )
+                            + "\n"
+                        )
                         continue
                     near_owner.append(len(kept_ids))
                 exact_owner[item.digest] = len(kept_ids)
@@ -161,12 +184,27 @@ def _write_outputs(config: CurationConfig, stats: CurationStats, out: Path) -> d
     summary = stats.to_dict()
     write_json(out / "stats.json", summary)
     (out / "report.md").write_text(markdown_report(summary))
-    metrics = {k: summary[k] for k in ("records_read", "records_kept", "exact_duplicates_removed",
-                                       "near_duplicates_removed", "near_duplicate_rate", "english_share",
-                                       "bad_records", "seconds")}
-    Manifest(out).record("curated-data", "dataset",
-                         ["curated.jsonl", "duplicates.jsonl", "stats.json", "report.md"],
-                         config=dump_config(config), metrics=metrics, servable=False)
+    metrics = {
+        k: summary[k]
+        for k in (
+            "records_read",
+            "records_kept",
+            "exact_duplicates_removed",
+            "near_duplicates_removed",
+            "near_duplicate_rate",
+            "english_share",
+            "bad_records",
+            "seconds",
+        )
+    }
+    Manifest(out).record(
+        "curated-data",
+        "dataset",
+        ["curated.jsonl", "duplicates.jsonl", "stats.json", "report.md"],
+        config=dump_config(config),
+        metrics=metrics,
+        servable=False,
+    )
     return summary
 
 
@@ -177,4 +215,3 @@ def inputs_from_args(paths: list[str], fmt: str | None) -> list[InputSpec]:
         path, _, own = arg.partition("::")
         specs.append(InputSpec(path=Path(path), format=own or fmt))
     return specs
-

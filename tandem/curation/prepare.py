@@ -76,11 +76,19 @@ class Preparer:
         if problem:
             return Dropped(item.source, f"quality:{problem}")
         lang, score = identify(text, self.config.language.sample_chars)
-        if self.keep_languages and (lang not in self.keep_languages or score < self.config.language.min_score):
+        if self.keep_languages and (
+            lang not in self.keep_languages or score < self.config.language.min_score
+        ):
             return Dropped(item.source, "language", lang)
         tokens = words(text)
-        record = {"id": item.record_id, "source": item.source, "lang": lang, "lang_score": round(score, 4),
-                  "domain": self.tagger.tag(text, tokens), "messages": messages}
+        record = {
+            "id": item.record_id,
+            "source": item.source,
+            "lang": lang,
+            "lang_score": round(score, 4),
+            "domain": self.tagger.tag(text, tokens),
+            "messages": messages,
+        }
         return item, record, text, tokens
 
 

@@ -19,15 +19,15 @@ class FileStats:
 @dataclass
 class CurationStats:
     files: list[FileStats] = field(default_factory=list)
-    read: Counter = field(default_factory=Counter)                       # source -> records read
-    kept: Counter = field(default_factory=Counter)                       # source -> records written
+    read: Counter = field(default_factory=Counter)  # source -> records read
+    kept: Counter = field(default_factory=Counter)  # source -> records written
     dropped: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # source -> reason -> n
-    languages_seen: Counter = field(default_factory=Counter)             # language of records that passed quality
+    languages_seen: Counter = field(default_factory=Counter)  # language of records that passed quality
     languages_kept: Counter = field(default_factory=Counter)
     domains: Counter = field(default_factory=Counter)
     near_dedup_input: int = 0
     seconds: float = 0.0
-    peak_rss_mb: float = 0.0         # the main process (dedup state lives here)
+    peak_rss_mb: float = 0.0  # the main process (dedup state lives here)
     peak_worker_rss_mb: float = 0.0  # the largest worker process, 0 without workers
 
     def drop(self, source: str, reason: str) -> None:
@@ -50,8 +50,10 @@ class CurationStats:
             "duplicate_rate": (exact + near) / (exact + near + kept) if kept else 0.0,
             "near_duplicate_rate": near / self.near_dedup_input if self.near_dedup_input else 0.0,
             "english_share": self.languages_seen.get("en", 0) / identified if identified else 0.0,
-            "per_source": {s: {"read": self.read[s], "kept": self.kept[s], "dropped": dict(self.dropped[s])}
-                           for s in self.read},
+            "per_source": {
+                s: {"read": self.read[s], "kept": self.kept[s], "dropped": dict(self.dropped[s])}
+                for s in self.read
+            },
             "per_language_identified": dict(self.languages_seen.most_common()),
             "per_language_kept": dict(self.languages_kept.most_common()),
             "per_domain": dict(self.domains.most_common()),
@@ -71,24 +73,47 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
 def markdown_report(stats: dict[str, Any]) -> str:
     read = stats["records_read"] or 1
     lines = [
-        "# Curation report", "",
+        "# Curation report",
+        "",
         f"Read {stats['records_read']:,} records, kept {stats['records_kept']:,} "
         f"({stats['records_kept'] / read:.1%}) in {stats['seconds']} s (peak RSS {stats['peak_rss_mb']} MB).",
         f"Exact duplicates removed: {stats['exact_duplicates_removed']:,}; near duplicates removed: "
         f"{stats['near_duplicates_removed']:,} ({stats['near_duplicate_rate']:.2%} of records that reached "
         f"near-dedup). English share of identified records: {stats['english_share']:.2%}. "
-        f"Bad records: {stats['bad_records']:,}.", "",
-        "## Sources", "",
-        *_table(("source", "read", "kept", "top drop reasons"),
-                [(s, v["read"], v["kept"], ", ".join(f"{r} {n}" for r, n in sorted(v["dropped"].items(),
-                                                                                    key=lambda x: -x[1])[:3]))
-                 for s, v in stats["per_source"].items()]),
-        "", "## Drop reasons", "", *_table(("reason", "records"), list(stats["drop_reasons"].items())),
-        "", "## Domains (kept)", "", *_table(("domain", "records"), list(stats["per_domain"].items())),
-        "", "## Languages (identified, top 10)", "",
+        f"Bad records: {stats['bad_records']:,}.",
+        "",
+        "## Sources",
+        "",
+        *_table(
+            ("source", "read", "kept", "top drop reasons"),
+            [
+                (
+                    s,
+                    v["read"],
+                    v["kept"],
+                    ", ".join(f"{r} {n}" for r, n in sorted(v["dropped"].items(), key=lambda x: -x[1])[:3]),
+                )
+                for s, v in stats["per_source"].items()
+            ],
+        ),
+        "",
+        "## Drop reasons",
+        "",
+        *_table(("reason", "records"), list(stats["drop_reasons"].items())),
+        "",
+        "## Domains (kept)",
+        "",
+        *_table(("domain", "records"), list(stats["per_domain"].items())),
+        "",
+        "## Languages (identified, top 10)",
+        "",
         *_table(("language", "records"), list(stats["per_language_identified"].items())[:10]),
-        "", "## Files", "",
-        *_table(("path", "source", "format", "container", "records"),
-                [(f["path"], f["source"], f["format"], f["container"], f["records"]) for f in stats["files"]]),
+        "",
+        "## Files",
+        "",
+        *_table(
+            ("path", "source", "format", "container", "records"),
+            [(f["path"], f["source"], f["format"], f["container"], f["records"]) for f in stats["files"]],
+        ),
     ]
     return "\n".join(lines) + "\n"

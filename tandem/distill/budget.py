@@ -31,7 +31,10 @@ class Budget:
 
     def reserve(self, prompt_tokens: int, max_completion: int) -> tuple[int, float]:
         tokens, usd = prompt_tokens + max_completion, self._usd(prompt_tokens, max_completion)
-        if self.max_tokens is not None and self.spent_tokens + self.reserved_tokens + tokens > self.max_tokens:
+        if (
+            self.max_tokens is not None
+            and self.spent_tokens + self.reserved_tokens + tokens > self.max_tokens
+        ):
             raise BudgetExhausted(f"token cap {self.max_tokens:,} reached ({self.spent_tokens:,} spent)")
         if self.max_usd is not None and self.spent_usd + self.reserved_usd + usd > self.max_usd:
             raise BudgetExhausted(f"dollar cap ${self.max_usd:.2f} reached (${self.spent_usd:.4f} spent)")

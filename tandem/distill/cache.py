@@ -18,17 +18,23 @@ class ResponseCache:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path)
-        self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
-                        "prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL)")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+            "prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL)"
+        )
         self.db.commit()
 
     def get(self, key: str) -> tuple[str, int, int] | None:
-        row = self.db.execute("SELECT text, prompt_tokens, completion_tokens FROM replies WHERE key = ?",
-                              (key,)).fetchone()
+        row = self.db.execute(
+            "SELECT text, prompt_tokens, completion_tokens FROM replies WHERE key = ?", (key,)
+        ).fetchone()
         return None if row is None else (row[0], row[1], row[2])
 
     def put(self, key: str, text: str, prompt_tokens: int, completion_tokens: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?)", (key, text, prompt_tokens, completion_tokens))
+        self.db.execute(
+            "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?)",
+            (key, text, prompt_tokens, completion_tokens),
+        )
         self.db.commit()
 
     def close(self) -> None:

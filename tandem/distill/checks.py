@@ -18,8 +18,13 @@ from tandem.eval.code_answers import extract_code
 from tandem.eval.math_answers import extract_number, numbers_match
 from tandem.eval.sandbox import SandboxLimits, run_python
 
-SUITE_CHECKERS = {"gsm8k": "numeric", "math": "numeric", "math500": "numeric",
-                  "mbpp": "python", "humaneval": "python"}
+SUITE_CHECKERS = {
+    "gsm8k": "numeric",
+    "math": "numeric",
+    "math500": "numeric",
+    "mbpp": "python",
+    "humaneval": "python",
+}
 _ASSERT = re.compile(r"^\s*assert\b.*$", re.MULTILINE)
 
 

@@ -11,13 +11,15 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "distill", help="Ask a teacher model for new tasks and answers like each failure category's.",
+        "distill",
+        help="Ask a teacher model for new tasks and answers like each failure category's.",
         description="For each category in failures.json (from `tandem analyze failures`), ask an OpenAI-"
         "compatible teacher for new tasks like the category's examples and for answers; check answers where "
         "a checker exists (numeric self-consistency, Python asserts in the sandbox), drop tasks that repeat "
         "the training data or each other, and write SFT rows to OUT/sft.jsonl. A dollar and token budget "
         "caps spending; replies are cached in OUT, so rerunning the command resumes a stopped run.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--failures", required=True, help="failures.json from `tandem analyze failures`.")
     p.add_argument("--out", required=True, help="Output folder (also holds the response cache).")
     p.add_argument("--base-url", help="Teacher endpoint (default: the recipe's teacher.base_url).")
@@ -26,8 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-usd", type=float, help="Dollar cap (budget.max_usd).")
     p.add_argument("--max-tokens", type=int, help="Token cap (budget.max_tokens).")
     p.add_argument("--config", help="Recipe YAML (configs/curation/distill.yaml).")
-    p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="Override recipe fields, e.g. --set tasks_per_category=20 teacher.concurrency=4")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Override recipe fields, e.g. --set tasks_per_category=20 teacher.concurrency=4",
+    )
     p.set_defaults(func=_run)
 
 
@@ -36,8 +45,14 @@ def _run(args: argparse.Namespace) -> int:
     from tandem.distill.config import DistillConfig
     from tandem.distill.pipeline import distill
 
-    flags = {"failures": args.failures, "out_dir": args.out, "teacher.base_url": args.base_url,
-             "teacher.model": args.model, "budget.max_usd": args.max_usd, "budget.max_tokens": args.max_tokens}
+    flags = {
+        "failures": args.failures,
+        "out_dir": args.out,
+        "teacher.base_url": args.base_url,
+        "teacher.model": args.model,
+        "budget.max_usd": args.max_usd,
+        "budget.max_tokens": args.max_tokens,
+    }
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + args.overrides
     try:
         config = load_config(DistillConfig, args.config, overrides)

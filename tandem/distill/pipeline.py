@@ -41,8 +41,10 @@ def teacher_price(config: DistillConfig) -> Price | None:
         return config.budget.price
     price = load_prices(PRICES).price_of(config.teacher.model) if PRICES.is_file() else None
     if price is None and config.budget.max_usd is not None:
-        raise ConfigError(f"no price for teacher model '{config.teacher.model}': set budget.price.input_per_mtok "
-                          "and budget.price.output_per_mtok, or budget.max_usd=null to cap tokens only")
+        raise ConfigError(
+            f"no price for teacher model '{config.teacher.model}': set budget.price.input_per_mtok "
+            "and budget.price.output_per_mtok, or budget.max_usd=null to cap tokens only"
+        )
     return price
 
 
@@ -64,15 +66,16 @@ class Run:
             self.per_category[category]["teacher_errors"] += 1
         return None
 
-    async def generate(self, category: dict[str, Any], request_index: int, checker: str | None) -> list[str] | None:
+    async def generate(
+        self, category: dict[str, Any], request_index: int, checker: str | None
+    ) -> list[str] | None:
         examples = [e["prompt"] for e in category["examples"]]
         offset = request_index % len(examples)
         shown = (examples[offset:] + examples[:offset])[: self.config.examples_per_request]
         messages = generation_messages(category, shown, self.config.tasks_per_request, checker, request_index)
         reply = await self.teacher.complete(messages, self.config.teacher.temperature)
         tasks = parse_tasks(reply)
-        if tasks is None:
-            self.per_category[category["name"]]["unparseable_replies"] += 1
+        self.per_category[category["name"]]["unparseable_replies" if tasks is None else "parsed_replies"] += 1
         return tasks
 
     async def answer(self, task: str, checker: str | None, category: str) -> tuple[str, str | None] | None:
@@ -82,8 +85,12 @@ class Run:
         if not self.config.check_answers or checker is None:
             return answer, None
         if checker == "numeric":
+
             async def again() -> str:
-                return await self.teacher.complete(answer_messages(task, checker), max(temperature, 0.7), "verify")
+                return await self.teacher.complete(
+                    answer_messages(task, checker), max(temperature, 0.7), "verify"
+                )
+
             return answer, await check_numeric(answer, again)
         return answer, await check_python(task, answer)
 
@@ -92,7 +99,9 @@ async def distill(config: DistillConfig) -> dict[str, Any]:
     try:
         categories = json.loads(config.failures.read_text())["categories"]
     except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"{config.failures} is not a failures.json from `tandem analyze failures`: {exc}") from exc
+        raise ConfigError(
+            f"{config.failures} is not a failures.json from `tandem analyze failures`: {exc}"
+        ) from exc
     budget = Budget(teacher_price(config), config.budget.max_usd, config.budget.max_tokens)
     cache = ResponseCache(config.cache_path())
     teacher = Teacher(config.teacher, cache, budget)
@@ -104,8 +113,9 @@ async def distill(config: DistillConfig) -> dict[str, Any]:
     requests_per_category = math.ceil(config.tasks_per_category / config.tasks_per_request)
     try:
         jobs = [(c, r) for c in categories for r in range(requests_per_category)]
-        replies = await asyncio.gather(*(run.guarded(run.generate(c, r, checkers[c["name"]]), c["name"])
-                                         for c, r in jobs))
+        replies = await asyncio.gather(
+            *(run.guarded(run.generate(c, r, checkers[c["name"]]), c["name"]) for c, r in jobs)
+        )
         tasks: list[tuple[dict[str, Any], str]] = []
         for (category, _), reply in zip(jobs, replies, strict=True):
             for task in (reply or [])[: config.tasks_per_request]:
@@ -117,16 +127,23 @@ async def distill(config: DistillConfig) -> dict[str, Any]:
                 elif counts["unique_tasks"] < config.tasks_per_category:
                     counts["unique_tasks"] += 1
                     tasks.append((category, task))
-        answers = await asyncio.gather(*(run.guarded(run.answer(t, checkers[c["name"]], c["name"]), c["name"])
-                                         for c, t in tasks))
+        answers = await asyncio.gather(
+            *(run.guarded(run.answer(t, checkers[c["name"]], c["name"]), c["name"]) for c, t in tasks)
+        )
     finally:
         await teacher.close()
         cache.close()
     return _write(config, run, budget, tasks, answers, checkers)
 
 
-def _write(config: DistillConfig, run: Run, budget: Budget, tasks: list, answers: list,
-           checkers: dict[str, str | None]) -> dict[str, Any]:
+def _write(
+    config: DistillConfig,
+    run: Run,
+    budget: Budget,
+    tasks: list,
+    answers: list,
+    checkers: dict[str, str | None],
+) -> dict[str, Any]:
     tagger = DomainTagger(DEFAULT_DOMAIN_RULES)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,18 +160,33 @@ def _write(config: DistillConfig, run: Run, budget: Budget, tasks: list, answers
             counts["kept"] += 1
             kept += 1
             text = f"{task}\n{answer}"
-            row = {"id": f"distill-{category['id']}-{hashlib.sha256(task.encode()).hexdigest()[:12]}",
-                   "source": "distill", "domain": tagger.tag(text, words(text)), "category": category["name"],
-                   "check": checkers[category["name"]] if config.check_answers else None,
-                   "messages": [{"role": "user", "content": task}, {"role": "assistant", "content": answer}]}
+            row = {
+                "id": f"distill-{category['id']}-{hashlib.sha256(task.encode()).hexdigest()[:12]}",
+                "source": "distill",
+                "domain": tagger.tag(text, words(text)),
+                "category": category["name"],
+                "check": checkers[category["name"]] if config.check_answers else None,
+                "messages": [{"role": "user", "content": task}, {"role": "assistant", "content": answer}],
+            }
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    stats = {"rows": kept, "teacher": config.teacher.model, "requests_sent": run.teacher.counts["requests"],
-             "cache_hits": run.teacher.counts["cache_hits"], "spent_tokens": budget.spent_tokens,
-             "spent_usd": round(budget.spent_usd, 6), "budget_exhausted": run.stopped is not None,
-             "stopped_because": run.stopped,
-             "per_category": {name: dict(c) for name, c in run.per_category.items()}}
+    stats = {
+        "rows": kept,
+        "teacher": config.teacher.model,
+        "requests_sent": run.teacher.counts["requests"],
+        "cache_hits": run.teacher.counts["cache_hits"],
+        "spent_tokens": budget.spent_tokens,
+        "spent_usd": round(budget.spent_usd, 6),
+        "budget_exhausted": run.stopped is not None,
+        "stopped_because": run.stopped,
+        "per_category": {name: dict(c) for name, c in run.per_category.items()},
+    }
     write_json(out / "stats.json", stats)
-    Manifest(out).record("distilled-data", "dataset", ["sft.jsonl", "stats.json"], config=dump_config(config),
-                         metrics={k: stats[k] for k in ("rows", "spent_tokens", "spent_usd", "budget_exhausted")},
-                         servable=False)
+    Manifest(out).record(
+        "distilled-data",
+        "dataset",
+        ["sft.jsonl", "stats.json"],
+        config=dump_config(config),
+        metrics={k: stats[k] for k in ("rows", "spent_tokens", "spent_usd", "budget_exhausted")},
+        servable=False,
+    )
     return stats

@@ -10,7 +10,7 @@ from typing import Any
 TASK_RULES = {
     "numeric": "Each task must have exactly one numeric final answer.",
     "python": "Each task must ask for one Python function and end with two or three `assert` lines that "
-              "a correct function passes, as in the examples.",
+    "a correct function passes, as in the examples.",
 }
 ANSWER_RULES = {
     "numeric": "Solve the problem step by step, then end with a final line of the form `#### <number>`.",
@@ -19,17 +19,21 @@ ANSWER_RULES = {
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
-def generation_messages(category: dict[str, Any], examples: list[str], count: int, checker: str | None,
-                        request_index: int) -> list[dict[str, str]]:
+def generation_messages(
+    category: dict[str, Any], examples: list[str], count: int, checker: str | None, request_index: int
+) -> list[dict[str, str]]:
     shown = "\n\n".join(f"Example {i + 1}:\n{text}" for i, text in enumerate(examples))
     rules = TASK_RULES.get(checker or "", "")
+    ask = (
+        f"A small model failed tasks of this kind (category: {category['name']}; frequent terms: "
+        f"{', '.join(category['terms'])}).\n\n{shown}\n\n"
+        f"Write {count} new tasks of the same kind and difficulty. Vary the topic, names and numbers; "
+        f"do not copy or paraphrase the examples. {rules}\n"
+        f"Return only a JSON array of {count} strings, one task each. (Batch {request_index + 1}.)"
+    )
     return [
         {"role": "system", "content": "You write new training tasks for a small language model."},
-        {"role": "user", "content":
-            f"A small model failed tasks of this kind (category: {category['name']}; frequent terms: "
-            f"{', '.join(category['terms'])}).\n\n{shown}\n\nWrite {count} new tasks of the same kind and "
-            f"difficulty. Vary the topic, names and numbers; do not copy or paraphrase the examples. {rules}\n"
-            f"Return only a JSON array of {count} strings, one task each. (Batch {request_index + 1}.)"},
+        {"role": "user", "content": ask},
     ]
 
 
@@ -47,7 +51,7 @@ def parse_tasks(reply: str) -> list[str] | None:
         if start < 0 or end <= start:
             continue
         try:
-            value = json.loads(text[start:end + 1])
+            value = json.loads(text[start : end + 1])
         except json.JSONDecodeError:
             continue
         if isinstance(value, list):

@@ -18,15 +18,24 @@ from tandem.distill.config import TeacherConfig
 class Teacher:
     def __init__(self, config: TeacherConfig, cache: ResponseCache, budget: Budget):
         self.config, self.cache, self.budget = config, cache, budget
-        self.client = AsyncOpenAI(base_url=config.base_url, api_key=os.environ.get(config.api_key_env) or "none",
-                                  max_retries=config.max_retries, timeout=config.timeout_s)
+        self.client = AsyncOpenAI(
+            base_url=config.base_url,
+            api_key=os.environ.get(config.api_key_env) or "none",
+            max_retries=config.max_retries,
+            timeout=config.timeout_s,
+        )
         self.semaphore = asyncio.Semaphore(config.concurrency)
         self.counts: Counter = Counter()
 
     async def complete(self, messages: list[dict[str, str]], temperature: float, variant: str = "") -> str:
         """The reply text; `variant` separates otherwise identical requests (e.g. a second solution)."""
-        payload: dict[str, Any] = {"model": self.config.model, "messages": messages, "temperature": temperature,
-                                   "max_tokens": self.config.max_tokens, "variant": variant}
+        payload: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": self.config.max_tokens,
+            "variant": variant,
+        }
         key = request_key(payload)
         if (hit := self.cache.get(key)) is not None:
             self.counts["cache_hits"] += 1
@@ -37,8 +46,12 @@ class Teacher:
             usage = (0, 0)
             try:
                 response = await self.client.chat.completions.create(
-                    model=self.config.model, messages=messages, temperature=temperature,
-                    max_tokens=self.config.max_tokens, seed=_seed(key))
+                    model=self.config.model,
+                    messages=messages,
+                    temperature=temperature,
+                    max_tokens=self.config.max_tokens,
+                    seed=_seed(key),
+                )
                 if response.usage is not None:
                     usage = (response.usage.prompt_tokens, response.usage.completion_tokens)
                 else:

@@ -40,29 +40,55 @@ def analyze(config: FailureAnalysisConfig) -> dict[str, Any]:
     categories = []
     for c in range(clustering.k):
         members = [i for i, label in enumerate(clustering.labels) if label == c]
-        examples = [{"suite": rows[i]["suite"], "id": rows[i]["id"], "score": rows[i]["score"],
-                     "prompt": _clip(prompt_text(rows[i].get("prompt")), 1500),
-                     "response": _clip(str(rows[i].get("response") or ""), 800)}
-                    for i in nearest_to_centre(vectors, clustering.labels, clustering.centres, c, config.examples)]
-        categories.append({
-            "id": c, "name": " / ".join(terms[c][:3]), "terms": terms[c], "size": len(members),
-            "suites": dict(Counter(rows[i]["suite"] for i in members).most_common()),
-            "examples": examples,
-            "members": [{"suite": rows[i]["suite"], "id": rows[i]["id"]} for i in members]})
+        examples = [
+            {
+                "suite": rows[i]["suite"],
+                "id": rows[i]["id"],
+                "score": rows[i]["score"],
+                "prompt": _clip(prompt_text(rows[i].get("prompt")), 1500),
+                "response": _clip(str(rows[i].get("response") or ""), 800),
+            }
+            for i in nearest_to_centre(vectors, clustering.labels, clustering.centres, c, config.examples)
+        ]
+        categories.append(
+            {
+                "id": c,
+                "name": " / ".join(terms[c][:3]),
+                "terms": terms[c],
+                "size": len(members),
+                "suites": dict(Counter(rows[i]["suite"] for i in members).most_common()),
+                "examples": examples,
+                "members": [{"suite": rows[i]["suite"], "id": rows[i]["id"]} for i in members],
+            }
+        )
     categories.sort(key=lambda cat: -cat["size"])
     report = {
-        "failures": len(rows), "evaluated": sum(failures.total_by_suite.values()),
-        "failure_rate_by_suite": {s: round(failures.failed_by_suite[s] / n, 4)
-                                  for s, n in sorted(failures.total_by_suite.items())},
-        "skipped": dict(failures.skipped), "k": clustering.k,
-        "k_range": [config.k_min, config.k_max], "k_capped": clustering.k < config.k_min,
+        "failures": len(rows),
+        "evaluated": sum(failures.total_by_suite.values()),
+        "failure_rate_by_suite": {
+            s: round(failures.failed_by_suite[s] / n, 4) for s, n in sorted(failures.total_by_suite.items())
+        },
+        "skipped": dict(failures.skipped),
+        "k": clustering.k,
+        "k_range": [config.k_min, config.k_max],
+        "k_capped": clustering.k < config.k_min,
         "silhouette_by_k": {str(k): round(v, 4) for k, v in clustering.silhouette_by_k.items()},
-        "embed_text": config.embed_text, "categories": categories}
+        "embed_text": config.embed_text,
+        "categories": categories,
+    }
     out = Path(config.out_dir)
     write_json(out / "failures.json", report)
     (out / "failures.md").write_text(markdown_report(report))
-    Manifest(out).record("failure-analysis", "report", ["failures.json", "failures.md"],
-                         config=dump_config(config), servable=False,
-                         metrics={"failures": len(rows), "k": clustering.k,
-                                  "silhouette": round(clustering.silhouette_by_k[clustering.k], 4)})
+    Manifest(out).record(
+        "failure-analysis",
+        "report",
+        ["failures.json", "failures.md"],
+        config=dump_config(config),
+        servable=False,
+        metrics={
+            "failures": len(rows),
+            "k": clustering.k,
+            "silhouette": round(clustering.silhouette_by_k[clustering.k], 4),
+        },
+    )
     return report

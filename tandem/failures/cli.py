@@ -13,26 +13,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze = subparsers.add_parser("analyze", help="Analyse evaluation results.")
     sub = analyze.add_subparsers(dest="analyze_command", metavar="COMMAND")
     p = sub.add_parser(
-        "failures", help="Cluster a model's evaluation failures into named categories.",
+        "failures",
+        help="Cluster a model's evaluation failures into named categories.",
         description="Collect the items a model failed (score below --pass-score) from `tandem eval` result "
         "rows, or run `tandem eval` first against --base-url; embed them with all-MiniLM-L6-v2, cluster them "
         "with k-means (k chosen by silhouette), name each category by its top TF-IDF terms and show "
         "examples. Writes failures.json (the input of `tandem distill`) and failures.md to --out.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--results", type=Path, nargs="*", default=[],
-                   help="Eval result JSONL files or folders (tandem eval --out).")
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="Eval result JSONL files or folders (tandem eval --out).",
+    )
     p.add_argument("--base-url", help="Run `tandem eval` against this OpenAI-compatible endpoint first.")
     p.add_argument("--model", default="auto", help="`model` for the eval run.")
-    p.add_argument("--suite", default="gsm8k,mbpp,mmlu,bfcl", help="Suites for the eval run (comma-separated).")
-    p.add_argument("--split", default="dev", choices=["train", "dev", "test"],
-                   help="Split for the eval run: failures feed training data, so not the test split.")
+    p.add_argument(
+        "--suite", default="gsm8k,mbpp,mmlu,bfcl", help="Suites for the eval run (comma-separated)."
+    )
+    p.add_argument(
+        "--split",
+        default="dev",
+        choices=["train", "dev", "test"],
+        help="Split for the eval run: failures feed training data, so not the test split.",
+    )
     p.add_argument("--limit", type=int, default=None, help="Items per suite for the eval run.")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--max-tokens", type=int, default=None, help="Completion limit for the eval run.")
     p.add_argument("--out", type=Path, required=True, help="Output folder.")
     p.add_argument("--config", help="YAML with FailureAnalysisConfig fields.")
-    p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="Override config fields, e.g. --set k_min=4 embed_text=prompt_response")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Override config fields, e.g. --set k_min=4 embed_text=prompt_response",
+    )
     p.set_defaults(func=_run)
 
 
@@ -67,9 +87,16 @@ def _run_eval(args: argparse.Namespace) -> Path:
     from tandem.eval.settings import EvalSettings
 
     out = args.out / "eval"
-    settings = EvalSettings(base_url=args.base_url, model=args.model, suites=args.suite.split(","),
-                            split=args.split, limit=args.limit, concurrency=args.concurrency, out=out,
-                            max_tokens=args.max_tokens,
-                            api_key=os.environ.get("OPENAI_API_KEY") or "tandem")
+    settings = EvalSettings(
+        base_url=args.base_url,
+        model=args.model,
+        suites=args.suite.split(","),
+        split=args.split,
+        limit=args.limit,
+        concurrency=args.concurrency,
+        out=out,
+        max_tokens=args.max_tokens,
+        api_key=os.environ.get("OPENAI_API_KEY") or "tandem",
+    )
     print(asyncio.run(run_eval(settings))["line"])
     return out

@@ -47,8 +47,14 @@ def choose_clusters(vectors: np.ndarray, k_min: int, k_max: int, seed: int = 0) 
 
 
 def top_terms(texts: list[str], labels: np.ndarray, k: int, n_terms: int) -> list[list[str]]:
-    vectorizer = TfidfVectorizer(stop_words="english", ngram_range=(1, 2), min_df=1, max_features=20_000,
-                                 token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b", sublinear_tf=True)
+    vectorizer = TfidfVectorizer(
+        stop_words="english",
+        ngram_range=(1, 2),
+        min_df=1,
+        max_features=20_000,
+        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
+        sublinear_tf=True,
+    )
     matrix = vectorizer.fit_transform(texts)
     vocab = np.array(vectorizer.get_feature_names_out())
     terms = []
@@ -58,8 +64,9 @@ def top_terms(texts: list[str], labels: np.ndarray, k: int, n_terms: int) -> lis
     return terms
 
 
-def nearest_to_centre(vectors: np.ndarray, labels: np.ndarray, centres: np.ndarray, cluster: int,
-                      count: int) -> list[int]:
+def nearest_to_centre(
+    vectors: np.ndarray, labels: np.ndarray, centres: np.ndarray, cluster: int, count: int
+) -> list[int]:
     members = np.flatnonzero(labels == cluster)
     distances = np.linalg.norm(vectors[members] - centres[cluster], axis=1)
     return [int(i) for i in members[np.argsort(distances)[:count]]]

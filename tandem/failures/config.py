@@ -9,12 +9,14 @@ from pydantic import BaseModel, Field, model_validator
 
 
 class FailureAnalysisConfig(BaseModel):
-    results: list[Path] = Field(default_factory=list,
-                                description="Eval result JSONL files, or folders of them (tandem eval --out).")
+    results: list[Path] = Field(
+        default_factory=list, description="Eval result JSONL files, or folders of them (tandem eval --out)."
+    )
     out_dir: Path = Path("failure-analysis")
     pass_score: float = Field(default=1.0, description="A row scoring below this is a failure.")
     embed_text: Literal["prompt", "prompt_response"] = Field(
-        default="prompt", description="Cluster on what was asked, or on the question and the wrong answer.")
+        default="prompt", description="Cluster on what was asked, or on the question and the wrong answer."
+    )
     k_min: int = Field(default=8, ge=2)
     k_max: int = Field(default=12, ge=2)
     top_terms: int = Field(default=5, ge=1)

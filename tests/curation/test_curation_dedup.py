@@ -36,10 +36,10 @@ def test_near_duplicates_above_threshold_are_found_and_distinct_texts_kept():
     rng = random.Random(7)
     config = NearDedupConfig()
     originals = [text(rng) for _ in range(200)]
-    close = [edit(rng, t, 2) for t in originals[:50]]     # ~6 of ~118 shingles change: J ~ 0.9
+    close = [edit(rng, t, 2) for t in originals[:50]]  # ~6 of ~118 shingles change: J ~ 0.9
     far = [edit(rng, t, 25) for t in originals[50:100]]  # J well below 0.8
-    assert min(jaccard(a, b) for a, b in zip(originals, close)) > 0.85
-    assert max(jaccard(a, b) for a, b in zip(originals[50:], far)) < 0.6
+    assert min(jaccard(a, b) for a, b in zip(originals[:50], close, strict=True)) > 0.85
+    assert max(jaccard(a, b) for a, b in zip(originals[50:100], far, strict=True)) < 0.6
     index = NearDuplicateIndex(config)
     results = [index.add(mh) for mh in minhashes(originals + close + far, config)]
     assert all(r is None for r in results[:200])
@@ -56,7 +56,7 @@ def test_first_occurrence_is_kept_whatever_the_batch_split():
     def kept(batch: int) -> list[int]:
         index, out = NearDuplicateIndex(config), []
         for start in range(0, len(stream), batch):
-            for i, mh in enumerate(minhashes(stream[start:start + batch], config), start):
+            for i, mh in enumerate(minhashes(stream[start : start + batch], config), start):
                 if index.add(mh) is None:
                     out.append(i)
         return out

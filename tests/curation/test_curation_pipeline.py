@@ -2,8 +2,8 @@ import argparse
 import json
 
 import pytest
-
 from curation_samples import LONG_ANSWER, write_all
+
 from tandem.common.manifest import Manifest
 from tandem.curation import cli
 
@@ -25,10 +25,20 @@ def inputs(tmp_path):
     folder.mkdir()
     paths = write_all(folder)
     dups = folder / "dups.jsonl"
-    rows = [{"messages": [{"role": "user", "content": "give THREE tips for  staying healthy."},
-                          {"role": "assistant", "content": LONG_ANSWER.upper()}]},
-            {"messages": [{"role": "user", "content": "Give three tips for staying healthy."},
-                          {"role": "assistant", "content": LONG_ANSWER.replace("months", "weeks")}]}]
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "give THREE tips for  staying healthy."},
+                {"role": "assistant", "content": LONG_ANSWER.upper()},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "Give three tips for staying healthy."},
+                {"role": "assistant", "content": LONG_ANSWER.replace("months", "weeks")},
+            ]
+        },
+    ]
     dups.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return [str(p) for p in paths] + [str(dups)]
 
@@ -39,14 +49,34 @@ def test_curate_every_native_format(tmp_path, inputs):
     records = read_jsonl(out / "curated.jsonl")
     stats = json.loads((out / "stats.json").read_text())
     by_source = {s: v["kept"] for s, v in stats["per_source"].items()}
-    assert by_source == {"alpaca": 2, "code_alpaca": 1, "sharegpt": 1, "wizardlm_evol": 1, "openorca": 2,
-                         "dolly": 1, "hh": 1, "metamath": 1, "wizardlm": 1, "chat": 1, "dups": 0}
+    assert by_source == {
+        "alpaca": 2,
+        "code_alpaca": 1,
+        "sharegpt": 1,
+        "wizardlm_evol": 1,
+        "openorca": 2,
+        "dolly": 1,
+        "hh": 1,
+        "metamath": 1,
+        "wizardlm": 1,
+        "chat": 1,
+        "dups": 0,
+    }
     assert stats["records_read"] == 20 and stats["records_kept"] == 12
-    assert stats["drop_reasons"] == {"bad_record:truncated_file": 1, "bad_record:not_an_object": 1,
-                                     "bad_record:json_error": 1, "language": 1, "quality:broken_turns": 1,
-                                     "quality:empty_turn": 1, "exact_duplicate": 1, "near_duplicate": 1}
+    assert stats["drop_reasons"] == {
+        "bad_record:truncated_file": 1,
+        "bad_record:not_an_object": 1,
+        "bad_record:json_error": 1,
+        "language": 1,
+        "quality:broken_turns": 1,
+        "quality:empty_turn": 1,
+        "exact_duplicate": 1,
+        "near_duplicate": 1,
+    }
     assert stats["per_language_identified"]["fr"] == 1
-    assert all(set(r) >= {"messages", "source", "id", "lang", "domain"} and r["lang"] == "en" for r in records)
+    assert all(
+        set(r) >= {"messages", "source", "id", "lang", "domain"} and r["lang"] == "en" for r in records
+    )
     domain = {r["id"]: r["domain"] for r in records}
     assert domain["code_alpaca:0"] == "code" and domain["metamath:0"] == "reasoning"
     assert domain["openorca:0"] == "reasoning" and domain["chat:0"] == "automation"
@@ -54,7 +84,9 @@ def test_curate_every_native_format(tmp_path, inputs):
     assert len({r["id"] for r in records}) == len(records)
     duplicates = read_jsonl(out / "duplicates.jsonl")
     assert [(d["id"], d["kind"], d["duplicate_of"]) for d in duplicates] == [
-        ("dups:0", "exact", "alpaca:0"), ("dups:1", "near", "alpaca:0")]
+        ("dups:0", "exact", "alpaca:0"),
+        ("dups:1", "near", "alpaca:0"),
+    ]
     assert 0.8 <= duplicates[1]["similarity"] < 1.0
     assert "| dolly | 3 | 1 |" in (out / "report.md").read_text()
     entry = Manifest(out).entry("curated-data")
@@ -64,8 +96,20 @@ def test_curate_every_native_format(tmp_path, inputs):
 
 def test_workers_give_the_same_output_as_one_process(tmp_path, inputs):
     for workers in ("1", "2"):
-        run_cli(["data", "curate", *inputs, "--out", str(tmp_path / workers), "--workers", workers,
-                 "--no-progress", "--set", "batch_size=3"])
+        run_cli(
+            [
+                "data",
+                "curate",
+                *inputs,
+                "--out",
+                str(tmp_path / workers),
+                "--workers",
+                workers,
+                "--no-progress",
+                "--set",
+                "batch_size=3",
+            ]
+        )
     assert (tmp_path / "1" / "curated.jsonl").read_text() == (tmp_path / "2" / "curated.jsonl").read_text()
 
 
@@ -73,8 +117,19 @@ def test_format_override_overrides_and_config_fields(tmp_path, inputs):
     out = tmp_path / "out"
     alpaca = next(p for p in inputs if p.endswith("/alpaca.json"))
     # Forced to the wrong format, every record is counted as a mismatch rather than crashing the run.
-    code = run_cli(["data", "curate", f"{alpaca}::dolly", "--out", str(out), "--no-progress",
-                    "--set", "language.keep=[]", "near_dedup.enabled=false"])
+    code = run_cli(
+        [
+            "data",
+            "curate",
+            f"{alpaca}::dolly",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--set",
+            "language.keep=[]",
+            "near_dedup.enabled=false",
+        ]
+    )
     stats = json.loads((out / "stats.json").read_text())
     assert code == 0 and stats["drop_reasons"] == {"bad_record:format_mismatch": 2}
     assert Manifest(out).entry("curated-data").config["near_dedup"]["enabled"] is False
@@ -92,11 +147,14 @@ def test_unknown_format_and_missing_input_are_reported(tmp_path, capsys):
 
 def test_awkward_records_are_counted_or_repaired_never_fatal(tmp_path):
     path = tmp_path / "odd.jsonl"
-    rows = ['{"messages": [{"role": "user", "content": "Tell me about the \\ud83d moon and its phases."}, '
-            '{"role": "assistant", "content": "The moon shows phases because we see its sunlit half from changing angles."}]}',
-            json.dumps({"messages": [{"role": "user", "content": {"nested": "dict"}}]}),
-            json.dumps({"messages": [{"role": "user", "content": "Hi"}, "not a message"]}),
-            json.dumps({"messages": None})]
+    rows = [
+        '{"messages": [{"role": "user", "content": "Tell me about the \\ud83d moon and its phases."}, '
+        '{"role": "assistant", "content": "The moon shows phases because we see its sunlit half from '
+        'changing angles."}]}',
+        json.dumps({"messages": [{"role": "user", "content": {"nested": "dict"}}]}),
+        json.dumps({"messages": [{"role": "user", "content": "Hi"}, "not a message"]}),
+        json.dumps({"messages": None}),
+    ]
     path.write_text("\n".join(rows) + "\n")
     out = tmp_path / "out"
     assert run_cli(["data", "curate", str(path), "--out", str(out), "--workers", "1", "--no-progress"]) == 0

@@ -47,10 +47,15 @@ def _tasks(user: str, count: int) -> list[str]:
         for _ in range(count):
             name, item = rng.choice(NAMES), rng.choice(ITEMS)
             a, b = rng.randint(2, 99), rng.randint(2, 99)
-            tasks.append(rng.choice([
-                f"{name} has {a} {item} and buys {b} more. How many {item} does {name} have now?",
-                f"A box holds {a} {item}. {name} adds another {b} {item} to it. How many {item} are in the box?",
-                f"On Monday {name} collected {a} {item}; on Tuesday {b}. What is the total number collected?"]))
+            tasks.append(
+                rng.choice(
+                    [
+                        f"{name} has {a} {item} and buys {b} more. How many {item} does {name} have now?",
+                        f"A box holds {a} {item}. {name} adds another {b} {item}. How many {item} are in it?",
+                        f"On Monday {name} collected {a} {item}; on Tuesday {b}. How many in total?",
+                    ]
+                )
+            )
         return tasks
     if "assert" in user:
         tasks = []
@@ -59,12 +64,17 @@ def _tasks(user: str, count: int) -> list[str]:
             fn = f"{op}_{k}"
             x, y = rng.randint(1, 50), rng.randint(1, 50)
             expected = eval(expr, {"a": x, "b": y})  # noqa: S307 - the server's own arithmetic
-            tasks.append(f"Write a Python function `{fn}(a, b)` that returns the {op} of two integers."
-                         f"\nassert {fn}({x}, {y}) == {expected}\nassert {fn}(0, 0) == 0")
+            tasks.append(
+                f"Write a Python function `{fn}(a, b)` that returns the {op} of two integers."
+                f"\nassert {fn}({x}, {y}) == {expected}\nassert {fn}(0, 0) == 0"
+            )
         return tasks
     cities = ["Lisbon", "Oslo", "Nairobi", "Lima", "Hanoi", "Quito", "Accra", "Tbilisi", "Perth", "Bergen"]
-    return [f"Describe one famous landmark of {rng.choice(cities)} and explain why visitors travel to it "
-            f"(variant {rng.randint(1, 10**6)})." for _ in range(count)]
+    return [
+        f"Describe one famous landmark of {rng.choice(cities)} and explain why visitors travel to it "
+        f"(variant {rng.randint(1, 10**6)})."
+        for _ in range(count)
+    ]
 
 
 def _answer(system: str, user: str, temperature: float) -> str:
@@ -114,11 +124,20 @@ def create_app(state: TeacherState) -> FastAPI:
         state.prompt_tokens += prompt_tokens
         state.completion_tokens += completion_tokens
         state.answered.append({"key": key, "messages": messages, "temperature": body.get("temperature")})
-        return {"id": f"chatcmpl-{key[:12]}", "object": "chat.completion", "created": int(time.time()),
-                "model": body["model"], "choices": [{"index": 0, "finish_reason": "stop",
-                                                     "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens}}
+        return {
+            "id": f"chatcmpl-{key[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
 
     return app
 
@@ -128,8 +147,9 @@ class TeacherServer:
 
     def __init__(self, port: int):
         self.state = TeacherState()
-        self.server = uvicorn.Server(uvicorn.Config(create_app(self.state), host="127.0.0.1", port=port,
-                                                    log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(self.state), host="127.0.0.1", port=port, log_level="warning")
+        )
         self.url = f"http://127.0.0.1:{port}/v1"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -35,21 +35,47 @@ def run_cli(argv):
 
 def category(cid, name, suite, n=3):
     items = load_items(suite, split="dev", limit=n)
-    examples = [{"suite": suite, "id": it.id, "score": 0.0, "prompt": it.messages[-1]["content"],
-                 "response": "wrong"} for it in items]
-    return {"id": cid, "name": name, "terms": name.split(" / "), "size": n, "suites": {suite: n},
-            "examples": examples, "members": [{"suite": suite, "id": it.id} for it in items]}
+    examples = [
+        {"suite": suite, "id": it.id, "score": 0.0, "prompt": it.messages[-1]["content"], "response": "wrong"}
+        for it in items
+    ]
+    return {
+        "id": cid,
+        "name": name,
+        "terms": name.split(" / "),
+        "size": n,
+        "suites": {suite: n},
+        "examples": examples,
+        "members": [{"suite": suite, "id": it.id} for it in items],
+    }
 
 
 @pytest.fixture
 def inputs(tmp_path):
     failures = tmp_path / "failures.json"
-    failures.write_text(json.dumps({"categories": [
-        category(0, "eggs / dozen / total", "gsm8k"), category(1, "function / list / string", "mbpp"),
-        category(2, "law / court / defendant", "mmlu")]}))
+    failures.write_text(
+        json.dumps(
+            {
+                "categories": [
+                    category(0, "eggs / dozen / total", "gsm8k"),
+                    category(1, "function / list / string", "mbpp"),
+                    category(2, "law / court / defendant", "mmlu"),
+                ]
+            }
+        )
+    )
     training = tmp_path / "curated.jsonl"
-    training.write_text(json.dumps({"messages": [{"role": "user", "content": TRAINING_PROMPT},
-                                                 {"role": "assistant", "content": "Paris."}]}) + "\n")
+    training.write_text(
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": TRAINING_PROMPT},
+                    {"role": "assistant", "content": "Paris."},
+                ]
+            }
+        )
+        + "\n"
+    )
     return failures, training
 
 
@@ -60,10 +86,28 @@ def teacher():
 
 
 def base_args(failures, training, out, teacher, *extra):
-    return ["distill", "--failures", str(failures), "--out", str(out), "--base-url", teacher.url,
-            "--model", "teacher-test", "--training-data", str(training), "--max-usd", "1",
-            "--set", "budget.price.input_per_mtok=1", "budget.price.output_per_mtok=2",
-            "tasks_per_category=10", "tasks_per_request=5", "teacher.max_tokens=256", *extra]
+    return [
+        "distill",
+        "--failures",
+        str(failures),
+        "--out",
+        str(out),
+        "--base-url",
+        teacher.url,
+        "--model",
+        "teacher-test",
+        "--training-data",
+        str(training),
+        "--max-usd",
+        "1",
+        "--set",
+        "budget.price.input_per_mtok=1",
+        "budget.price.output_per_mtok=2",
+        "tasks_per_category=10",
+        "tasks_per_request=5",
+        "teacher.max_tokens=256",
+        *extra,
+    ]
 
 
 def test_distill_checks_dedups_and_writes_sft_rows(tmp_path, inputs, teacher):
@@ -74,7 +118,11 @@ def test_distill_checks_dedups_and_writes_sft_rows(tmp_path, inputs, teacher):
     per = stats["per_category"]
     # Batch 1 repeats an evaluation example, batch 2 a training prompt: both dropped, per category.
     for name in per:
-        assert per[name]["tasks"] == 10 and per[name]["exact_duplicate"] == 2
+        assert (
+            per[name]["tasks"] == 10
+            and per[name]["exact_duplicate"] == 2
+            and per[name]["parsed_replies"] == 2
+        )
     numeric = [r for r in rows if r["check"] == "numeric"]
     python = [r for r in rows if r["check"] == "python"]
     assert numeric and python and any(r["check"] is None for r in rows)
@@ -115,7 +163,9 @@ def test_a_killed_run_resumes_without_resending(tmp_path, inputs, teacher):
     out = tmp_path / "out"
     teacher.state.delay_s = 0.05
     args = base_args(*inputs, out, teacher, "teacher.concurrency=2")
-    code = f"import sys; sys.path.insert(0, {ROOT!r}); from tandem.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = (
+        f"import sys; sys.path.insert(0, {ROOT!r}); from tandem.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     child = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 120
     while len(teacher.state.answered) < 12 and time.monotonic() < deadline and child.poll() is None:
@@ -134,7 +184,49 @@ def test_a_killed_run_resumes_without_resending(tmp_path, inputs, teacher):
 
 
 def test_a_teacher_without_a_price_needs_one(tmp_path, inputs, teacher, capsys):
-    argv = ["distill", "--failures", str(inputs[0]), "--out", str(tmp_path / "o"), "--base-url", teacher.url,
-            "--model", "unpriced-teacher"]
+    argv = [
+        "distill",
+        "--failures",
+        str(inputs[0]),
+        "--out",
+        str(tmp_path / "o"),
+        "--base-url",
+        teacher.url,
+        "--model",
+        "unpriced-teacher",
+    ]
     assert run_cli(argv) == 2
     assert "no price for teacher model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_embedded_model_behind_tandem_up_can_be_the_teacher(tmp_path, inputs, tandem_up):
+    """Real engine, real HTTP: whatever SmolLM2 writes is parsed, counted and paid for, never fatal."""
+    out = tmp_path / "out"
+    argv = [
+        "distill",
+        "--failures",
+        str(inputs[0]),
+        "--out",
+        str(out),
+        "--base-url",
+        tandem_up.base_url,
+        "--model",
+        "tandem-base",
+        "--max-tokens",
+        "20000",
+        "--set",
+        "budget.max_usd=null",
+        "tasks_per_category=2",
+        "tasks_per_request=2",
+        "teacher.max_tokens=64",
+        "teacher.concurrency=2",
+    ]
+    assert run_cli(argv) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    per = stats["per_category"]
+    assert stats["requests_sent"] >= 3 and 0 < stats["spent_tokens"] <= 20000
+    for counts in per.values():  # each category's one request was parsed, or counted as unparseable
+        assert counts.get("unparseable_replies", 0) + counts.get("parsed_replies", 0) == 1
+    rows = [json.loads(line) for line in (out / "sft.jsonl").read_text().splitlines()]
+    assert len(rows) == sum(c.get("kept", 0) for c in per.values())

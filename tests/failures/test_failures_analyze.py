@@ -21,9 +21,20 @@ def run_cli(argv):
 
 
 def harness_row(item, score, **extra):
-    return {"suite": item.suite, "dataset": item.dataset, "id": item.id, "split": "dev", "group": None,
-            "model": "tandem-base", "prompt": item.messages, "response": "I am not sure.", "score": score,
-            "error": None, "contaminated": [], **extra}
+    return {
+        "suite": item.suite,
+        "dataset": item.dataset,
+        "id": item.id,
+        "split": "dev",
+        "group": None,
+        "model": "tandem-base",
+        "prompt": item.messages,
+        "response": "I am not sure.",
+        "score": score,
+        "error": None,
+        "contaminated": [],
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +43,11 @@ def results(tmp_path_factory):
     for suite, n in SUITES.items():
         items = load_items(suite, split="dev", limit=n + 4)
         rows = [harness_row(it, 0.0) for it in items[:n]]
-        rows += [harness_row(items[n], 1.0), harness_row(items[n + 1], 0.0, error="timeout"),
-                 harness_row(items[n + 2], 0.0, contaminated=["modifiers/code"])]
+        rows += [
+            harness_row(items[n], 1.0),
+            harness_row(items[n + 1], 0.0, error="timeout"),
+            harness_row(items[n + 2], 0.0, contaminated=["modifiers/code"]),
+        ]
         (folder / f"{suite}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "not json\n")
     return folder
 
@@ -73,11 +87,32 @@ def test_too_few_failures_is_an_error_not_a_crash(tmp_path, capsys):
 def test_runs_the_eval_harness_against_a_live_endpoint(tmp_path, tandem_up):
     """The embedded SmolLM2 behind `tandem up` answers multiple-choice items; its misses are analysed."""
     out = tmp_path / "live"
-    code = run_cli(["analyze", "failures", "--base-url", tandem_up.base_url, "--model", "tandem-base",
-                    "--suite", "mmlu,arc_challenge", "--limit", "5", "--max-tokens", "4",
-                    "--out", str(out), "--set", "k_min=2"])
+    code = run_cli(
+        [
+            "analyze",
+            "failures",
+            "--base-url",
+            tandem_up.base_url,
+            "--model",
+            "tandem-base",
+            "--suite",
+            "mmlu,arc_challenge",
+            "--limit",
+            "5",
+            "--max-tokens",
+            "4",
+            "--out",
+            str(out),
+            "--set",
+            "k_min=2",
+        ]
+    )
     assert code == 0
-    rows = [json.loads(line) for p in sorted((out / "eval").glob("*.jsonl")) for line in p.read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for p in sorted((out / "eval").glob("*.jsonl"))
+        for line in p.read_text().splitlines()
+    ]
     assert len(rows) == 10 and {r["suite"] for r in rows} == {"mmlu", "arc_challenge"}
     report = json.loads((out / "failures.json").read_text())
     failed = [r for r in rows if not r["error"] and r["score"] < 1.0]
