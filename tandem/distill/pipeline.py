@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
+from tqdm import tqdm
 
 from tandem.common.manifest import Manifest, write_json
 from tandem.common.recipe_config import ConfigError, dump_config
@@ -95,6 +96,19 @@ class Run:
         return answer, await check_python(task, answer)
 
 
+async def _with_progress(coros: list, desc: str) -> list:
+    """`asyncio.gather` with a progress bar; results in input order."""
+    with tqdm(total=len(coros), desc=desc, unit="req") as bar:
+
+        async def counted(coro):
+            try:
+                return await coro
+            finally:
+                bar.update(1)
+
+        return await asyncio.gather(*(counted(c) for c in coros))
+
+
 async def distill(config: DistillConfig) -> dict[str, Any]:
     try:
         categories = json.loads(config.failures.read_text())["categories"]
@@ -113,8 +127,8 @@ async def distill(config: DistillConfig) -> dict[str, Any]:
     requests_per_category = math.ceil(config.tasks_per_category / config.tasks_per_request)
     try:
         jobs = [(c, r) for c in categories for r in range(requests_per_category)]
-        replies = await asyncio.gather(
-            *(run.guarded(run.generate(c, r, checkers[c["name"]]), c["name"]) for c, r in jobs)
+        replies = await _with_progress(
+            [run.guarded(run.generate(c, r, checkers[c["name"]]), c["name"]) for c, r in jobs], "new tasks"
         )
         tasks: list[tuple[dict[str, Any], str]] = []
         for (category, _), reply in zip(jobs, replies, strict=True):
@@ -127,8 +141,9 @@ async def distill(config: DistillConfig) -> dict[str, Any]:
                 elif counts["unique_tasks"] < config.tasks_per_category:
                     counts["unique_tasks"] += 1
                     tasks.append((category, task))
-        answers = await asyncio.gather(
-            *(run.guarded(run.answer(t, checkers[c["name"]], c["name"]), c["name"]) for c, t in tasks)
+        answers = await _with_progress(
+            [run.guarded(run.answer(t, checkers[c["name"]], c["name"]), c["name"]) for c, t in tasks],
+            "answers",
         )
     finally:
         await teacher.close()
