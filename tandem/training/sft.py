@@ -116,18 +116,24 @@ def _load_model(hf_dir: Path, config: SFTConfig, precision: str):
         model.enable_input_require_grads()
     lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
                       target_modules=config.lora.target_modules, task_type="CAUSAL_LM")
-    return get_peft_model(model, lora)
+    model = get_peft_model(model, lora)
+    if config.compile_layers:  # per layer, as torchtune does: one compiled graph serves every block
+        for layer in model.get_base_model().model.layers:
+            layer.compile()
+    return model
 
 
 def run_sft(config: SFTConfig, train_rows: list[dict], eval_rows: list[dict]) -> SFTResult:
     """Train a LoRA adapter on chat rows; see the module docstring for what lands in output_dir."""
+    from accelerate import PartialState
     from transformers import AutoTokenizer, EarlyStoppingCallback, Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
-    base = resolve_base(config.base_model)
+    with PartialState().main_process_first():  # one process converts a GGUF base, the others reuse it
+        base = resolve_base(config.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base.hf_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -156,8 +162,8 @@ def run_sft(config: SFTConfig, train_rows: list[dict], eval_rows: list[dict]) ->
     final_eval = trainer.evaluate() if has_eval else {}
 
     adapter_dir = out / "adapter"
+    trainer.save_model(str(adapter_dir))  # collective under FSDP: gathers the adapter, rank 0 writes
     if trainer.is_world_process_zero():
-        trainer.model.save_pretrained(adapter_dir)
         tokenizer.save_pretrained(adapter_dir)
     state = trainer.state
     metrics = {

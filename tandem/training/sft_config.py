@@ -52,6 +52,8 @@ class SFTConfig(BaseModel):
     gradient_checkpointing: bool = False
     attn_implementation: str = Field("sdpa", description="transformers attention backend (sdpa, eager, ...).")
     use_liger_kernel: bool = Field(False, description="Liger fused kernels (GPU; needs liger-kernel).")
+    compile_layers: bool = Field(False, description="torch.compile each decoder layer (GPU; static shapes "
+                                 "from packing avoid recompiles).")
     report_to: list[str] = Field(default_factory=list, description="transformers report_to (tensorboard...).")
 
     @model_validator(mode="after")
