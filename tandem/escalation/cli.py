@@ -94,10 +94,11 @@ def _answer(args: argparse.Namespace) -> int:
     from tandem.eval.datasets import EvalItem
 
     items = [EvalItem.model_validate_json(line) for line in args.items.read_text().splitlines() if line.strip()]
-    answers = asyncio.run(answer_in_process(args.model_path, items, DEFAULT_MAX_TOKENS, args.slots, args.threads))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as fh:
-        for item, answer in zip(items, answers):
+        def write(item: EvalItem, answer) -> None:
             fh.write(json.dumps({"suite": item.suite, "id": item.id, "answer": answer.model_dump()}) + "\n")
+            fh.flush()
+        asyncio.run(answer_in_process(args.model_path, items, DEFAULT_MAX_TOKENS, args.slots, args.threads, write))
     print(f"answered {len(items)} items -> {args.out}")
     return 0

@@ -17,7 +17,6 @@ from pathlib import Path
 import openai
 from pydantic import BaseModel, Field
 
-from tandem.calibration.answer_confidence import sequence_features
 from tandem.escalation.answers import Answer
 from tandem.eval.datasets import EvalItem
 from tandem.eval.scoring import BLOCKING_SUITES, Reply, score
@@ -32,7 +31,7 @@ class LabelRow(BaseModel):
     response: str
     score: float
     fails: bool = Field(description="The local route's answer scored below 1.")
-    features: dict[str, float] = Field(default_factory=dict, description="Answer logprob features.")
+    token_logprobs: list[float] = Field(default_factory=list, description="The answer's token log-probabilities.")
     completion_tokens: int = 0
 
 
@@ -67,7 +66,7 @@ def label(item: EvalItem, answer: Answer, split: str) -> LabelRow:
     scored = score(item, Reply(text=answer.text, tool_calls=answer.tool_calls))
     return LabelRow(suite=item.suite, id=item.id, split=split, messages=item.messages, tools=item.tools,
                     response=answer.text, score=scored.value, fails=scored.value < 1.0,
-                    features=sequence_features(answer.token_logprobs) if answer.token_logprobs else {},
+                    token_logprobs=answer.token_logprobs,
                     completion_tokens=answer.completion_tokens)
 
 

@@ -9,6 +9,7 @@ greedy decoding, so the answers are the ones the base_model worker would give.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from tandem.engine.batched import BatchedEngine, SamplingParams
@@ -25,7 +26,9 @@ def _prompter(engine: BatchedEngine) -> ChatPrompter:
 
 
 async def answer_in_process(model_path: str | Path, items: list[EvalItem], max_tokens: dict[str, int],
-                            slots: int = 8, n_threads: int | None = None) -> list[Answer]:
+                            slots: int = 8, n_threads: int | None = None,
+                            on_answer: Callable[[EvalItem, Answer], None] | None = None) -> list[Answer]:
+    """Answers in item order; `on_answer` sees each one as it finishes (write it out: long runs get cut)."""
     engine = BatchedEngine(model_path, slots=slots, ctx_per_slot=2048, n_threads=n_threads,
                            max_queue=len(items) + slots)
     engine.start()
@@ -46,8 +49,11 @@ async def answer_in_process(model_path: str | Path, items: list[EvalItem], max_t
                 break
         content = "".join(text)
         calls = parse_tool_calls(content) if item.tools else None
-        return Answer(text="" if calls else content, tool_calls=calls or [], token_logprobs=logprobs,
-                      completion_tokens=event.completion_tokens)
+        answer = Answer(text="" if calls else content, tool_calls=calls or [], token_logprobs=logprobs,
+                        completion_tokens=event.completion_tokens)
+        if on_answer is not None:
+            on_answer(item, answer)
+        return answer
 
     try:
         return list(await asyncio.gather(*(one(item) for item in items)))

@@ -1,0 +1,144 @@
+"""Escalation policies: when the router hands a request to the frontier fallback, and why.
+
+A policy is one method, `judge(context) -> Verdict`, at one stage:
+
+- `before` generation (also the only stage for streams: the decision is made before the first
+  byte, because after it the client already holds local text that a fallback answer would
+  contradict, and buffering the whole stream to decide would throw away time-to-first-token);
+- `after` generation (non-streamed requests): the router asks the worker for logprobs and
+  judges the answer itself.
+
+Policies register a factory under a name (as domain routers do); the router's settings list the
+ones to run, in order; the first that says "escalate" decides, and its name is the reason in
+`x-tandem-escalation-reason` and in `tandem_escalations_total{reason=...}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from pydantic import BaseModel
+
+from tandem.common.wire import ChatCompletionRequest
+from tandem.escalation.models import (
+    ANSWER_ENTRY,
+    DIFFICULTY_ENTRY,
+    AnswerConfidenceModel,
+    DifficultyModel,
+    load_thresholds,
+    load_weights,
+)
+from tandem.routing.base import RouteDecision
+
+Stage = Literal["before", "after"]
+
+
+@dataclass
+class EscalationContext:
+    request: ChatCompletionRequest
+    decision: RouteDecision | None = None  # None for an explicit model
+    token_logprobs: list[float] = field(default_factory=list)  # the local answer's, after generation
+
+
+class Verdict(BaseModel):
+    policy: str
+    escalate: bool
+    score: float
+    threshold: float
+
+
+class EscalationPolicy(Protocol):
+    name: str
+    stage: Stage
+
+    def judge(self, context: EscalationContext) -> Verdict | None:
+        """None when the policy has nothing to say about this request."""
+
+
+PolicyFactory = Callable[..., EscalationPolicy]
+POLICIES: dict[str, PolicyFactory] = {}
+
+
+def register_policy(name: str) -> Callable[[PolicyFactory], PolicyFactory]:
+    def decorator(factory: PolicyFactory) -> PolicyFactory:
+        POLICIES[name] = factory
+        return factory
+    return decorator
+
+
+def build_policy(name: str, threshold: float | None, artifacts_dir: str | None) -> EscalationPolicy:
+    if name not in POLICIES:
+        raise ValueError(f"unknown escalation policy '{name}'; known: {', '.join(sorted(POLICIES))}")
+    if threshold is None:
+        if not artifacts_dir:
+            raise ValueError(f"escalation policy '{name}' has no threshold and no artifacts to read one from")
+        thresholds = load_thresholds(artifacts_dir)
+        if name not in thresholds:
+            raise ValueError(f"the calibrated thresholds hold none for '{name}': run `tandem escalation calibrate`")
+        threshold = thresholds[name]
+    return POLICIES[name](threshold=threshold, artifacts_dir=artifacts_dir)
+
+
+@register_policy("router_confidence")
+class RouterConfidencePolicy:
+    """Escalate a `model=auto` request whose domain decision is less sure than `threshold`."""
+
+    name, stage = "router_confidence", "before"
+
+    def __init__(self, threshold: float, **_: object):
+        self.threshold = threshold
+
+    def judge(self, context: EscalationContext) -> Verdict | None:
+        if context.decision is None:
+            return None
+        confidence = context.decision.confidence
+        return Verdict(policy=self.name, escalate=confidence < self.threshold, score=confidence,
+                       threshold=self.threshold)
+
+
+@register_policy("difficulty")
+class DifficultyPolicy:
+    """Escalate when the difficulty model's P(local route fails) reaches `threshold`."""
+
+    name, stage = "difficulty", "before"
+
+    def __init__(self, threshold: float, artifacts_dir: str | None = None, **_: object):
+        if not artifacts_dir:
+            raise ValueError("the difficulty policy needs the artifacts folder holding its model")
+        self.model = DifficultyModel(load_weights(artifacts_dir, DIFFICULTY_ENTRY))
+        self.threshold = threshold
+
+    def judge(self, context: EscalationContext) -> Verdict | None:
+        p_fail = self.model.p_fail(context.request)
+        return Verdict(policy=self.name, escalate=p_fail >= self.threshold, score=p_fail, threshold=self.threshold)
+
+
+@register_policy("answer_confidence")
+class AnswerConfidencePolicy:
+    """Escalate when the answer-confidence model's P(answer wrong) reaches `threshold`."""
+
+    name, stage = "answer_confidence", "after"
+
+    def __init__(self, threshold: float, artifacts_dir: str | None = None, **_: object):
+        if not artifacts_dir:
+            raise ValueError("the answer_confidence policy needs the artifacts folder holding its model")
+        self.model = AnswerConfidenceModel(load_weights(artifacts_dir, ANSWER_ENTRY))
+        self.threshold = threshold
+
+    def judge(self, context: EscalationContext) -> Verdict | None:
+        if not context.token_logprobs:
+            return None
+        p_fail = self.model.p_fail(context.token_logprobs)
+        return Verdict(policy=self.name, escalate=p_fail >= self.threshold, score=p_fail, threshold=self.threshold)
+
+
+def first_escalation(policies: list[EscalationPolicy], stage: Stage, context: EscalationContext) -> Verdict | None:
+    """The first verdict of `stage` that escalates, else None."""
+    for policy in policies:
+        if policy.stage == stage:
+            verdict = policy.judge(context)
+            if verdict is not None and verdict.escalate:
+                return verdict
+    return None

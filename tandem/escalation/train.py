@@ -1,0 +1,149 @@
+"""Fit the escalation models on labels from train splits; measure them on held-out (dev) items.
+
+Difficulty: logistic regression on prompt features (dense statistics + keyword-router
+probabilities, standardised, plus hashed n-grams), its regularisation picked by 5-fold
+cross-validated AUROC on the train labels. Answer confidence: logistic regression on the
+answer's logprob statistics (a calibrated probability by construction; ECE reported).
+Weights go to `artifacts/escalation/*.json`, listed in the manifest with their figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from tandem.common.calibration import expected_calibration_error
+from tandem.common.manifest import Manifest, sha256_file, write_json
+from tandem.common.wire import ChatCompletionRequest
+from tandem.escalation.features import ANSWER_NAMES, DENSE_NAMES, ROUTER_NAMES, answer_features, prompt_features
+from tandem.escalation.labels import LabelRow, read_labels
+from tandem.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, LogisticWeights
+
+C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+class ModelReport(BaseModel):
+    n_train: int
+    n_heldout: int
+    fail_rate_train: float
+    fail_rate_heldout: float
+    auroc_heldout: float
+    accuracy_at_half: float
+    auroc_by_suite: dict[str, float | None]
+    n_by_suite: dict[str, int]
+    C: float
+    ece_heldout: float | None = None
+
+
+class TrainReport(BaseModel):
+    difficulty: ModelReport
+    answer_confidence: ModelReport
+
+    def summary_line(self) -> str:
+        d, a = self.difficulty, self.answer_confidence
+        return (f"difficulty AUROC {d.auroc_heldout:.3f} (n={d.n_heldout} held out, acc@0.5 {d.accuracy_at_half:.3f}); "
+                f"answer confidence AUROC {a.auroc_heldout:.3f} (n={a.n_heldout}, ECE {a.ece_heldout:.3f})")
+
+
+def request_of(row: LabelRow) -> ChatCompletionRequest:
+    return ChatCompletionRequest(model="auto", messages=row.messages, tools=row.tools)
+
+
+def difficulty_matrix(rows: list[LabelRow]) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [prompt_features(request_of(r)) for r in rows]
+    return np.stack([d for d, _ in pairs]), np.stack([h for _, h in pairs])
+
+
+def _auroc(y: np.ndarray, p: np.ndarray) -> float | None:
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
+
+
+def _pick_c(x: np.ndarray, y: np.ndarray) -> float:
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    best, best_c = -1.0, 1.0
+    for c in C_GRID:
+        scores = []
+        for tr, va in folds.split(x, y):
+            model = LogisticRegression(C=c, max_iter=2000).fit(x[tr], y[tr])
+            scores.append(roc_auc_score(y[va], model.predict_proba(x[va])[:, 1]))
+        if np.mean(scores) > best:
+            best, best_c = float(np.mean(scores)), c
+    return best_c
+
+
+def _fit(dense: np.ndarray, hashed: np.ndarray | None, y: np.ndarray, names: list[str]
+         ) -> tuple[LogisticWeights, float]:
+    mean, scale = dense.mean(axis=0), dense.std(axis=0) + 1e-6
+    x = (dense - mean) / scale
+    if hashed is not None:
+        x = np.hstack([x, hashed])
+    c = _pick_c(x, y)
+    model = LogisticRegression(C=c, max_iter=2000).fit(x, y)
+    coef = model.coef_[0]
+    n = dense.shape[1]
+    return LogisticWeights(feature_names=names, mean=mean.tolist(), scale=scale.tolist(),
+                           dense_coef=coef[:n].tolist(), hashed_coef=coef[n:].tolist(),
+                           intercept=float(model.intercept_[0])), c
+
+
+def _report(train: list[LabelRow], held: list[LabelRow], p_held: np.ndarray, c: float) -> ModelReport:
+    y_train = np.array([r.fails for r in train], dtype=int)
+    y_held = np.array([r.fails for r in held], dtype=int)
+    suites = sorted({r.suite for r in held})
+    by_suite = {s: np.array([r.suite == s for r in held]) for s in suites}
+    return ModelReport(
+        n_train=len(train), n_heldout=len(held), fail_rate_train=float(y_train.mean()),
+        fail_rate_heldout=float(y_held.mean()), auroc_heldout=_auroc(y_held, p_held) or float("nan"),
+        accuracy_at_half=float(((p_held >= 0.5) == y_held).mean()),
+        auroc_by_suite={s: _auroc(y_held[m], p_held[m]) for s, m in by_suite.items()},
+        n_by_suite={s: int(m.sum()) for s, m in by_suite.items()}, C=c)
+
+
+def train_escalation_models(train_path: Path, heldout_path: Path, artifacts: Path) -> TrainReport:
+    train, held = read_labels(train_path), read_labels(heldout_path)
+    if not train or not held:
+        raise ValueError("both label files need rows")
+    y = np.array([r.fails for r in train], dtype=int)
+
+    dense, hashed = difficulty_matrix(train)
+    difficulty, c_d = _fit(dense, hashed, y, DENSE_NAMES + ROUTER_NAMES)
+    held_dense, held_hashed = difficulty_matrix(held)
+    p_d = np.array([difficulty.probability(d, h) for d, h in zip(held_dense, held_hashed)])
+    d_report = _report(train, held, p_d, c_d)
+
+    train_a = [r for r in train if r.token_logprobs]
+    held_a = [r for r in held if r.token_logprobs]
+    a_dense = np.stack([answer_features(r.token_logprobs) for r in train_a])
+    answer, c_a = _fit(a_dense, None, np.array([r.fails for r in train_a], dtype=int), ANSWER_NAMES)
+    p_a = np.array([answer.probability(answer_features(r.token_logprobs)) for r in held_a])
+    a_report = _report(train_a, held_a, p_a, c_a)
+    correct = np.array([not r.fails for r in held_a], dtype=float)
+    a_report.ece_heldout = expected_calibration_error(1.0 - p_a, correct, n_bins=10)
+
+    report = TrainReport(difficulty=d_report, answer_confidence=a_report)
+    inputs = {"train_labels": {"path": str(train_path), "sha256": sha256_file(train_path)},
+              "heldout_labels": {"path": str(heldout_path), "sha256": sha256_file(heldout_path)}}
+    manifest = Manifest(artifacts)
+    for entry, weights, figures in ((DIFFICULTY_ENTRY, difficulty, d_report), (ANSWER_ENTRY, answer, a_report)):
+        path = write_json(artifacts / "escalation" / f"{entry.removeprefix('escalation-')}.json",
+                          weights.model_dump())
+        manifest.record(entry, "escalation", [path], config={"C_grid": list(C_GRID), **inputs},
+                        metrics=figures.model_dump(), extra={"trained_on": _trained_on(train)})
+    write_json(artifacts / "escalation" / "train_report.json", report.model_dump())
+    return report
+
+
+def _trained_on(rows: list[LabelRow]) -> dict[str, list[str]]:
+    """Dataset ids the models saw (the eval's contamination guard reads `extra.trained_on`)."""
+    from tandem.eval.datasets import suite_dataset
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(suite_dataset(r.suite), []).append(r.id)
+    return out
+
+
