@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "tandem.distill.cli",
     "tandem.training.cli",
     "tandem.compression.cli",
+    "tandem.escalation.cli",
 ]
 
 
