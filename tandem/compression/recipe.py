@@ -321,6 +321,8 @@ class CompressionRecipe:
         figures = {k: final.model_dump()[k] for k in report_mod.REQUIRED_FIGURES}
         if cfg.publish.enabled:
             published = cfg.artifacts_dir / cfg.publish.path
+            if Path(final.path).suffix != ".zst" and published.suffix == ".zst":
+                published = published.with_suffix("")  # zstd stage off: publish the plain GGUF
             published.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(final.path, published)
             gguf_sha = sha256_file(quantized.path)
