@@ -49,7 +49,40 @@ def markdown(stages: list[StageResult], context: dict[str, Any]) -> str:
                   f"Temperature {calibration['temperature']:.3f} fitted on {calibration['n_dev']} dev items; "
                   f"ECE on {calibration['n_test']} test items: {calibration['ece_before']:.3f} before, "
                   f"{calibration['ece_after']:.3f} after."]
+    lines += _sizing_markdown(context)
     return "\n".join(lines) + "\n"
+
+
+def _sizing_markdown(context: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    sizing = context.get("sizing") or []
+    if sizing:
+        types = list(dict.fromkeys(r["type"] for r in sizing))
+        bases = list(dict.fromkeys(r["base"] for r in sizing))
+        cell = {(r["base"], r["type"]): r for r in sizing}
+        lines += ["", "## Sizing by bit width (GB; * = measured in this run, else nominal llama.cpp bpw)", "",
+                  "| type | bits/weight | " + " | ".join(bases) + " |", "|---|---:|" + "---:|" * len(bases)]
+        for t in types:
+            row = [cell[(b, t)] for b in bases]
+            bpw = "/".join(sorted({f"{r['bits_per_weight']:.2f}" + ("*" if r["measured"] else "") for r in row}))
+            lines.append(f"| {t} | {bpw} | " + " | ".join(f"{r['size_gb']:.3f}" for r in row) + " |")
+    ratio = next((r["size_gb_zstd"] / r["size_gb"] for r in sizing if r["size_gb_zstd"]), None)
+    if ratio:
+        lines += ["", f"zstd -19 --long keeps {ratio:.1%} of a quantized GGUF's bytes (measured in this run): "
+                  "quantized weights are close to random bits, so zstd mostly helps downloads of f16 files."]
+    for gap in context.get("plan_gap") or []:
+        lines += ["", f"Plan target for {gap['base']}: {gap['target_mb']:.0f} MB = {gap['target_bits_per_weight']} "
+                  f"bits/weight; the smallest llama.cpp type is {gap['smallest_llama_cpp_bpw']} bits/weight "
+                  f"= {gap['smallest_llama_cpp_gb']} GB."]
+    costs = context.get("cost_estimate") or []
+    if costs:
+        lines += ["", "## Cost estimate (CPU time scaled linearly in parameters from this run, a lower bound for "
+                  "SparseGPT whose per-layer Hessian work grows with width squared; peak memory per stage)", "",
+                  "| base | stage | est. CPU time | est. peak memory (GB) |", "|---|---|---:|---:|"]
+        for r in costs:
+            memory = "" if r["est_peak_memory_gb"] is None else f"{r['est_peak_memory_gb']:.1f}"
+            lines.append(f"| {r['base']} | {r['stage']} | {r['est_seconds_cpu'] / 3600:.2f} h | {memory} |")
+    return lines
 
 
 def plot(path: Path, stages: list[StageResult]) -> Path:
