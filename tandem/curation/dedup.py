@@ -22,16 +22,19 @@ def exact_digest(key: str) -> bytes:
 
 
 class ExactDeduplicator:
-    """Remembers 16-byte digests of what was kept (~100 bytes a record)."""
+    """Digests of kept records (~100 bytes each) and which kept record each belongs to.
+
+    Only kept records are remembered: an exact copy of a record that was itself removed as a near
+    duplicate goes on to near dedup and is matched to the record that was kept."""
 
     def __init__(self) -> None:
-        self.seen: set[bytes] = set()
+        self.owner: dict[bytes, int] = {}
 
-    def is_new(self, digest: bytes) -> bool:
-        if digest in self.seen:
-            return False
-        self.seen.add(digest)
-        return True
+    def owner_of(self, digest: bytes) -> int | None:
+        return self.owner.get(digest)
+
+    def add(self, digest: bytes, index: int) -> None:
+        self.owner.setdefault(digest, index)
 
 
 def minhashes(

@@ -118,7 +118,6 @@ def curate(config: CurationConfig) -> dict:
     exact = ExactDeduplicator() if config.exact_dedup else None
     near = NearDuplicateIndex(config.near_dedup) if config.near_dedup.enabled else None
     kept_ids: list[str] = []
-    exact_owner: dict[bytes, int] = {}
     near_owner: list[int] = []  # near-index key -> position in kept_ids
     started = time.perf_counter()
     with (
@@ -136,39 +135,22 @@ def curate(config: CurationConfig) -> dict:
                     continue
                 record = item.record
                 stats.languages_seen[record["lang"]] += 1
-                if exact is not None and not exact.is_new(item.digest):
+                owner = exact.owner_of(item.digest) if exact is not None else None
+                if owner is not None:
                     stats.drop(item.source, "exact_duplicate")
-                    duplicates.write(
-                        json.dumps(
-                            {
-                                "id": record["id"],
-                                "kind": "exact",
-                                "duplicate_of": kept_ids[exact_owner[item.digest]],
-                                "similarity": 1.0,
-                            }
-                        )
-                        + "\n"
-                    )
+                    duplicates.write(_duplicate_line(record["id"], "exact", kept_ids[owner], 1.0))
                     continue
                 if near is not None and item.minhash is not None:
                     stats.near_dedup_input += 1
                     match = near.add(item.minhash)
                     if match is not None:
                         stats.drop(item.source, "near_duplicate")
-                        duplicates.write(
-                            json.dumps(
-                                {
-                                    "id": record["id"],
-                                    "kind": "near",
-                                    "duplicate_of": kept_ids[near_owner[match[0]]],
-                                    "similarity": round(match[1], 4),
-                                }
-                            )
-                            + "\n"
-                        )
+                        kept_id = kept_ids[near_owner[match[0]]]
+                        duplicates.write(_duplicate_line(record["id"], "near", kept_id, match[1]))
                         continue
                     near_owner.append(len(kept_ids))
-                exact_owner[item.digest] = len(kept_ids)
+                if exact is not None:
+                    exact.add(item.digest, len(kept_ids))
                 kept_ids.append(record["id"])
                 stats.kept[item.source] += 1
                 stats.languages_kept[record["lang"]] += 1
@@ -178,6 +160,15 @@ def curate(config: CurationConfig) -> dict:
     stats.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     stats.peak_worker_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return _write_outputs(config, stats, out)
+
+
+def _duplicate_line(record_id: str, kind: str, kept_id: str, similarity: float) -> str:
+    return (
+        json.dumps(
+            {"id": record_id, "kind": kind, "duplicate_of": kept_id, "similarity": round(similarity, 4)}
+        )
+        + "\n"
+    )
 
 
 def _write_outputs(config: CurationConfig, stats: CurationStats, out: Path) -> dict:

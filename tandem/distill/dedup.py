@@ -39,7 +39,7 @@ class TaskDeduplicator:
                 chunk.append(text)
             if chunk and (text is None or len(chunk) >= batch):
                 for t in chunk:
-                    self.exact.is_new(exact_digest(exact_key(t)))
+                    self.exact.add(exact_digest(exact_key(t)), 0)
                 if self.near is not None:
                     for mh in minhashes(chunk, self.config):
                         if mh is not None:
@@ -48,11 +48,12 @@ class TaskDeduplicator:
 
     def duplicate_reason(self, text: str) -> str | None:
         """None (and remember the task) if new, else "exact_duplicate" or "near_duplicate"."""
-        if not self.exact.is_new(exact_digest(exact_key(text))):
+        digest = exact_digest(exact_key(text))
+        if self.exact.owner_of(digest) is not None:
             return "exact_duplicate"
-        if self.near is None:
-            return None
-        mh = minhashes([text], self.config)[0]
-        if mh is not None and self.near.add(mh) is not None:
-            return "near_duplicate"
+        if self.near is not None:
+            mh = minhashes([text], self.config)[0]
+            if mh is not None and self.near.add(mh) is not None:
+                return "near_duplicate"
+        self.exact.add(digest, 0)
         return None

@@ -27,9 +27,9 @@ def edit(rng: random.Random, t: str, changes: int) -> str:
 
 def test_exact_dedup_ignores_case_and_whitespace():
     dedup = ExactDeduplicator()
-    assert dedup.is_new(exact_digest(exact_key("Hello   World\n")))
-    assert not dedup.is_new(exact_digest(exact_key("hello world")))
-    assert dedup.is_new(exact_digest(exact_key("hello, world")))
+    dedup.add(exact_digest(exact_key("Hello   World\n")), 0)
+    assert dedup.owner_of(exact_digest(exact_key("hello world"))) == 0
+    assert dedup.owner_of(exact_digest(exact_key("hello, world"))) is None
 
 
 def test_near_duplicates_above_threshold_are_found_and_distinct_texts_kept():

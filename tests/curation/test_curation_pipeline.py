@@ -39,6 +39,8 @@ def inputs(tmp_path):
             ]
         },
     ]
+    # An exact copy of the removed near duplicate: matched to the record that was kept.
+    rows.append({"messages": [{**m, "content": "  ".join(m["content"].split())} for m in rows[1]["messages"]]})
     dups.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return [str(p) for p in paths] + [str(dups)]
 
@@ -62,7 +64,7 @@ def test_curate_every_native_format(tmp_path, inputs):
         "chat": 1,
         "dups": 0,
     }
-    assert stats["records_read"] == 20 and stats["records_kept"] == 12
+    assert stats["records_read"] == 21 and stats["records_kept"] == 12
     assert stats["drop_reasons"] == {
         "bad_record:truncated_file": 1,
         "bad_record:not_an_object": 1,
@@ -71,7 +73,7 @@ def test_curate_every_native_format(tmp_path, inputs):
         "quality:broken_turns": 1,
         "quality:empty_turn": 1,
         "exact_duplicate": 1,
-        "near_duplicate": 1,
+        "near_duplicate": 2,
     }
     assert stats["per_language_identified"]["fr"] == 1
     assert all(
@@ -86,6 +88,7 @@ def test_curate_every_native_format(tmp_path, inputs):
     assert [(d["id"], d["kind"], d["duplicate_of"]) for d in duplicates] == [
         ("dups:0", "exact", "alpaca:0"),
         ("dups:1", "near", "alpaca:0"),
+        ("dups:2", "near", "alpaca:0"),
     ]
     assert 0.8 <= duplicates[1]["similarity"] < 1.0
     assert "| dolly | 3 | 1 |" in (out / "report.md").read_text()
