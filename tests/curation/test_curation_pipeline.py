@@ -40,7 +40,8 @@ def inputs(tmp_path):
         },
     ]
     # An exact copy of the removed near duplicate: matched to the record that was kept.
-    rows.append({"messages": [{**m, "content": "  ".join(m["content"].split())} for m in rows[1]["messages"]]})
+    respaced = [{**m, "content": "  ".join(m["content"].split())} for m in rows[1]["messages"]]
+    rows.append({"messages": respaced})
     dups.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return [str(p) for p in paths] + [str(dups)]
 
