@@ -31,7 +31,9 @@ def _cast_types(properties: dict[str, Any]) -> dict[str, Any]:
             if "properties" in items:
                 items["properties"] = _cast_types(items["properties"])
             if isinstance(items.get("items"), dict):
-                items["items"]["type"] = GORILLA_TO_OPENAPI.get(items["items"].get("type", "string"), "string")
+                items["items"]["type"] = GORILLA_TO_OPENAPI.get(
+                    items["items"].get("type", "string"), "string"
+                )
     return properties
 
 
@@ -61,8 +63,9 @@ def _install_model_config_shim() -> None:
     sys.modules[name] = shim
 
 
-def check_calls(functions: list[dict], calls: list[dict[str, dict]], possible_answer: list[dict],
-                category: str) -> tuple[bool, str]:
+def check_calls(
+    functions: list[dict], calls: list[dict[str, dict]], possible_answer: list[dict], category: str
+) -> tuple[bool, str]:
     """BFCL's AST match of `calls` ([{name: {arg: value}}], names as the model sent them)."""
     _install_model_config_shim()
     from bfcl_eval.constants.enums import Language

@@ -18,8 +18,14 @@ from tandem.eval.settings import Sampling
 
 
 def cache_key(identity: str, item: EvalItem, sampling: Sampling) -> str:
-    payload = {"identity": identity, "suite": item.suite, "id": item.id, "messages": item.messages,
-               "tools": item.tools, "sampling": sampling.model_dump()}
+    payload = {
+        "identity": identity,
+        "suite": item.suite,
+        "id": item.id,
+        "messages": item.messages,
+        "tools": item.tools,
+        "sampling": sampling.model_dump(),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

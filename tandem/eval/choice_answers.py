@@ -17,10 +17,12 @@ def extract_choice(reply: str, options: list[str]) -> str | None:
     stated = re.findall(rf"(?i:answer)(?:\s+(?i:is))?\s*[:\-]?\s*\**\s*\(?({cls})\)?(?![A-Za-z])", text)
     if stated:
         return stated[-1]
-    for pattern in (rf"(?i:option|choice)\s*\(?({cls})\)?(?![A-Za-z])",
-                    rf"\*\*\(?({cls})\)?[.):]?\*\*",
-                    rf"^\(?({cls})\)?(?:[.):]|\s*$)",
-                    rf"(?<![A-Za-z])\(({cls})\)"):
+    for pattern in (
+        rf"(?i:option|choice)\s*\(?({cls})\)?(?![A-Za-z])",
+        rf"\*\*\(?({cls})\)?[.):]?\*\*",
+        rf"^\(?({cls})\)?(?:[.):]|\s*$)",
+        rf"(?<![A-Za-z])\(({cls})\)",
+    ):
         found = re.search(pattern, text, re.MULTILINE)
         if found:
             return found.group(1)

@@ -18,44 +18,80 @@ def _suites(value: str) -> list[str]:
         return list(ALL_SUITES)
     unknown = [s for s in suites if s not in ALL_SUITES + EXTRA_SUITES]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown suite(s) {', '.join(unknown)}; choose from "
-                                         f"{', '.join(ALL_SUITES + EXTRA_SUITES)} or 'all'")
+        raise argparse.ArgumentTypeError(
+            f"unknown suite(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(ALL_SUITES + EXTRA_SUITES)} or 'all'"
+        )
     return suites
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "eval", help="Score an OpenAI-compatible endpoint on public benchmarks.",
+        "eval",
+        help="Score an OpenAI-compatible endpoint on public benchmarks.",
         description="Score an OpenAI-compatible endpoint (Tandem's router, one worker, a fallback, or "
         "any other server) on HumanEval, MBPP, GSM8K, MATH-500, ARC, MMLU, BFCL and the domain "
         "router. Writes one JSONL row per item, summary.json and summary.md under --out; the last "
         "stdout line is the summary.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--suite", dest="suites", type=_suites, default=list(ALL_SUITES),
-                   help=f"comma-separated suites, or 'all': {', '.join(ALL_SUITES + EXTRA_SUITES)}")
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--suite",
+        dest="suites",
+        type=_suites,
+        default=list(ALL_SUITES),
+        help=f"comma-separated suites, or 'all': {', '.join(ALL_SUITES + EXTRA_SUITES)}",
+    )
     p.add_argument("--base-url", required=True, help="OpenAI-style base URL, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--model", required=True, help="`model` for every request: auto, tandem-base, gpt-4o, ...")
     p.add_argument("--api-key", default=None, help="bearer token (default: $OPENAI_API_KEY, else 'tandem')")
-    p.add_argument("--split", default="test", choices=["train", "dev", "test"],
-                   help="dataset split to evaluate (see tandem/eval/splits.py)")
-    p.add_argument("--limit", type=int, default=None,
-                   help="items per suite: a deterministic sample, ordered by the sha256 of the id")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "dev", "test"],
+        help="dataset split to evaluate (see tandem/eval/splits.py)",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="items per suite: a deterministic sample, ordered by the sha256 of the id",
+    )
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     p.add_argument("--out", type=Path, default=Path("eval-results"), help="output folder")
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature")
     p.add_argument("--seed", type=int, default=0, help="sampling seed sent with every request")
-    p.add_argument("--max-tokens", type=int, default=None,
-                   help=f"cap on every suite's completion limit (defaults per suite: {DEFAULT_MAX_TOKENS})")
-    p.add_argument("--timeout", dest="request_timeout_s", type=float, default=600.0,
-                   help="seconds per request")
-    p.add_argument("--artifacts", type=Path, default=None,
-                   help="artifacts folder: its manifest's extra.trained_on drives the contamination guard")
-    p.add_argument("--allow-contaminated", action="store_true",
-                   help="score items an artifact trained on, flagged and left out of the score")
-    p.add_argument("--prices", type=Path, default=None, help="price table YAML (default configs/eval/prices.yaml)")
-    p.add_argument("--no-cache", dest="use_cache", action="store_false", help="ignore and do not fill the cache")
-    p.add_argument("--model-identity", default="",
-                   help="text that identifies the served weights (e.g. a GGUF sha256), part of the cache key")
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help=f"cap on every suite's completion limit (defaults per suite: {DEFAULT_MAX_TOKENS})",
+    )
+    p.add_argument(
+        "--timeout", dest="request_timeout_s", type=float, default=600.0, help="seconds per request"
+    )
+    p.add_argument(
+        "--artifacts",
+        type=Path,
+        default=None,
+        help="artifacts folder: its manifest's extra.trained_on drives the contamination guard",
+    )
+    p.add_argument(
+        "--allow-contaminated",
+        action="store_true",
+        help="score items an artifact trained on, flagged and left out of the score",
+    )
+    p.add_argument(
+        "--prices", type=Path, default=None, help="price table YAML (default configs/eval/prices.yaml)"
+    )
+    p.add_argument(
+        "--no-cache", dest="use_cache", action="store_false", help="ignore and do not fill the cache"
+    )
+    p.add_argument(
+        "--model-identity",
+        default="",
+        help="text that identifies the served weights (e.g. a GGUF sha256), part of the cache key",
+    )
     p.set_defaults(func=_run)
 
 

@@ -36,12 +36,21 @@ def make_client(base_url: str, api_key: str, timeout_s: float) -> openai.AsyncOp
 
 
 def route_facts(headers: Any) -> dict[str, str]:
-    return {k.lower().removeprefix("x-tandem-"): v for k, v in headers.items() if k.lower().startswith("x-tandem-")}
+    return {
+        k.lower().removeprefix("x-tandem-"): v
+        for k, v in headers.items()
+        if k.lower().startswith("x-tandem-")
+    }
 
 
 async def ask(client: openai.AsyncOpenAI, model: str, item: EvalItem, sampling: Sampling) -> Exchange:
-    request: dict[str, Any] = {"model": model, "messages": item.messages, "temperature": sampling.temperature,
-                               "top_p": sampling.top_p, "max_tokens": sampling.max_tokens}
+    request: dict[str, Any] = {
+        "model": model,
+        "messages": item.messages,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "max_tokens": sampling.max_tokens,
+    }
     if sampling.seed is not None:
         request["seed"] = sampling.seed
     if item.tools:

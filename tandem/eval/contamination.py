@@ -33,7 +33,9 @@ def trained_ids(artifacts: Path | None) -> dict[str, dict[str, set[str]]]:
     return result
 
 
-def contaminated(dataset: str, item_ids: list[str], trained: dict[str, dict[str, set[str]]]) -> dict[str, list[str]]:
+def contaminated(
+    dataset: str, item_ids: list[str], trained: dict[str, dict[str, set[str]]]
+) -> dict[str, list[str]]:
     """item id -> names of the artifacts that trained on it, for the given items."""
     hits: dict[str, list[str]] = {}
     for artifact, ids in trained.get(dataset, {}).items():

@@ -51,5 +51,8 @@ def counterfactual_costs(rows: list[dict], table: PriceTable) -> dict[str, float
     """What the same tokens would have cost on each priced model (globs skipped)."""
     prompt = sum(r["prompt_tokens"] for r in rows)
     completion = sum(r["completion_tokens"] for r in rows)
-    return {name: price.cost(prompt, completion) for name, price in table.models.items()
-            if not any(ch in name for ch in "*?[")}
+    return {
+        name: price.cost(prompt, completion)
+        for name, price in table.models.items()
+        if not any(ch in name for ch in "*?[")
+    }

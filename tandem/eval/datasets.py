@@ -36,39 +36,72 @@ def _user(text: str) -> list[dict[str, Any]]:
 
 
 def _humaneval(row: dict) -> EvalItem:
-    text = ("Complete the following Python function. Reply with the complete function (signature "
-            f"included) in one ```python code block.\n\n```python\n{row['prompt']}```")
-    return EvalItem(id=row["id"], suite="humaneval", dataset="humaneval", messages=_user(text),
-                    gold={"prompt": row["prompt"], "test": row["test"], "entry_point": row["entry_point"]})
+    text = (
+        "Complete the following Python function. Reply with the complete function (signature "
+        f"included) in one ```python code block.\n\n```python\n{row['prompt']}```"
+    )
+    return EvalItem(
+        id=row["id"],
+        suite="humaneval",
+        dataset="humaneval",
+        messages=_user(text),
+        gold={"prompt": row["prompt"], "test": row["test"], "entry_point": row["entry_point"]},
+    )
 
 
 def _mbpp(row: dict) -> EvalItem:
     tests = "\n".join(row["test_list"])
-    text = (f"{row['text']}\nYour code should pass these tests:\n\n{tests}\n\n"
-            "Reply with the Python function in one ```python code block.")
-    return EvalItem(id=row["id"], suite="mbpp", dataset="mbpp", messages=_user(text),
-                    gold={"tests": row["test_list"], "setup": row["test_setup_code"]})
+    text = (
+        f"{row['text']}\nYour code should pass these tests:\n\n{tests}\n\n"
+        "Reply with the Python function in one ```python code block."
+    )
+    return EvalItem(
+        id=row["id"],
+        suite="mbpp",
+        dataset="mbpp",
+        messages=_user(text),
+        gold={"tests": row["test_list"], "setup": row["test_setup_code"]},
+    )
 
 
 def _gsm8k(row: dict) -> EvalItem:
-    text = (f"{row['question']}\n\nSolve the problem step by step. End with a line of the form "
-            "\"The answer is N.\" where N is a number.")
-    return EvalItem(id=row["id"], suite="gsm8k", dataset="gsm8k", messages=_user(text), gold=row["short_answer"])
+    text = (
+        f"{row['question']}\n\nSolve the problem step by step. End with a line of the form "
+        '"The answer is N." where N is a number.'
+    )
+    return EvalItem(
+        id=row["id"], suite="gsm8k", dataset="gsm8k", messages=_user(text), gold=row["short_answer"]
+    )
 
 
 def _math(row: dict, suite: str) -> EvalItem:
     text = f"{row['problem']}\n\nSolve the problem step by step and put the final answer in \\boxed{{}}."
-    return EvalItem(id=row["id"], suite=suite, dataset="math", messages=_user(text), gold=row["answer"],
-                    meta={"subject": row["subject"], "level": row["level"]})
+    return EvalItem(
+        id=row["id"],
+        suite=suite,
+        dataset="math",
+        messages=_user(text),
+        gold=row["answer"],
+        meta={"subject": row["subject"], "level": row["level"]},
+    )
 
 
-def _multiple_choice(suite: str, item_id: str, question: str, options: list[str], gold_index: int,
-                     meta: dict | None = None) -> EvalItem:
+def _multiple_choice(
+    suite: str, item_id: str, question: str, options: list[str], gold_index: int, meta: dict | None = None
+) -> EvalItem:
     lines = "\n".join(f"{LETTERS[i]}. {opt}" for i, opt in enumerate(options))
-    text = (f"{question}\n\n{lines}\n\nAnswer with the letter of the correct option, "
-            "on a line of the form \"Answer: X\".")
-    return EvalItem(id=item_id, suite=suite, dataset=suite, messages=_user(text), gold=LETTERS[gold_index],
-                    meta={"options": options, **(meta or {})})
+    text = (
+        f"{question}\n\n{lines}\n\nAnswer with the letter of the correct option, "
+        'on a line of the form "Answer: X".'
+    )
+    return EvalItem(
+        id=item_id,
+        suite=suite,
+        dataset=suite,
+        messages=_user(text),
+        gold=LETTERS[gold_index],
+        meta={"options": options, **(meta or {})},
+    )
 
 
 def _arc(row: dict, suite: str) -> EvalItem:
@@ -82,16 +115,23 @@ def _arc(row: dict, suite: str) -> EvalItem:
 
 
 def _mmlu(row: dict) -> EvalItem:
-    return _multiple_choice("mmlu", row["id"], row["question"].strip(), row["choices"], row["answer"],
-                            {"subject": row["subject"]})
+    return _multiple_choice(
+        "mmlu", row["id"], row["question"].strip(), row["choices"], row["answer"], {"subject": row["subject"]}
+    )
 
 
 def _bfcl(row: dict) -> EvalItem:
     from tandem.eval.bfcl_tools import to_openai_tools
 
-    return EvalItem(id=row["id"], suite="bfcl", dataset="bfcl", messages=row["question"][0],
-                    tools=to_openai_tools(row["function"]), gold=row["ground_truth"],
-                    meta={"category": row["category"], "functions": row["function"]})
+    return EvalItem(
+        id=row["id"],
+        suite="bfcl",
+        dataset="bfcl",
+        messages=row["question"][0],
+        tools=to_openai_tools(row["function"]),
+        gold=row["ground_truth"],
+        meta={"category": row["category"], "functions": row["function"]},
+    )
 
 
 def _math500_rows() -> Iterator[dict]:
@@ -106,7 +146,11 @@ SUITES: dict[str, tuple[str, Callable[[], Iterator[dict]], Callable[[dict], Eval
     "math500": ("math", _math500_rows, lambda r: _math(r, "math500")),
     "math": ("math", lambda: raw_items("math"), lambda r: _math(r, "math")),
     "arc_easy": ("arc_easy", lambda: raw_items("arc_easy"), lambda r: _arc(r, "arc_easy")),
-    "arc_challenge": ("arc_challenge", lambda: raw_items("arc_challenge"), lambda r: _arc(r, "arc_challenge")),
+    "arc_challenge": (
+        "arc_challenge",
+        lambda: raw_items("arc_challenge"),
+        lambda r: _arc(r, "arc_challenge"),
+    ),
     "mmlu": ("mmlu", lambda: raw_items("mmlu"), _mmlu),
     "bfcl": ("bfcl", lambda: raw_items("bfcl"), _bfcl),
 }

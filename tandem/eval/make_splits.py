@@ -16,7 +16,7 @@ POLICY = {
     "humaneval": "every item is test",
     "math": "MATH-500 items are test; others sha256(f'math:{id}') mod 100: train <60, dev <70, test",
     "bfcl": "test categories: every id test; train categories: sha256(f'bfcl:{id}') mod 100: "
-            "train <60, dev <70, test",
+    "train <60, dev <70, test",
 }
 DEFAULT_POLICY = "sha256(f'{dataset}:{id}') mod 100: train <60, dev <70, test"
 
@@ -33,11 +33,16 @@ def assign(dataset: str) -> dict:
             splits["test"].append(item_id)
         else:
             splits[hash_split(dataset, item_id)].append(item_id)
-    content: dict = {"dataset": dataset, "policy": POLICY.get(dataset, DEFAULT_POLICY),
-                     "counts": {s: len(ids) for s, ids in splits.items()}}
+    content: dict = {
+        "dataset": dataset,
+        "policy": POLICY.get(dataset, DEFAULT_POLICY),
+        "counts": {s: len(ids) for s, ids in splits.items()},
+    }
     if dataset == "bfcl":
-        content["categories"] = {**{c: "train" for c in BFCL_TRAIN_CATEGORIES},
-                                 **{c: "test" for c in BFCL_TEST_CATEGORIES}}
+        content["categories"] = {
+            **{c: "train" for c in BFCL_TRAIN_CATEGORIES},
+            **{c: "test" for c in BFCL_TEST_CATEGORIES},
+        }
     return {**content, **splits}
 
 

@@ -53,23 +53,38 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def markdown(summary: dict) -> str:
     s = summary["settings"]
-    lines = [f"Model `{s['model']}` at `{s['base_url']}`, split `{s['split']}`, "
-             f"limit {s['limit'] or 'none'}, temperature {s['temperature']}, seed {s['seed']}.", "",
-             "| suite | n | score | errors | flagged | p50 latency (s) | tokens in / out | cost |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Model `{s['model']}` at `{s['base_url']}`, split `{s['split']}`, "
+        f"limit {s['limit'] or 'none'}, temperature {s['temperature']}, seed {s['seed']}.",
+        "",
+        "| suite | n | score | errors | flagged | p50 latency (s) | tokens in / out | cost |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in summary["suites"]:
         cost = sum(r["cost"] or 0.0 for r in row.get("cost_by_route", {}).values())
-        lines.append(f"| {row['suite']} | {row['n']} | {_fmt(row['score'])} | {row['errors']} | "
-                     f"{row.get('contaminated', 0)} | {_fmt(row['latency_p50_s'], 2)} | "
-                     f"{row['prompt_tokens']} / {row['completion_tokens']} | {cost:.6f} |")
-    lines += ["", f"Cost per route ({summary['currency']}):", "",
-              "| route | requests | tokens in / out | cost |", "|---|---:|---:|---:|"]
+        lines.append(
+            f"| {row['suite']} | {row['n']} | {_fmt(row['score'])} | {row['errors']} | "
+            f"{row.get('contaminated', 0)} | {_fmt(row['latency_p50_s'], 2)} | "
+            f"{row['prompt_tokens']} / {row['completion_tokens']} | {cost:.6f} |"
+        )
+    lines += [
+        "",
+        f"Cost per route ({summary['currency']}):",
+        "",
+        "| route | requests | tokens in / out | cost |",
+        "|---|---:|---:|---:|",
+    ]
     for route, r in summary["cost_by_route"].items():
-        lines.append(f"| {route} | {r['requests']} | {r['prompt_tokens']} / {r['completion_tokens']} | "
-                     f"{_fmt(r['cost'], 6) if r['cost'] is not None else 'no price'} |")
+        lines.append(
+            f"| {route} | {r['requests']} | {r['prompt_tokens']} / {r['completion_tokens']} | "
+            f"{_fmt(r['cost'], 6) if r['cost'] is not None else 'no price'} |"
+        )
     if summary["cost_if_all_on"]:
-        lines += ["", "The same tokens on each priced model: " + ", ".join(
-            f"{m} {c:.6f}" for m, c in summary["cost_if_all_on"].items())]
+        lines += [
+            "",
+            "The same tokens on each priced model: "
+            + ", ".join(f"{m} {c:.6f}" for m, c in summary["cost_if_all_on"].items()),
+        ]
     for row in summary["suites"]:
         if "confusion" in row:
             lines += ["", *routing_markdown(row)]
@@ -78,8 +93,12 @@ def markdown(summary: dict) -> str:
 
 def routing_markdown(row: dict) -> list[str]:
     domains = list(row["per_domain"])
-    lines = ["Routing: per-domain precision / recall, and confusion (rows: true, columns: predicted).", "",
-             "| domain | precision | recall | support |", "|---|---:|---:|---:|"]
+    lines = [
+        "Routing: per-domain precision / recall, and confusion (rows: true, columns: predicted).",
+        "",
+        "| domain | precision | recall | support |",
+        "|---|---:|---:|---:|",
+    ]
     for d, m in row["per_domain"].items():
         lines.append(f"| {d} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {m['support']} |")
     predicted = sorted({p for r in row["confusion"].values() for p in r} | set(domains))
@@ -92,4 +111,8 @@ def routing_markdown(row: dict) -> list[str]:
 def summary_line(summary: dict, out: str) -> str:
     parts = [f"{r['suite']} {_fmt(r['score'])} (n={r['scored']})" for r in summary["suites"]]
     cost = sum(r["cost"] or 0.0 for r in summary["cost_by_route"].values())
-    return f"eval {summary['settings']['model']}: " + " | ".join(parts) + f" | cost {cost:.6f} {summary['currency']} | {out}"
+    return (
+        f"eval {summary['settings']['model']}: "
+        + " | ".join(parts)
+        + f" | cost {cost:.6f} {summary['currency']} | {out}"
+    )

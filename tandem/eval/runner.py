@@ -34,17 +34,38 @@ def _group(item: EvalItem) -> str | None:
     return item.meta.get("category") or item.meta.get("subject")
 
 
-def _row(item: EvalItem, settings: EvalSettings, exchange: Exchange, result: Score, cached: bool,
-         flagged: list[str]) -> dict:
-    return {"suite": item.suite, "dataset": item.dataset, "id": item.id, "split": settings.split,
-            "group": _group(item), "model": settings.model, "prompt": item.messages,
-            "tools": [t["function"]["name"] for t in item.tools or []], "response": exchange.text,
-            "tool_calls": exchange.tool_calls, "finish_reason": exchange.finish_reason,
-            "extracted": result.extracted, "score": result.value, "detail": result.detail,
-            "latency_s": exchange.latency_s, "prompt_tokens": exchange.prompt_tokens,
-            "completion_tokens": exchange.completion_tokens, "route": exchange.route,
-            "served_model": exchange.served_model, "cached": cached, "contaminated": flagged,
-            "error": exchange.error}
+def _row(
+    item: EvalItem,
+    settings: EvalSettings,
+    exchange: Exchange,
+    result: Score,
+    cached: bool,
+    flagged: list[str],
+) -> dict:
+    return {
+        "suite": item.suite,
+        "dataset": item.dataset,
+        "id": item.id,
+        "split": settings.split,
+        "group": _group(item),
+        "model": settings.model,
+        "prompt": item.messages,
+        "tools": [t["function"]["name"] for t in item.tools or []],
+        "response": exchange.text,
+        "tool_calls": exchange.tool_calls,
+        "finish_reason": exchange.finish_reason,
+        "extracted": result.extracted,
+        "score": result.value,
+        "detail": result.detail,
+        "latency_s": exchange.latency_s,
+        "prompt_tokens": exchange.prompt_tokens,
+        "completion_tokens": exchange.completion_tokens,
+        "route": exchange.route,
+        "served_model": exchange.served_model,
+        "cached": cached,
+        "contaminated": flagged,
+        "error": exchange.error,
+    }
 
 
 async def _score(item: EvalItem, exchange: Exchange) -> Score:
@@ -56,8 +77,9 @@ async def _score(item: EvalItem, exchange: Exchange) -> Score:
     return score(item, reply)
 
 
-async def run_benchmark(settings: EvalSettings, suite: str, cache: ResultCache | None,
-                        trained: dict[str, dict[str, set[str]]]) -> list[dict]:
+async def run_benchmark(
+    settings: EvalSettings, suite: str, cache: ResultCache | None, trained: dict[str, dict[str, set[str]]]
+) -> list[dict]:
     items = load_items(suite, split=settings.split, limit=settings.limit)
     flagged = contaminated(suite_dataset(suite), [it.id for it in items], trained)
     if flagged and not settings.allow_contaminated:
@@ -65,7 +87,8 @@ async def run_benchmark(settings: EvalSettings, suite: str, cache: ResultCache |
         raise ContaminationError(
             f"{len(flagged)} of {len(items)} {suite} items ({settings.split} split) were trained on by "
             f"{', '.join(artifacts)}: refusing to score them. Evaluate a split they did not train on, or "
-            "pass --allow-contaminated to score and flag them (flagged items are left out of the score).")
+            "pass --allow-contaminated to score and flag them (flagged items are left out of the score)."
+        )
     sampling = settings.sampling(suite)
     identity = model_identity(settings)
     client = make_client(settings.base_url, settings.api_key, settings.request_timeout_s)
@@ -95,15 +118,32 @@ async def run_benchmark(settings: EvalSettings, suite: str, cache: ResultCache |
 
 async def run_routing_suite(settings: EvalSettings) -> tuple[list[dict], dict]:
     requests = labelled_requests(settings.split, settings.limit)
-    rows = await run_routing(settings.base_url, settings.api_key, settings.model, requests,
-                             settings.concurrency, settings.request_timeout_s)
+    rows = await run_routing(
+        settings.base_url,
+        settings.api_key,
+        settings.model,
+        requests,
+        settings.concurrency,
+        settings.request_timeout_s,
+    )
     metrics = routing_metrics(rows)
     latencies = [r["latency_s"] for r in rows if r["error"] is None]
-    summary = {"suite": "routing", "n": len(rows), "scored": len(rows), "score": metrics["accuracy"],
-               "errors": sum(r["error"] is not None for r in rows), "contaminated": 0, "cached": 0,
-               "latency_p50_s": percentile(latencies, 50), "latency_p95_s": percentile(latencies, 95),
-               "prompt_tokens": 0, "completion_tokens": 0, "cost_by_route": {},
-               "per_domain": metrics["per_domain"], "confusion": metrics["confusion"]}
+    summary = {
+        "suite": "routing",
+        "n": len(rows),
+        "scored": len(rows),
+        "score": metrics["accuracy"],
+        "errors": sum(r["error"] is not None for r in rows),
+        "contaminated": 0,
+        "cached": 0,
+        "latency_p50_s": percentile(latencies, 50),
+        "latency_p95_s": percentile(latencies, 95),
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost_by_route": {},
+        "per_domain": metrics["per_domain"],
+        "confusion": metrics["confusion"],
+    }
     return rows, summary
 
 

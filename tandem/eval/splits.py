@@ -25,7 +25,13 @@ Split = Literal["train", "dev", "test"]
 SPLITS: tuple[Split, ...] = ("train", "dev", "test")
 SPLIT_DIR = Path(__file__).parent / "splits"
 BFCL_TRAIN_CATEGORIES = ["simple_python", "multiple", "parallel", "parallel_multiple"]
-BFCL_TEST_CATEGORIES = ["live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "irrelevance"]
+BFCL_TEST_CATEGORIES = [
+    "live_simple",
+    "live_multiple",
+    "live_parallel",
+    "live_parallel_multiple",
+    "irrelevance",
+]
 
 
 class SplitError(Exception):

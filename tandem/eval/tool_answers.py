@@ -68,13 +68,18 @@ def _python_calls(text: str, names: set[str]) -> list[Call]:
             if text[end - 1] != ")":
                 continue
             try:
-                node = ast.parse(text[match.start():end].strip(), mode="eval").body
+                node = ast.parse(text[match.start() : end].strip(), mode="eval").body
             except SyntaxError:
                 continue
             if isinstance(node, ast.Call) and not node.args:
                 try:
-                    calls.append({name.replace(".", "_"): {kw.arg: ast.literal_eval(kw.value)
-                                                           for kw in node.keywords if kw.arg}})
+                    calls.append(
+                        {
+                            name.replace(".", "_"): {
+                                kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg
+                            }
+                        }
+                    )
                 except ValueError:
                     pass
             break

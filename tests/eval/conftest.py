@@ -27,10 +27,15 @@ def gold_reply(item: EvalItem) -> dict:
             return {"content": "None of the functions can answer that.", "tool_calls": None}
         calls = []
         for i, call in enumerate(item.gold):
-            (name, args), = call.items()
+            ((name, args),) = call.items()
             arguments = {k: _first_value(v) for k, v in args.items() if _first_value(v) is not None}
-            calls.append({"id": f"call_{i}", "type": "function",
-                          "function": {"name": name.replace(".", "_"), "arguments": json.dumps(arguments)}})
+            calls.append(
+                {
+                    "id": f"call_{i}",
+                    "type": "function",
+                    "function": {"name": name.replace(".", "_"), "arguments": json.dumps(arguments)},
+                }
+            )
         return {"content": None, "tool_calls": calls}
     return {"content": f"Answer: {item.gold}", "tool_calls": None}
 
@@ -62,22 +67,40 @@ class OracleUpstream:
         async def chat(request: Request):
             body = await request.json()
             self.chat_requests += 1
-            reply = self.replies.get(self.key(body["messages"]), {"content": "I don't know.", "tool_calls": None})
+            reply = self.replies.get(
+                self.key(body["messages"]), {"content": "I don't know.", "tool_calls": None}
+            )
             message = {"role": "assistant", "content": reply["content"], "tool_calls": reply["tool_calls"]}
             finish = "tool_calls" if reply["tool_calls"] else "stop"
-            completion = {"id": "chatcmpl-oracle", "object": "chat.completion", "created": 0, "model": body["model"],
-                          "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                          "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
-            return JSONResponse(completion, headers={"x-tandem-route": "tandem-base", "x-tandem-domain": "general",
-                                                     "x-tandem-escalated": "false"})
+            completion = {
+                "id": "chatcmpl-oracle",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+            }
+            return JSONResponse(
+                completion,
+                headers={
+                    "x-tandem-route": "tandem-base",
+                    "x-tandem-domain": "general",
+                    "x-tandem-escalated": "false",
+                },
+            )
 
         @app.post("/v1/route")
         async def route(request: Request):
             body = await request.json()
             text = body["messages"][-1]["content"]
             domain = self.route_domains.get(text, "general")
-            return {"domain": domain, "confidence": 0.9, "probabilities": {domain: 0.9}, "escalate": False,
-                    "reason": "oracle"}
+            return {
+                "domain": domain,
+                "confidence": 0.9,
+                "probabilities": {domain: 0.9},
+                "escalate": False,
+                "reason": "oracle",
+            }
 
         return app
 
@@ -98,7 +121,9 @@ def oracle_server():
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(oracle.app(), host="127.0.0.1", port=port, log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(oracle.app(), host="127.0.0.1", port=port, log_level="warning")
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:

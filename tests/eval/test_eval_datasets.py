@@ -3,8 +3,16 @@ import pytest
 from tandem.eval.datasets import SUITES, load_items
 from tandem.eval.splits import split_of
 
-FULL_SIZES = {"humaneval": 164, "mbpp": 500, "gsm8k": 1319, "math500": 500, "math": 5000, "arc_easy": 2376,
-              "arc_challenge": 1172, "mmlu": 14042}
+FULL_SIZES = {
+    "humaneval": 164,
+    "mbpp": 500,
+    "gsm8k": 1319,
+    "math500": 500,
+    "math": 5000,
+    "arc_easy": 2376,
+    "arc_challenge": 1172,
+    "mmlu": 14042,
+}
 
 
 @pytest.mark.parametrize("suite", sorted(FULL_SIZES))

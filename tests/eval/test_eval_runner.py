@@ -19,8 +19,14 @@ LIMIT = 3
 
 def settings_for(base_url, tmp_path, **overrides):
     fields = {"suites": SUITES, "limit": LIMIT, **overrides}
-    return EvalSettings(base_url=base_url, model="auto", concurrency=4, out=tmp_path / "out",
-                        cache_dir=tmp_path / "cache", **fields)
+    return EvalSettings(
+        base_url=base_url,
+        model="auto",
+        concurrency=4,
+        out=tmp_path / "out",
+        cache_dir=tmp_path / "cache",
+        **fields,
+    )
 
 
 @pytest.fixture
@@ -78,8 +84,11 @@ def test_contamination_guard_refuses_or_flags_trained_test_items(oracle, tmp_pat
     manifest.record("leaky", "modifier", ["lora.gguf"], extra={"trained_on": {"gsm8k": {"ids": [leaked]}}})
     with pytest.raises(ContaminationError, match="leaky"):
         asyncio.run(run_eval(settings_for(base_url, tmp_path, suites=["gsm8k"], artifacts=artifacts)))
-    flagged = asyncio.run(run_eval(settings_for(base_url, tmp_path, suites=["gsm8k"], artifacts=artifacts,
-                                                allow_contaminated=True)))
+    flagged = asyncio.run(
+        run_eval(
+            settings_for(base_url, tmp_path, suites=["gsm8k"], artifacts=artifacts, allow_contaminated=True)
+        )
+    )
     assert flagged["suites"][0]["contaminated"] == 1 and flagged["suites"][0]["scored"] == LIMIT - 1
     rows = [json.loads(line) for line in (tmp_path / "out" / "gsm8k.jsonl").read_text().splitlines()]
     assert [r["contaminated"] for r in rows if r["id"] == leaked] == [["leaky"]]
@@ -88,8 +97,10 @@ def test_contamination_guard_refuses_or_flags_trained_test_items(oracle, tmp_pat
 def test_routing_suite_reports_precision_recall_and_confusion(oracle_server, tmp_path):
     requests = labelled_requests("test", 2)
     # The oracle router is right except that it calls every automation prompt "code".
-    domains = {r["messages"][-1]["content"]: ("code" if r["domain"] == "automation" else r["domain"])
-               for r in requests}
+    domains = {
+        r["messages"][-1]["content"]: ("code" if r["domain"] == "automation" else r["domain"])
+        for r in requests
+    }
     _, base_url = oracle_server([], domains)
     summary = asyncio.run(run_eval(settings_for(base_url, tmp_path, suites=["routing"], limit=2)))
     routing = summary["suites"][0]

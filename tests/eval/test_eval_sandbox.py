@@ -50,13 +50,17 @@ def test_subprocess_and_ctypes_are_refused(victim):
 
 
 def test_writes_and_deletes_outside_the_folder_fail(victim):
-    for program in (f"open('{victim}', 'w').write('pwned')",
-                    f"import os\nos.remove('{victim}')",
-                    f"import shutil\nshutil.rmtree('{victim.parent}')",
-                    f"import os\nos.symlink('{victim}', 'link')\nopen('link', 'w').write('pwned')"):
+    for program in (
+        f"open('{victim}', 'w').write('pwned')",
+        f"import os\nos.remove('{victim}')",
+        f"import shutil\nshutil.rmtree('{victim.parent}')",
+        f"import os\nos.symlink('{victim}', 'link')\nopen('link', 'w').write('pwned')",
+    ):
         assert run_python(program, FAST).status == "failed", program
     assert victim.read_text() == "intact"
-    assert run_python("open('scratch.txt', 'w').write('ok')\nassert open('scratch.txt').read() == 'ok'").passed
+    assert run_python(
+        "open('scratch.txt', 'w').write('ok')\nassert open('scratch.txt').read() == 'ok'"
+    ).passed
 
 
 def test_fork_bomb_is_contained_and_does_not_hang():
@@ -81,7 +85,10 @@ def test_memory_bomb_and_output_flood_are_capped():
 
 
 def test_no_network_and_no_signals_to_the_parent():
-    assert run_python("import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=2)", FAST).status == "failed"
+    assert (
+        run_python("import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=2)", FAST).status
+        == "failed"
+    )
     assert run_python("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", FAST).status == "failed"
 
 
@@ -94,11 +101,15 @@ def test_namespace_layer_alone_blocks_writes_and_network(tmp_path, victim, isola
         pytest.skip("unshare is not permitted on this machine")
     work = tmp_path / "work"
     work.mkdir()
-    code = (f"import socket\nopen('inside.txt', 'w').write('ok')\n"
-            f"try:\n    open('{victim}', 'w').write('pwned')\nexcept OSError as e:\n    print('write', e.errno)\n"
-            "try:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\nexcept OSError as e:\n    print('net', e.errno)\n")
-    done = subprocess.run([*prefix, str(work), sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=30)
+    code = (
+        f"import socket\nopen('inside.txt', 'w').write('ok')\n"
+        f"try:\n    open('{victim}', 'w').write('pwned')\nexcept OSError as e:\n    print('write', e.errno)\n"
+        "try:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\n"
+        "except OSError as e:\n    print('net', e.errno)\n"
+    )
+    done = subprocess.run(
+        [*prefix, str(work), sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stderr
     assert "write 30" in done.stdout  # EROFS
     assert "net" in done.stdout

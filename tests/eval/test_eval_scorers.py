@@ -17,7 +17,11 @@ def test_code_gold_solutions_pass_and_wrong_or_malformed_code_fails(suite, gold_
     for item in load_items(suite, limit=4):
         assert score(item, reply_of(gold_reply_for(item))).value == 1.0, item.id
     item = load_items(suite, limit=1)[0]
-    wrong = "```python\n" + gold_reply_for(item)["content"].split("```python\n")[1].replace("return", "return None #") + "\n```"
+    wrong = (
+        "```python\n"
+        + gold_reply_for(item)["content"].split("```python\n")[1].replace("return", "return None #")
+        + "\n```"
+    )
     assert score(item, Reply(text=wrong)).value == 0.0
     assert score(item, Reply(text="I'm sorry, I can't write that function.")).value == 0.0
     assert score(item, Reply(text="```python\ndef broken(:\n```")).value == 0.0
@@ -83,14 +87,29 @@ def test_bfcl_wrong_missing_and_malformed_calls_fail(gold_reply_for):
     good = json.dumps({"name": tool, "arguments": {"base": 10, "height": 5}})
     assert score(item, Reply(text=f"<tool_call>{good}</tool_call>")).value == 1.0
     assert score(item, Reply(text=f"{tool}(base=10, height=5)")).value == 1.0
-    wrong = [{"id": "c", "type": "function", "function": {"name": tool, "arguments": '{"base": 10, "height": 6}'}}]
+    wrong = [
+        {"id": "c", "type": "function", "function": {"name": tool, "arguments": '{"base": 10, "height": 6}'}}
+    ]
     assert score(item, Reply(tool_calls=wrong)).value == 0.0
-    other = [{"id": "c", "type": "function", "function": {"name": "area", "arguments": '{"base": 10, "height": 5}'}}]
+    other = [
+        {
+            "id": "c",
+            "type": "function",
+            "function": {"name": "area", "arguments": '{"base": 10, "height": 5}'},
+        }
+    ]
     assert score(item, Reply(tool_calls=other)).value == 0.0
-    assert score(item, Reply(text='{"name": "calculate_triangle_area", "arguments": {"base": 10,')).value == 0.0
+    assert (
+        score(item, Reply(text='{"name": "calculate_triangle_area", "arguments": {"base": 10,')).value == 0.0
+    )
     assert score(item, Reply(text="The area is 25.")).value == 0.0
     irrelevant = next(it for it in load_items("bfcl") if it.meta["category"] == "irrelevance")
     assert score(irrelevant, Reply(text="I cannot do that with these tools.")).value == 1.0
-    called = [{"id": "c", "type": "function", "function": {"name": irrelevant.tools[0]["function"]["name"],
-                                                             "arguments": "{}"}}]
+    called = [
+        {
+            "id": "c",
+            "type": "function",
+            "function": {"name": irrelevant.tools[0]["function"]["name"], "arguments": "{}"},
+        }
+    ]
     assert score(irrelevant, Reply(tool_calls=called)).value == 0.0
