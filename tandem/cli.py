@@ -15,6 +15,7 @@ COMMAND_MODULES: list[str] = [
     "tandem.curation.cli",
     "tandem.eval.cli",
     "tandem.build",
+    "tandem.routing.cli",
     "tandem.failures.cli",
     "tandem.distill.cli",
     "tandem.training.cli",

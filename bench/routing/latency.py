@@ -1,0 +1,54 @@
+"""Domain-router latency, in process, by prompt-length bucket and over the stated length mix.
+
+    python -m bench.routing.latency [--config configs/routing/router.yaml] [--threads 1] [--per-bucket 300]
+
+Loads the built router the way the service does (manifest + sha256), routes prompts of 16, 64,
+256 and 512 tokens (hand-written and held-out test prompts joined to length), and prints one
+table per mode: `cascade` (what serving runs) and `embedding` (second stage on every request).
+Writes JSON to bench/results/routing_latency.json. Shared machines are noisy: the load average
+is recorded with the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tandem.common.manifest import write_json
+from tandem.common.recipe_config import load_config
+from tandem.routing.config import RouterRecipeConfig
+from tandem.routing.dataset import build_examples, load_handwritten
+from tandem.routing.latency import measure
+from tandem.routing.onnx_router import OnnxRouter
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/routing/router.yaml", help="Router recipe (default: %(default)s).")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: the artifact's).")
+    parser.add_argument("--per-bucket", type=int, default=300, help="Requests timed per bucket.")
+    parser.add_argument("--out", default="bench/results/routing_latency.json", help="JSON output path.")
+    args = parser.parse_args(argv)
+
+    config = load_config(RouterRecipeConfig, args.config)
+    texts = [ex.text for ex in load_handwritten(config.handwritten)]
+    texts += [ex.text for ex in build_examples(config) if ex.split == "test"][:2000]
+    results = {}
+    for mode, cascade in (("cascade", True), ("embedding", False)):
+        router = OnnxRouter(config.artifacts_dir, config.domains, name=config.name, threads=args.threads,
+                            cascade=cascade)
+        results[mode] = measure(router, texts, per_bucket=args.per_bucket)
+        print(f"\n{mode} (threads={results[mode]['threads']}, load {results[mode]['load']})")
+        print(f"{'tokens':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'1st-stage':>10}")
+        for bucket, m in results[mode]["buckets"].items():
+            print(f"{bucket:>8} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} {m['mean_ms']:>8.2f} {m['first_stage_share']:>10.2f}")
+        print(f"{'mix':>8} {results[mode]['mix_p50_ms']:>8.2f} {results[mode]['mix_p99_ms']:>8.2f}   "
+              f"mix={json.dumps(results[mode]['mix'])}")
+    write_json(Path(args.out), {"max_tokens": router.encoder.max_tokens, "results": results})
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

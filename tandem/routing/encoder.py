@@ -1,0 +1,52 @@
+"""Sentence embeddings from the exported MiniLM ONNX graph: ONNX Runtime and `tokenizers` only.
+
+The graph (see `export.py`) takes token ids and an attention mask and returns mean-pooled,
+L2-normalised 384-d vectors, so this class only tokenizes, truncates and pads. Routing is decided
+by the start of a prompt, so inputs are cut to `max_tokens` (the main latency lever: MiniLM's
+cost grows with length).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+
+class OnnxEncoder:
+    def __init__(self, model_path: str | Path, tokenizer_path: str | Path, max_tokens: int = 64, threads: int = 1):
+        self.max_tokens = max_tokens
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=max_tokens)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        return [enc.ids for enc in self.tokenizer.encode_batch(texts)]
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        return self.encode_ids(self.token_ids(texts), batch_size)
+
+    def encode_ids(self, ids: list[list[int]], batch_size: int = 32) -> np.ndarray:
+        """L2-normalised embeddings (N, 384) of tokenized texts; batches group similar lengths."""
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        chunks = []
+        for start in range(0, len(order), batch_size):
+            batch = [ids[i] for i in order[start:start + batch_size]]
+            width = max(len(x) for x in batch)
+            input_ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, seq in enumerate(batch):
+                input_ids[row, :len(seq)] = seq
+                mask[row, :len(seq)] = 1
+            chunks.append(self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0])
+        out = np.empty((len(ids), chunks[0].shape[1] if chunks else 0), dtype=np.float32)
+        if chunks:
+            out[order] = np.concatenate(chunks)
+        return out
