@@ -20,6 +20,7 @@ from tandem.common.recipe_config import dump_config
 from tandem.training.axolotl_yaml import axolotl_python, validate_axolotl_yaml, write_axolotl_yaml
 from tandem.training.base_recipe_config import BaseRecipeConfig
 from tandem.training.chat_data import read_chat_jsonl
+from tandem.training.sft import distributed_state, run_sft
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,7 @@ def _write_axolotl(recipe: BaseRecipeConfig, out: Path) -> tuple[Path, dict[str,
 
 def run_base_recipe(recipe: BaseRecipeConfig) -> BaseRecipeResult:
     """Under `accelerate launch`/`torchrun` every process trains; only the main one writes files."""
-    from accelerate import PartialState
-
-    state = PartialState()
+    state = distributed_state()
     out = Path(recipe.sft.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if state.is_main_process:
@@ -83,8 +82,6 @@ def run_base_recipe(recipe: BaseRecipeConfig) -> BaseRecipeResult:
     result = BaseRecipeResult(out, yaml_path, check)
     if not recipe.run_native:
         return result
-
-    from tandem.training.sft import run_sft
 
     train_rows, eval_rows = split_rows(recipe)
     sft = run_sft(recipe.sft, train_rows, eval_rows)

@@ -45,6 +45,14 @@ class SFTResult:
     loss_curve: Path
 
 
+def distributed_state():
+    """accelerate's process state; CPU-only hosts (torchrun/gloo) count as multi-CPU when launched so."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def _precision(config: SFTConfig) -> str:
     import torch
 
@@ -89,6 +97,7 @@ def _training_arguments(config: SFTConfig, precision: str, has_eval: bool):
         remove_unused_columns=False,
         report_to=config.report_to or "none",
         dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),
     )
 
 
@@ -125,14 +134,13 @@ def _load_model(hf_dir: Path, config: SFTConfig, precision: str):
 
 def run_sft(config: SFTConfig, train_rows: list[dict], eval_rows: list[dict]) -> SFTResult:
     """Train a LoRA adapter on chat rows; see the module docstring for what lands in output_dir."""
-    from accelerate import PartialState
     from transformers import AutoTokenizer, EarlyStoppingCallback, Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
-    with PartialState().main_process_first():  # one process converts a GGUF base, the others reuse it
+    with distributed_state().main_process_first():  # one process converts a GGUF base, the others reuse it
         base = resolve_base(config.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base.hf_dir)
     if tokenizer.pad_token is None:
