@@ -1,5 +1,5 @@
-"""`tandem up`: start the router, the base-model service and the modifier worker as separate
-processes on localhost, wait until all are ready, print the URL, restart a worker that dies, and
+"""`tandem up`: start the router, the base-model service, the modifier worker and (when configured)
+the fallback service as separate processes on localhost, wait until all are ready, print the URL, restart a worker that dies, and
 stop everything on Ctrl-C or SIGTERM leaving no orphans (children also get SIGTERM if this
 process is killed outright, through PR_SET_PDEATHSIG)."""
 
@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Literal
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from tandem.cache.settings import CacheSettings
 from tandem.common.manifest import Manifest
 from tandem.common.recipe_config import load_config
+from tandem.escalation.settings import EscalationSettings
+from tandem.eval.costs import Price
 
 log = logging.getLogger("tandem.up")
 
@@ -42,6 +45,35 @@ class RouterSection(BaseModel):
     api_keys: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int | None = None
     request_timeout_s: float = 300.0
+    cache: CacheSettings = Field(default_factory=CacheSettings, description="Response cache; its redis_url "
+                                 "defaults to the top-level redis_url.")
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings, description="Escalation policies; "
+                                           "fallback_url is set to the fallback service when it is enabled.")
+
+
+class FallbackSection(BaseModel):
+    """The fallback service: off unless `enabled` and an upstream are configured."""
+
+    enabled: bool = False
+    port: int = 8103
+    upstream_base_url: str | None = Field(None, description="OpenAI-compatible upstream, e.g. https://api.openai.com/v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the upstream key.")
+    api_key_file: str | None = Field(None, description="File holding the upstream key (wins over the env).")
+    model_map: dict[str, str] = Field(default_factory=lambda: {"gpt-4o": "gpt-4o"},
+                                      description="Public model name -> upstream model name.")
+    prices: dict[str, Price] = Field(default_factory=dict, description="USD per 1M tokens; default: "
+                                     "configs/eval/prices.yaml.")
+    daily_budget_usd: float = 10.0
+    request_timeout_s: float = 60.0
+    max_retries: int = 2
+    circuit_failures: int = 3
+    circuit_open_s: float = 30.0
+
+    @model_validator(mode="after")
+    def _check(self) -> FallbackSection:
+        if self.enabled and not self.upstream_base_url:
+            raise ValueError("fallback.enabled needs fallback.upstream_base_url")
+        return self
 
 
 class UpConfig(BaseModel):
@@ -52,6 +84,9 @@ class UpConfig(BaseModel):
     base_model: WorkerSection = Field(default_factory=lambda: WorkerSection(enabled=True, port=8101))
     modifier_worker: WorkerSection = Field(default_factory=lambda: WorkerSection(port=8102))
     router: RouterSection = Field(default_factory=RouterSection)
+    fallback: FallbackSection = Field(default_factory=FallbackSection)
+    redis_url: str | None = Field(None, description="Redis for the response cache and the fallback's budget; "
+                                  "empty: in-process (one router, budget per fallback process).")
     ready_timeout_s: float = 180.0
     max_restarts: int = Field(5, description="Restarts allowed per service before `tandem up` gives up on it.")
 
@@ -115,9 +150,18 @@ def plan_services(config: UpConfig) -> list[ServiceProcess]:
     domain_router = config.router.domain_router
     if domain_router == "auto":
         domain_router = "onnx" if has_router else "keywords"
+    cache = config.router.cache.model_copy(update={"redis_url": config.router.cache.redis_url or config.redis_url})
+    escalation = config.router.escalation
+    fallback = config.fallback
+    if fallback.enabled:
+        fallback_settings = {**fallback.model_dump(exclude={"enabled", "port"}), "redis_url": config.redis_url}
+        services.append(ServiceProcess("fallback", "tandem.services.fallback", fallback.port,
+                                       _json(fallback_settings), config.host))
+        escalation = escalation.model_copy(update={"fallback_url": f"http://{config.host}:{fallback.port}"})
     router_settings = {"workers": workers, "domain_router": domain_router, "artifacts_dir": artifacts_dir,
                        "api_keys": config.router.api_keys, "rate_limit_per_minute": config.router.rate_limit_per_minute,
-                       "request_timeout_s": config.router.request_timeout_s}
+                       "request_timeout_s": config.router.request_timeout_s, "cache": cache.model_dump(),
+                       "escalation": escalation.model_dump()}
     services.append(ServiceProcess("router", "tandem.services.router", config.port, _json(router_settings), config.host))
     return services
 

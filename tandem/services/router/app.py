@@ -1,14 +1,14 @@
 """Router app factory: the public gateway in front of the workers.
 
-Request path (DESIGN.md): auth and limits -> route (explicit model, or the domain router for
-`auto`) -> forward to the worker serving that model over pooled HTTP, streams passed through
-chunk by chunk -> route facts in `x-tandem-*` headers (and a `tandem` field in JSON bodies).
+Request path (DESIGN.md): auth and limits -> cache lookup (a hit costs no routing) -> route
+(explicit model, a fallback model, or the domain router for `auto`) -> escalation policies and
+generation (answering.py) -> store in the cache -> route facts in `x-tandem-*` headers (and a
+`tandem` field in JSON bodies).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -16,22 +16,26 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-import httpx
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from tandem.common.errors import (
     InvalidRequestError,
     ModelNotFoundError,
     OverloadedError,
-    TandemError,
     error_body,
     install_error_handlers,
 )
+from tandem.cache.backends import build_backend
+from tandem.cache.embedders import build_embedder
+from tandem.cache.response_cache import CacheCounters, ResponseCache
+from tandem.cache.semantic import SemanticIndex
 from tandem.common.metrics import ServiceMetrics
 from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
+from tandem.escalation.gateway import EscalationCounters, EscalationGate
 from tandem.routing.base import DomainRouter, RouteDecision, build_router
 from tandem.services.router.access import AccessControl
+from tandem.services.router.answering import answer, cached_response
 from tandem.services.router.feedback import FeedbackRequest, FeedbackResponse, RecentDecisions
 from tandem.services.router.route_facts import RouteFacts
 from tandem.services.router.router_metrics import RouterMetrics
@@ -45,16 +49,19 @@ AUTO_MODEL = "auto"
 
 class RouterState:
     def __init__(self, settings: RouterSettings, pool: WorkerPool, domain_router: DomainRouter,
-                 metrics: ServiceMetrics, router_metrics: RouterMetrics):
+                 metrics: ServiceMetrics, router_metrics: RouterMetrics, cache: ResponseCache | None,
+                 gate: EscalationGate):
         self.settings = settings
         self.pool = pool
         self.domain_router = domain_router
         self.metrics = metrics
         self.router_metrics = router_metrics
+        self.cache = cache
+        self.gate = gate
         self.recent = RecentDecisions()
 
     def public_models(self) -> list[str]:
-        return [AUTO_MODEL, *self.pool.models]
+        return [AUTO_MODEL, *self.pool.models, *self.gate.models]
 
     def configured_models(self) -> set[str]:
         """Models this deployment is configured to serve, whether or not a worker is up now."""
@@ -75,6 +82,9 @@ class RouterState:
             self.router_metrics.confidence.labels(decision.domain).observe(decision.confidence)
             return RouteFacts(route=target, domain=decision.domain, confidence=decision.confidence,
                               reason=decision.reason), decision
+        if body.model in self.gate.models:
+            return RouteFacts(route=body.model, domain=self.settings.general_domain, confidence=1.0,
+                              reason="explicit model", escalated=True), None
         if self.pool.worker_for(body.model) is None:
             if body.model in self.configured_models():
                 raise OverloadedError(f"No worker serving '{body.model}' is available right now.",
@@ -102,18 +112,34 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     # Built here, not in lifespan, so a missing or corrupt router artifact fails at start-up.
     domain_router = build_router(settings.domain_router, artifacts_dir=settings.artifacts_dir,
                                  domains=settings.domains, default_domain=settings.general_domain)
+    semantic = None
+    if settings.cache.semantic.enabled:
+        semantic = SemanticIndex(build_embedder(settings.cache.semantic.embedder, settings.artifacts_dir),
+                                 settings.cache.semantic.threshold, settings.cache.semantic.max_entries)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         pool = WorkerPool(settings)
         await pool.refresh()
-        app.state.router = RouterState(settings, pool, domain_router, metrics, router_metrics)
-        refresher = asyncio.create_task(pool.refresh_forever())
+        cache = ResponseCache(settings.cache, build_backend(settings.cache),
+                              CacheCounters(router_metrics.cache_lookups, router_metrics.cache_errors),
+                              semantic) if settings.cache.enabled else None
+        gate = EscalationGate(settings.escalation, settings.artifacts_dir,
+                              EscalationCounters(router_metrics.escalations, router_metrics.escalation_refusals))
+        await gate.refresh()
+        app.state.router = RouterState(settings, pool, domain_router, metrics, router_metrics, cache, gate)
+        refreshers = [asyncio.create_task(pool.refresh_forever())]
+        if gate.enabled:
+            refreshers.append(asyncio.create_task(gate.refresh_forever()))
         try:
             yield
         finally:
-            refresher.cancel()
+            for task in refreshers:
+                task.cancel()
             await pool.aclose()
+            await gate.aclose()
+            if cache is not None:
+                await cache.aclose()
 
     app = FastAPI(title="Tandem router", lifespan=lifespan)
     install_error_handlers(app)
@@ -150,7 +176,9 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     def route(body: ChatCompletionRequest, state: StateDep) -> dict:
         """The routing decision for a request, without generating."""
         decision = state.domain_router.route(body)
-        return {**decision.model_dump(), "target": state.model_for_domain(decision.domain), "escalate": False}
+        verdict = state.gate.before(body, decision)
+        return {**decision.model_dump(), "target": state.model_for_domain(decision.domain),
+                "escalate": verdict is not None, "escalation_reason": verdict.policy if verdict else None}
 
     @app.post("/v1/feedback", dependencies=[Depends(access)])
     def feedback(body: FeedbackRequest, state: StateDep) -> FeedbackResponse:
@@ -171,73 +199,19 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         return FeedbackResponse(request_id=body.request_id, predicted_domain=predicted, correct=correct)
 
     @app.post("/v1/chat/completions", dependencies=[Depends(access)])
-    async def chat_completions(body: ChatCompletionRequest, state: StateDep) -> Response:
+    async def chat_completions(body: ChatCompletionRequest, request: Request, state: StateDep) -> Response:
         started = time.perf_counter()
-        facts, _ = state.decide(body)
-        facts.request_id = f"req-{uuid.uuid4().hex[:20]}"
+        request_id = f"req-{uuid.uuid4().hex[:20]}"
+        plan = state.cache.plan(body, request.headers) if state.cache is not None else None
+        if plan is not None:
+            hit = await state.cache.get(plan)
+            if hit is not None:
+                return cached_response(hit, body, request_id, state, started)
+        facts, decision = state.decide(body)
+        facts.request_id = request_id
+        facts.cache = "miss" if plan is not None and plan.lookup else "bypass"
         state.recent.remember(facts.request_id, facts.domain, facts.route)
-        worker = state.pool.worker_for(facts.route)
-        if worker is None:
-            raise OverloadedError(f"No worker serving '{facts.route}' is available right now.",
-                                  headers={"Retry-After": "2", **facts.headers()})
-        payload = body.model_dump(exclude_none=True)
-        payload["model"] = facts.route
-        try:
-            upstream = await state.pool.send(worker, payload)
-        except TandemError as exc:
-            router_metrics.upstream_errors.labels(worker.name, exc.code or "error").inc()
-            metrics.observe(facts.route, exc.status_code, time.perf_counter() - started)
-            exc.headers.update(facts.headers())
-            raise
-        if upstream.status_code != 200 or not body.stream:
-            raw = await upstream.aread()
-            await upstream.aclose()
-            metrics.observe(facts.route, upstream.status_code, time.perf_counter() - started)
-            if upstream.status_code != 200:
-                return Response(raw, status_code=upstream.status_code, media_type="application/json",
-                                headers=facts.headers())
-            data = json.loads(raw)
-            usage = data.get("usage") or {}
-            metrics.tokens(facts.route, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
-            data["tandem"] = facts.model_dump()
-            return JSONResponse(data, headers=facts.headers())
-        return StreamingResponse(_relay(upstream, facts, started, state, worker.name),
-                                 media_type="text/event-stream", headers={**facts.headers(), "cache-control": "no-cache"})
+        return await answer(body, facts, decision, plan, state, started)
 
     return app
 
-
-async def _relay(upstream: httpx.Response, facts: RouteFacts, started: float, state: RouterState, worker: str):
-    """Pass a worker's SSE stream through chunk by chunk; closing it (client gone) closes the worker's."""
-    metrics = state.metrics
-    first = True
-    status = 200
-    try:
-        async for chunk in upstream.aiter_raw():
-            if first:
-                metrics.ttft.labels(metrics.service, facts.route).observe(time.perf_counter() - started)
-                first = False
-            if b'"usage"' in chunk:
-                _count_stream_usage(metrics, facts.route, chunk)
-            yield chunk
-    except httpx.HTTPError as exc:
-        status = 502
-        state.router_metrics.upstream_errors.labels(worker, "stream_broken").inc()
-        message = f"The worker '{worker}' failed mid-stream ({type(exc).__name__})."
-        yield f"data: {json.dumps(error_body(message, 'upstream_error', None, 'worker_failed'))}\n\n".encode()
-    except BaseException:
-        status = 499
-        raise
-    finally:
-        await upstream.aclose()
-        metrics.observe(facts.route, status, time.perf_counter() - started)
-
-
-def _count_stream_usage(metrics: ServiceMetrics, route: str, chunk: bytes) -> None:
-    for line in chunk.split(b"\n"):
-        if line.startswith(b"data: {") and b'"usage"' in line:
-            try:
-                usage = json.loads(line[6:]).get("usage") or {}
-            except ValueError:
-                continue
-            metrics.tokens(route, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))

@@ -1,4 +1,9 @@
-"""The facts of one routing decision, returned on every response as `x-tandem-*` headers."""
+"""The facts of one routing decision, returned on every response as `x-tandem-*` headers.
+
+`cache` is hit, semantic (a similar prompt's answer), miss or bypass; `escalation_reason` names the
+policy (or "explicit model") that sent the request to the fallback, `escalation_refused` why the
+fallback did not answer when escalation was wanted (the local answer was served).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,11 @@ class RouteFacts(BaseModel):
     escalated: bool = False
     cache: str = "miss"
     request_id: str = ""
+    escalation_reason: str = ""
+    escalation_refused: str = ""
 
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             "x-tandem-route": self.route,
             "x-tandem-domain": self.domain,
             "x-tandem-confidence": f"{self.confidence:.4f}",
@@ -23,3 +30,8 @@ class RouteFacts(BaseModel):
             "x-tandem-cache": self.cache,
             "x-tandem-request-id": self.request_id,
         }
+        if self.escalation_reason:
+            headers["x-tandem-escalation-reason"] = self.escalation_reason
+        if self.escalation_refused:
+            headers["x-tandem-escalation-refused"] = self.escalation_refused
+        return headers

@@ -20,3 +20,13 @@ class RouterMetrics:
         self.worker_up = Gauge("tandem_worker_up", "1 when the worker answers its model list.", ["worker"], registry=r)
         self.upstream_errors = Counter("tandem_worker_errors", "Failed calls to workers, by worker and kind.",
                                        ["worker", "kind"], registry=r)
+        self.cache_lookups = Counter("tandem_cache_lookups", "Response-cache lookups: hit, miss, bypass "
+                                     "(not cacheable or no-cache) or error (store down), by match kind.",
+                                     ["result", "kind"], registry=r)
+        self.cache_errors = Counter("tandem_cache_errors", "Failed cache-store calls (bypassed), by operation.",
+                                    ["op"], registry=r)
+        self.escalations = Counter("tandem_escalations", "Requests answered by the fallback, by stage "
+                                   "(before, after, explicit) and reason (the policy, or explicit model).",
+                                   ["stage", "reason"], registry=r)
+        self.escalation_refusals = Counter("tandem_escalation_refusals", "Escalations refused (local answer "
+                                           "served), by reason.", ["reason"], registry=r)

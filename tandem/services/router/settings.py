@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tandem.cache.settings import CacheSettings
+from tandem.escalation.settings import EscalationSettings
+
 
 class WorkerEndpoint(BaseModel):
     name: str = Field(description="Worker name in logs, metrics and errors (base_model, modifier_worker...).")
@@ -30,6 +33,9 @@ class RouterSettings(BaseSettings):
     connect_timeout_s: float = Field(2.0, gt=0, description="Timeout to connect to a worker.")
     request_timeout_s: float = Field(300.0, gt=0, description="Timeout waiting for a worker's answer (504 after).")
     model_refresh_s: float = Field(5.0, gt=0, description="How often worker model lists are refreshed.")
+    cache: CacheSettings = Field(default_factory=CacheSettings, description="Response cache (checked before routing).")
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings,
+                                           description="Escalation policies and the fallback service.")
 
     @model_validator(mode="after")
     def _check(self) -> RouterSettings:
