@@ -174,6 +174,12 @@ class BatchedEngine:
     def metadata(self) -> dict[str, str]:
         return self._model.metadata()
 
+    def special_token_texts(self) -> tuple[str, str]:
+        """(BOS, EOS) as text, for chat templates that mention them."""
+        bos, eos = self._model.token_bos(), self._model.token_eos()
+        return (self._model.token_get_text(bos) if bos >= 0 else "",
+                self._model.token_get_text(eos) if eos >= 0 else "")
+
     def token_bytes(self, token: int) -> bytes:
         """The token's bytes (llama-cpp-python's wrapper returns the NUL-padded buffer instead)."""
         size = lib.llama_token_to_piece(self._vocab, token, self._piece_buf, len(self._piece_buf), 0, False)

@@ -29,8 +29,7 @@ class WorkerState:
         self.settings = settings
         self.served = served
         self.engine = engine
-        bos = engine._model.token_get_text(engine._model.token_bos()) if engine._model.token_bos() >= 0 else ""
-        eos = engine._model.token_get_text(engine._model.token_eos()) if engine._model.token_eos() >= 0 else ""
+        bos, eos = engine.special_token_texts()
         self.prompter = ChatPrompter(engine.metadata(), bos_token=bos, eos_token=eos)
 
     def adapter_for(self, model: str) -> str | None:
