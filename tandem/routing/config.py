@@ -52,7 +52,9 @@ class RouterRecipeConfig(BaseModel):
     head: HeadSpec = HeadSpec()
     cascade: CascadeSpec = CascadeSpec()
     seed: int = 0
-    batch_size: int = Field(default=32, ge=1)
+    batch_size: int = Field(default=1, ge=1, description=(
+        "Texts per encoder call when embedding training data. int8 dynamic quantization scales "
+        "activations per call, so only 1 reproduces serving (one request per call) exactly."))
 
     @model_validator(mode="after")
     def _consistent(self) -> RouterRecipeConfig:

@@ -17,10 +17,12 @@ def _text_hash(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def cached_embeddings(model_path: Path, max_tokens: int, texts: list[str],
+def cached_embeddings(model_path: Path, max_tokens: int, batch_size: int, texts: list[str],
                       compute: Callable[[list[int]], np.ndarray]) -> np.ndarray:
-    """Embeddings of `texts`; `compute(indices)` embeds the ones not cached yet."""
-    path = cache_dir() / "router-embeddings" / f"{sha256_file(model_path)[:16]}-{max_tokens}.npz"
+    """Embeddings of `texts`; `compute(indices)` embeds the ones not cached yet. The batch size is
+    part of the key: int8 dynamic quantization makes an embedding depend on its batch."""
+    key = f"{sha256_file(model_path)[:16]}-{max_tokens}-b{batch_size}"
+    path = cache_dir() / "router-embeddings" / f"{key}.npz"
     known: dict[str, np.ndarray] = {}
     if path.is_file():
         with np.load(path) as data:

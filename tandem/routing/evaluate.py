@@ -27,7 +27,7 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, domains: list[
         f1 = 2 * precision * recall / max(precision + recall, 1e-12)
         per_domain[domain] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
                               "f1": round(float(f1), 4), "support": int(confusion[i].sum())}
-    return {"n": int(len(labels)), "accuracy": round(float((predicted == labels).mean()), 4),
+    return {"n": len(labels), "accuracy": round(float((predicted == labels).mean()), 4),
             "per_domain": per_domain, "confusion": confusion.tolist()}
 
 
@@ -87,50 +87,67 @@ def _table(evaluations: dict[str, dict[str, dict]]) -> list[str]:
     return lines
 
 
-def markdown_report(report: dict[str, Any]) -> str:
-    ev = report["evaluations"]
-    lines = [f"# Domain router report ({report['name']})", "",
-             f"Domains: {', '.join(report['domains'])}. Inputs cut to {report['max_tokens']} tokens. "
-             f"Encoder: {report['encoder']}. Artifact size: {report['size_mb']:.2f} MB.", "",
-             "## Accuracy (same run, same splits)", "", *_table(ev), "",
-             "`router` is what serving runs (first stage when sure, else the second stage); `second-stage` "
-             "and `first-stage` are each stage alone; `embedding-only` (when present) is the second stage "
-             "without token presence; baselines: `keywords` (tandem.routing.keywords) and "
-             "`nearest-centroid` on the same int8 MiniLM embeddings.", "",
-             f"First stage answers alone at confidence >= {report['cascade']['threshold']}: "
-             f"{report['cascade']['coverage']}.", "",
-             "## Per-domain (router)", ""]
-    for set_name, metrics in ev["router"].items():
+LEGEND = ("`router` is what serving runs (first stage when sure, else the second stage); `second-stage` and "
+          "`first-stage` are each stage alone; `embedding-only` (when present) is the second stage without "
+          "token presence; baselines: `keywords` (tandem.routing.keywords) and `nearest-centroid` on the same "
+          "int8 MiniLM embeddings.")
+CALIBRATION_NOTE = ("Default-domain margin: subtracted from the catch-all domain's logit, chosen on the dev split "
+                    "of the project templates. Temperature: fitted on all of dev after that. ECE with 15 bins.")
+
+
+def _per_domain(router_eval: dict[str, dict]) -> list[str]:
+    lines = ["## Per-domain (router)", ""]
+    for set_name, metrics in router_eval.items():
         lines += [f"### {set_name} (n={metrics['n']})", "", "| domain | precision | recall | F1 | support |",
                   "|---|---|---|---|---|"]
         lines += [f"| {d} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
                   for d, m in metrics["per_domain"].items()]
         lines.append("")
-    cal = report["calibration"]
-    lines += ["## Calibration (on dev)", "",
-              "Default-domain margin: subtracted from the catch-all domain's logit, chosen on the dev split of "
-              "the project templates. Temperature: fitted on all of dev after that. ECE with 15 bins.", "",
-              "| head | default margin | temperature | ECE dev before | ECE dev after | ECE test before | "
-              "ECE test after |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {h} | {c['default_margin']:.2f} | {c['temperature']:.3f} | {c['ece_dev_before']:.4f} | "
-              f"{c['ece_dev_after']:.4f} | {c['ece_test_before']:.4f} | {c['ece_test_after']:.4f} |"
-              for h, c in cal.items()]
-    lat = report.get("latency")
-    if lat:
-        lines += ["", f"## Latency (in-process, {lat['threads']} ORT thread(s), load: {lat['load']})", "",
-                  "| bucket (tokens) | p50 ms | p99 ms | first-stage share |", "|---|---|---|---|"]
-        lines += [f"| {b} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['first_stage_share']:.2f} |"
-                  for b, m in lat["buckets"].items()]
-        lines += ["", f"Mix {lat['mix']}: p50 {lat['mix_p50_ms']:.2f} ms, p99 {lat['mix_p99_ms']:.2f} ms."]
-    lines += ["", "## Data (examples per split and domain)", "", "```", *[f"{s}: {c}" for s, c in
-                                                                          report["counts"].items()], "```",
-              "", "![confusion matrices](confusion.png)", ""]
-    mistakes = report.get("handwritten_mistakes", [])
-    if mistakes:
-        lines += ["## Hand-written prompts the router gets wrong", "", "| true | predicted | conf | prompt |",
-                  "|---|---|---|---|"]
-        lines += [f"| {m['true']} | {m['predicted']} | {m['confidence']:.2f} | {m['prompt'][:90].replace('|', '/')} |"
-                  .replace("\n", " ") for m in mistakes]
+    return lines
+
+
+def _calibration(cal: dict[str, dict]) -> list[str]:
+    lines = ["## Calibration (on dev)", "", CALIBRATION_NOTE, "",
+             "| head | default margin | temperature | ECE dev before | ECE dev after | ECE test before | ECE test after |",
+             "|---|---|---|---|---|---|---|"]
+    for head, c in cal.items():
+        lines.append(f"| {head} | {c['default_margin']:.2f} | {c['temperature']:.3f} | {c['ece_dev_before']:.4f} | "
+                     f"{c['ece_dev_after']:.4f} | {c['ece_test_before']:.4f} | {c['ece_test_after']:.4f} |")
+    return lines
+
+
+def _latency(lat: dict[str, Any] | None) -> list[str]:
+    if not lat:
+        return []
+    lines = ["", f"## Latency (in-process, {lat['threads']} ORT thread(s), load average: {lat['load']})", "",
+             "| bucket (tokens) | p50 ms | p99 ms | first-stage share |", "|---|---|---|---|"]
+    lines += [f"| {b} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['first_stage_share']:.2f} |"
+              for b, m in lat["buckets"].items()]
+    return [*lines, "", f"Mix {lat['mix']}: p50 {lat['mix_p50_ms']:.2f} ms, p99 {lat['mix_p99_ms']:.2f} ms."]
+
+
+def _mistakes(mistakes: list[dict]) -> list[str]:
+    if not mistakes:
+        return []
+    lines = ["## Hand-written prompts the router gets wrong", "", "| true | predicted | conf | prompt |",
+             "|---|---|---|---|"]
+    for m in mistakes:
+        prompt = m["prompt"][:90].replace("|", "/").replace("\n", " ")
+        lines.append(f"| {m['true']} | {m['predicted']} | {m['confidence']:.2f} | {prompt} |")
+    return lines
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    cascade = report["cascade"]
+    lines = [f"# Domain router report ({report['name']})", "",
+             (f"Domains: {', '.join(report['domains'])}. Inputs cut to {report['max_tokens']} tokens. "
+              f"Encoder: {report['encoder']}. Artifact size: {report['size_mb']:.2f} MB."), "",
+             "## Accuracy (same run, same splits)", "", *_table(report["evaluations"]), "", LEGEND, "",
+             f"First stage answers alone at confidence >= {cascade['threshold']}: {cascade['coverage']}.", "",
+             *_per_domain(report["evaluations"]["router"]), *_calibration(report["calibration"]),
+             *_latency(report.get("latency")), "", "## Data (examples per split and domain)", "", "```",
+             *[f"{s}: {c}" for s, c in report["counts"].items()], "```", "", "![confusion matrices](confusion.png)", "",
+             *_mistakes(report.get("handwritten_mistakes", []))]
     return "\n".join(lines) + "\n"
 
 

@@ -60,8 +60,10 @@ def fit_token_head(token_ids: list[list[int]], features: np.ndarray, labels: np.
     return TokenHead(weight[:, :vocab_size], weight[:, vocab_size:], bias)
 
 
-def choose_default_margin(logits: np.ndarray, labels: np.ndarray, default_index: int,
-                          grid: np.ndarray = np.arange(0.0, 3.01, 0.25)) -> float:
+MARGIN_GRID = np.arange(0.0, 3.01, 0.25)
+
+
+def choose_default_margin(logits: np.ndarray, labels: np.ndarray, default_index: int) -> float:
     """How far to lower the default (catch-all) domain's logit.
 
     The public data makes `general` by far the broadest class, so a prompt unlike any benchmark
@@ -73,7 +75,7 @@ def choose_default_margin(logits: np.ndarray, labels: np.ndarray, default_index:
         shifted[:, default_index] -= margin
         return float((shifted.argmax(axis=1) == labels).mean())
 
-    return float(max(grid, key=lambda m: (accuracy(m), -m))) if len(labels) else 0.0
+    return float(max(MARGIN_GRID, key=lambda m: (accuracy(m), -m))) if len(labels) else 0.0
 
 
 def calibrate(logits: np.ndarray, labels: np.ndarray) -> float:

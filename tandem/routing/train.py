@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 def _embed(encoder: OnnxEncoder, ids: list[list[int]], batch_size: int) -> np.ndarray:
-    chunk = batch_size * 16
+    chunk = max(batch_size * 16, 512)
     parts = [encoder.encode_ids(ids[i:i + chunk], batch_size)
              for i in tqdm(range(0, len(ids), chunk), desc="embedding", unit="chunk")]
     return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
@@ -68,7 +68,8 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
     model_path, tokenizer_path = export_encoder(out, quantize=config.encoder.quantize)
     encoder = OnnxEncoder(model_path, tokenizer_path, config.encoder.max_tokens, threads=os.cpu_count() or 1)
     ids = encoder.token_ids([ex.text for ex in everything])
-    embeddings = cached_embeddings(model_path, config.encoder.max_tokens, [ex.text for ex in everything],
+    embeddings = cached_embeddings(model_path, config.encoder.max_tokens, config.batch_size,
+                                   [ex.text for ex in everything],
                                    lambda todo: _embed(encoder, [ids[i] for i in todo], config.batch_size))
     features = np.stack([request_features(ex.text, ex.tools) for ex in everything])
     y = np.array([domains.index(ex.domain) for ex in everything])
@@ -158,8 +159,8 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
 def _record(config: RouterRecipeConfig, files: list[Path], report: dict[str, Any],
             examples: list[RoutingExample]) -> None:
     ev = report["evaluations"]["router"]
-    metrics = {"accuracy_test": ev["test"]["accuracy"], "ece_test": report["calibration"]["second-stage"]["ece_test_after"],
-               "size_mb": report["size_mb"]}
+    metrics = {"accuracy_test": ev["test"]["accuracy"], "size_mb": report["size_mb"],
+               "ece_test": report["calibration"]["second-stage"]["ece_test_after"]}
     if "handwritten" in ev:
         metrics["accuracy_handwritten"] = ev["handwritten"]["accuracy"]
     trained_on = sorted({ex.dataset for ex in examples if ex.split in ("train", "dev")})

@@ -16,11 +16,11 @@ from tandem.routing.config import RouterRecipeConfig
 RECIPE = Path(__file__).resolve().parents[2] / "configs" / "routing" / "router.yaml"
 
 
-def small_config(artifacts_dir: Path, per_source: int = 40) -> RouterRecipeConfig:
+def small_config(artifacts_dir: Path, per_source: int = 30) -> RouterRecipeConfig:
     """The shipped recipe with every source cut to `per_source` items and few template variants."""
     full = load_config(RouterRecipeConfig, RECIPE)
     overrides = [f"sources.{name}.limit={per_source}" for name in full.sources]
-    overrides += ["templates.per_template=3", f"artifacts_dir={artifacts_dir}"]
+    overrides += ["templates.per_template=1", f"artifacts_dir={artifacts_dir}"]
     return load_config(RouterRecipeConfig, RECIPE, overrides)
 
 
