@@ -7,7 +7,7 @@ evaluation harness scores every model on every domain's task slice: a modifier's
 it, the other slices say what it costs elsewhere. Finally each entry is recorded with its verdict,
 `reports/modifiers/eval_table.md` is written, and `tandem up --artifacts <dir>` serves base +
 the servable modifiers. `key=value` overrides apply to every domain's recipe (e.g.
-`sft.max_steps=20` for a quicker build).
+`sft.max_steps=20` for a quicker build), `<domain>:key=value` to one domain's.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="Items per other domain's slice when measuring a modifier's cost there (0: skip).")
     parser.add_argument("--from-sft", type=Path, default=None,
                         help="Folder with <domain>/sft from SFT runs made elsewhere (e.g. a GPU box): skip training here.")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides for every domain's recipe.")
+    parser.add_argument("overrides", nargs="*",
+                        help="key=value overrides for every domain's recipe; <domain>:key=value for one domain.")
     parser.set_defaults(func=run_build)
 
 
@@ -46,8 +47,10 @@ def load_domain_configs(args: argparse.Namespace) -> list:
 
     configs = []
     for domain in [d.strip() for d in args.domains.split(",") if d.strip()]:
+        own = [o.split(":", 1)[1] for o in args.overrides if o.startswith(f"{domain}:")]
+        shared = [o for o in args.overrides if ":" not in o.split("=", 1)[0]]
         overrides = [f"artifacts_dir={args.artifacts}", f"work_dir={args.work_dir / domain}",
-                     f"sft.output_dir={args.work_dir / domain / 'sft'}", *args.overrides]
+                     f"sft.output_dir={args.work_dir / domain / 'sft'}", *shared, *own]
         configs.append(load_config(ModifierConfig, args.config_dir / f"{domain}.yaml", overrides))
     return configs
 

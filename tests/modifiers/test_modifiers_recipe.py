@@ -53,7 +53,8 @@ def test_recipe_lowers_heldout_loss_and_changes_what_the_served_model_says(train
     task = json.loads((config.work_dir / "task.json").read_text())
     base_said = [r["response"] + json.dumps(r["tool_calls"]) for r in task["items"]["tandem-base"]]
     modifier_said = [r["response"] + json.dumps(r["tool_calls"]) for r in task["items"]["tandem-automation"]]
-    assert task["n"] == 3 and not any(r["error"] for rows in task["items"].values() for r in rows)
+    errors = [r["error"] for rows in task["items"].values() for r in rows if r["error"]]
+    assert task["n"] == 3 and not errors, errors
     assert {r["served_model"] for r in task["items"]["tandem-automation"]} == {"tandem-automation"}
     assert base_said != modifier_said
     assert (result.servable, result.reason) == servable_verdict(heldout, {
