@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tandem.common.manifest import Manifest, sha256_file
 from tandem.common.recipe_config import load_config
@@ -41,7 +42,8 @@ def trained(tiny_base_gguf, tmp_path_factory):
         "data.train_sources=[bfcl]", "data.train_limit_per_source=12", "data.dev_limit_per_source=4",
         "evaluation.heldout_limit=6", "evaluation.heldout_max_seq_len=1024", "evaluation.task.limit=3", "evaluation.task.max_tokens=24",
         "sft.max_steps=10", "sft.learning_rate=5e-3", "sft.batch_size=4", "sft.grad_accum=1", "sft.max_seq_len=768",
-        "sft.eval_steps=5", "sft.logging_steps=5", "sft.gradient_checkpointing=false", "sft.lora.r=8"])
+        "sft.eval_steps=5", "sft.logging_steps=5", "sft.gradient_checkpointing=false", "sft.lora.r=8",
+        "axolotl.check_schema=false"])
     return config, run_modifier(config, task=True)
 
 
@@ -72,6 +74,10 @@ def test_manifest_entry_is_what_the_worker_loads(trained, tiny_base_gguf):
     assert entry.extra["trained_on"] == {"bfcl": ["train", "dev"]}
     assert entry.servable is entry.extra["servable"] is result.servable
     assert entry.metrics["heldout"]["modifier"]["loss"] == result.metrics["heldout"]["modifier"]["loss"]
+    axolotl = yaml.safe_load((config.work_dir / "axolotl.yaml").read_text())
+    assert axolotl["adapter"] == "qlora" and axolotl["lora_r"] == 8 and axolotl["max_steps"] == 10
+    assert Path(axolotl["datasets"][0]["path"]).read_text().count("\n") == result.metrics["sft"]["train_rows"] + \
+        sum(result.metrics["sft"]["dropped_train_rows"].values())
     reports = config.artifacts_dir / "reports" / "modifiers" / "automation"
     assert {"config.json", "data.json", "heldout.json", "task.json", "report.json", "sft_loss_curve.png"} <= \
         {p.name for p in reports.iterdir()}

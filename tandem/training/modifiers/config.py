@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from tandem.training.base_recipe_config import AxolotlSettings
 from tandem.training.modifiers.data import SOURCES
 from tandem.training.sft_config import SFTConfig
 
@@ -63,6 +64,9 @@ class ModifierConfig(BaseModel):
     data: ModifierData
     evaluation: ModifierEvaluation
     sft: SFTConfig
+    axolotl: AxolotlSettings = Field(
+        default_factory=lambda: AxolotlSettings(base_model="meta-llama/Llama-3.1-8B-Instruct"),
+        description="The equivalent Axolotl QLoRA run for 8B-class bases (written beside the native run).")
 
     @model_validator(mode="before")
     @classmethod

@@ -13,7 +13,9 @@ Lifecycle (one readable function, torchtune-style):
    `servable` from the gate) and a report folder beside it.
 
 Written into `work_dir`: config.json (resolved), data.json (row counts and ids per split),
-heldout.json, task.json, report.json; SFT outputs under `sft/`.
+train.jsonl / dev.jsonl (the rendered rows) and axolotl.yaml (the same recipe for Axolotl on
+8B-class bases, schema-checked where Axolotl installs), heldout.json, task.json, report.json;
+SFT outputs under `sft/`.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def train_modifier(config: ModifierConfig, sft_dir: Path | None = None) -> tuple
     """Steps 1-4a: data, SFT, GGUF export, held-out loss. Returns (adapter GGUF, SFTResult, metrics).
     With `sft_dir`, the SFT step is taken from a finished run there instead of trained here."""
     from tandem.training.lora_export import export_lora_gguf
+    from tandem.training.modifiers.axolotl import write_modifier_axolotl
     from tandem.training.modifiers.heldout import heldout_losses
     from tandem.training.sft import run_sft
 
@@ -108,20 +111,22 @@ def train_modifier(config: ModifierConfig, sft_dir: Path | None = None) -> tuple
     rows = prepare_data(config)
     log.info("%s: %d train, %d dev, %d held-out rows", config.domain, len(rows["train"]), len(rows["dev"]),
              len(rows["heldout"]))
+    axolotl = write_modifier_axolotl(config.domain, config.sft, config.axolotl, config.work_dir, rows)
     sft = load_sft_result(sft_dir, config) if sft_dir else run_sft(config.sft, rows["train"], rows["dev"])
     if not sft.base_gguf_sha256:
         raise ValueError(f"base {config.base_model} has no GGUF sha256: serving cannot check the adapter's base")
     adapter_gguf = export_lora_gguf(sft.adapter_dir, sft.base_hf_dir, config.artifacts_dir / config.adapter_relpath)
     heldout = heldout_losses(sft.base_hf_dir, sft.adapter_dir, rows["heldout"], config.evaluation.heldout_max_seq_len)
     write_json(config.work_dir / "heldout.json", heldout)
-    metrics = {"sft": sft.metrics, "heldout": heldout, "adapter_bytes": adapter_gguf.stat().st_size}
+    metrics = {"sft": sft.metrics, "heldout": heldout, "adapter_bytes": adapter_gguf.stat().st_size,
+               "axolotl": axolotl}
     return adapter_gguf, sft, metrics
 
 
 def copy_reports(config: ModifierConfig, sft_output: Path) -> Path:
     reports = config.artifacts_dir / "reports" / "modifiers" / config.domain
     reports.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "data.json", "heldout.json", "task.json", "report.json"):
+    for name in ("config.json", "data.json", "heldout.json", "task.json", "report.json", "axolotl.yaml"):
         if (config.work_dir / name).is_file():
             shutil.copy2(config.work_dir / name, reports / name)
     for name in ("loss_curve.png", "metrics.json"):
