@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from tandem.cache.backends import MemoryBackend, build_backend

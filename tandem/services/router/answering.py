@@ -35,10 +35,10 @@ def cached_response(hit: CachedAnswer, body: ChatCompletionRequest, request_id: 
     state.recent.remember(request_id, facts.domain, facts.route)
     state.metrics.observe("cache", 200, time.perf_counter() - started)
     response = {**hit.response, "id": new_completion_id()}
-    if body.stream:
+    if body.stream:  # every event is at hand: one body, no per-chunk hops
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(iter(replay_sse(response, include_usage)), media_type="text/event-stream",
-                                 headers={**facts.headers(), **SSE_HEADERS})
+        return Response(b"".join(replay_sse(response, include_usage)), media_type="text/event-stream",
+                        headers={**facts.headers(), **SSE_HEADERS})
     return JSONResponse({**response, "tandem": facts.model_dump()}, headers=facts.headers())
 
 
