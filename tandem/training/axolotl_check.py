@@ -20,7 +20,7 @@ def main(path: str) -> int:
         cfg = validate_config(DictDefault(raw), capabilities={"bf16": True, "fp8": False, "n_gpu": 1,
                                                               "n_node": 1, "compute_capability": "sm_90"},
                               env_capabilities={"torch_version": "2.13.0"})
-    except Exception as exc:  # pydantic ValidationError or Axolotl's ValueError: report, don't trace
+    except Exception as exc:  # noqa: BLE001 -- pydantic ValidationError or Axolotl's ValueError: report, don't trace
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(dict(cfg), default=str))

@@ -32,7 +32,8 @@ def export_lora_gguf(adapter_dir: str | Path, base_hf_dir: str | Path, out_path:
     command = llama_cpp_script("convert_lora_to_gguf.py") + [
         "--base", str(base_hf_dir), "--outtype", outtype, "--outfile", str(out_path), str(adapter_dir)]
     log.info("converting LoRA %s to %s", adapter_dir, out_path)
-    proc = subprocess.run(command, env=llama_cpp_script_env(), capture_output=True, text=True)
+    proc = subprocess.run(command, env=llama_cpp_script_env(), capture_output=True, text=True,
+                          check=False)
     if proc.returncode != 0 or not out_path.is_file():
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
         raise LoraExportError(

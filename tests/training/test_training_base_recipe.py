@@ -13,8 +13,13 @@ from tandem.cli import main
 from tandem.common.manifest import Manifest
 from tandem.common.recipe_config import load_config
 from tandem.engine.llama_loader import load_llama
-from tandem.training.axolotl_yaml import (AxolotlValidationError, axolotl_config, axolotl_python,
-                                          validate_axolotl_yaml, write_axolotl_yaml)
+from tandem.training.axolotl_yaml import (
+    AxolotlValidationError,
+    axolotl_config,
+    axolotl_python,
+    validate_axolotl_yaml,
+    write_axolotl_yaml,
+)
 from tandem.training.base_recipe_config import BaseRecipeConfig
 
 SHIPPED = Path(__file__).resolve().parents[2] / "configs" / "training" / "base_qlora.yaml"

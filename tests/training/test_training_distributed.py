@@ -1,5 +1,6 @@
-"""The distributed path: `tandem train base` under torchrun with 2 CPU processes (gloo) trains
-exactly like one process on the same global batches: same loss at every step, same adapter."""
+"""The distributed path: `tandem train base` under `accelerate launch` with the shipped FSDP2 config,
+2 CPU processes on gloo, trains exactly like one process on the same global batches: the same
+loss at every step and the same adapter (gathered from the shards when saved)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 from training_samples import chat_rows, write_jsonl
 
 STEPS = 3
+FSDP_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "training" / "accelerate_fsdp.yaml"
 
 
 def _free_port() -> int:
@@ -41,20 +43,29 @@ def recipe(tiny_llama_dir, tmp_path_factory) -> Path:
     return path
 
 
+def _cpu_fsdp_config(processes: int, path: Path) -> Path:
+    """The shipped FSDP2 launch config, moved to CPU processes (gloo) and fp32."""
+    config = yaml.safe_load(FSDP_CONFIG.read_text())
+    config |= {"use_cpu": True, "num_processes": processes, "mixed_precision": "no"}
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 def _train(recipe: Path, out: Path, batch_size: int, processes: int) -> list[dict]:
     env = os.environ | {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     args = ["train", "base", "--config", str(recipe), f"sft.output_dir={out}", f"sft.batch_size={batch_size}"]
     if processes == 1:
         command = [sys.executable, "-m", "tandem.cli", *args]
     else:
-        command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
-                   f"--master_port={_free_port()}", "-m", "tandem.cli", *args]
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        launch = _cpu_fsdp_config(processes, out.parent / "accelerate_cpu_fsdp.yaml")
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(launch),
+                   f"--main_process_port={_free_port()}", "-m", "tandem.cli", *args]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads((out / "log_history.json").read_text())
 
 
-def test_two_gloo_processes_match_one_process(recipe, tmp_path):
+def test_two_fsdp_processes_on_gloo_match_one_process(recipe, tmp_path):
     # 1 process x 4 rows per step == 2 processes x 2 rows per step: the same global batches.
     single = _train(recipe, tmp_path / "single", batch_size=4, processes=1)
     dist = _train(recipe, tmp_path / "dist", batch_size=2, processes=2)

@@ -14,9 +14,9 @@ from tandem.training.sft_config import SFTConfig
 
 
 def _config(base, out, **overrides) -> SFTConfig:
-    values = dict(base_model=str(base), output_dir=out, max_steps=8, eval_steps=4, batch_size=4,
-                  max_seq_len=128, learning_rate=5e-3, warmup_ratio=0.0, logging_steps=1,
-                  lora={"r": 4, "alpha": 8, "dropout": 0.0})
+    values = {"base_model": str(base), "output_dir": out, "max_steps": 8, "eval_steps": 4, "batch_size": 4,
+                  "max_seq_len": 128, "learning_rate": 5e-3, "warmup_ratio": 0.0, "logging_steps": 1,
+                  "lora": {"r": 4, "alpha": 8, "dropout": 0.0}}
     return SFTConfig(**(values | overrides))
 
 
@@ -49,7 +49,7 @@ def test_resume_continues_from_the_last_checkpoint(trained, tiny_llama_dir):
     assert result.metrics["resumed_from"].endswith("checkpoint-8")
     assert result.metrics["global_step"] == 12
     history = json.loads((trained.output_dir / "log_history.json").read_text())
-    assert [e["step"] for e in history if "loss" in e][0] == 1  # the history spans both runs
+    assert next(e["step"] for e in history if "loss" in e) == 1  # the history spans both runs
 
 
 def test_early_stopping_stops_when_eval_loss_stops_improving(tiny_llama_dir, tmp_path):
