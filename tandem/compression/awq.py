@@ -37,21 +37,39 @@ def _no_pinning_without_cuda():
         IntermediatesCache.pin_memory = original
 
 
-def awq_recipe(config: AWQConfig) -> list:
+def group_size_for(in_features: list[int], preferred: int) -> int:
+    """The largest of `preferred`, 64, 32 that divides every layer's input width.
+
+    SmolLM2-135M is 576 wide: the presets' 128-column groups do not fit it, 64 do."""
+    for size in (preferred, 64, 32):
+        if all(n % size == 0 for n in in_features):
+            return size
+    raise ValueError(f"no group size in ({preferred}, 64, 32) divides the layer widths {sorted(set(in_features))}")
+
+
+def awq_recipe(config: AWQConfig, in_features: list[int]) -> list:
+    from compressed_tensors.quantization import preset_name_to_scheme
     from llmcompressor.modifiers.quantization import QuantizationModifier
     from llmcompressor.modifiers.transform.awq import AWQModifier
 
+    scheme = preset_name_to_scheme(config.scheme, ["Linear"])
+    if scheme.weights is not None and scheme.weights.group_size:
+        preferred = scheme.weights.group_size if config.group_size == "auto" else config.group_size
+        scheme.weights.group_size = group_size_for(in_features, preferred)
     return [AWQModifier(n_grid=config.n_grid, duo_scaling=config.duo_scaling),
-            QuantizationModifier(scheme=config.scheme, targets=["Linear"], ignore=config.ignore)]
+            QuantizationModifier(config_groups={"group_0": scheme}, ignore=config.ignore)]
 
 
 def apply_awq(model, tokenizer, windows: list[list[int]], config: AWQConfig) -> None:
     """Smooth `model`'s weights in place and attach the quantization parameters."""
+    import torch
     from llmcompressor import oneshot
 
+    in_features = [m.in_features for name, m in model.named_modules()
+                   if isinstance(m, torch.nn.Linear) and not any(i in name for i in config.ignore)]
     with _no_pinning_without_cuda():
         oneshot(model=model, processor=tokenizer, dataset=calibration_dataset(windows),
-                recipe=awq_recipe(config), num_calibration_samples=len(windows),
+                recipe=awq_recipe(config, in_features), num_calibration_samples=len(windows),
                 max_seq_length=max(len(w) for w in windows))
 
 

@@ -74,6 +74,8 @@ class AWQConfig(Section):
     enabled: bool = True
     scheme: str = Field("W4A16_ASYM", description="compressed-tensors scheme of the packed vLLM checkpoint "
                         "(and the quantizer AWQ's scale search simulates)")
+    group_size: int | Literal["auto"] = Field("auto", description="weight group size; auto = the scheme's "
+                                              "(128) or the largest of 64/32 that divides every layer")
     n_grid: int = Field(20, ge=3, description="grid points of AWQ's scale search")
     duo_scaling: bool = True
     ignore: list[str] = Field(default_factory=lambda: ["lm_head"])

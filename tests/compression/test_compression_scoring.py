@@ -48,3 +48,12 @@ def test_sequence_features_summarise_token_logprobs():
     assert features["frac_below_minus_2"] == pytest.approx(1 / 3)
     with pytest.raises(ValueError):
         sequence_features([])
+
+
+def test_awq_group_size_fits_every_layer_width():
+    from tandem.compression.awq import group_size_for
+
+    assert group_size_for([128, 256], 128) == 128
+    assert group_size_for([576, 1536], 128) == 64  # SmolLM2-135M
+    with pytest.raises(ValueError, match="no group size"):
+        group_size_for([100], 128)
