@@ -1,8 +1,10 @@
-"""Held-out loss of the base and of the base + adapter on the same rows (assistant tokens only).
+"""Held-out loss of the served base and of the served base + adapter (assistant tokens only).
 
-Rows come from the domain's benchmark test split (never trained on), tokenized exactly as the SFT
-recipe tokenizes training rows, so "loss went down" compares like with like. One model in memory:
-the adapter is switched off with peft's `disable_adapter()` for the base's pass.
+Measured on what `tandem up` serves: the base GGUF and the exported LoRA GGUF, in llama.cpp,
+which also makes it ~10x faster than a float torch forward on a CPU. Rows come from the domain's
+benchmark test split (never trained on) and are tokenized exactly as the SFT recipe tokenizes
+training rows (`tokenize_rows`, HF tokenizer; the GGUF carries the same vocabulary), so "loss went
+down" compares like with like: the same tokens, the same assistant-token mask, for both models.
 """
 
 from __future__ import annotations
@@ -11,43 +13,49 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from tandem.training.chat_data import IGNORE_INDEX, tokenize_rows
 
 
-def _mean_token_loss(model, rows: list[dict[str, list[int]]], desc: str) -> dict[str, float]:
-    import torch
+def _row_nll(llm, ids: list[int], labels: list[int]) -> tuple[float, int]:
+    llm.reset()
+    llm.eval(ids)
+    logits = np.asarray(llm.scores[: len(ids) - 1], dtype=np.float64)
+    targets = np.asarray(labels[1:])
+    keep = targets != IGNORE_INDEX
+    rows = logits[keep]
+    log_z = rows.max(axis=1) + np.log(np.exp(rows - rows.max(axis=1, keepdims=True)).sum(axis=1))
+    return float((log_z - rows[np.arange(len(rows)), targets[keep]]).sum()), int(keep.sum())
 
+
+def _mean_token_loss(llm, rows: list[dict[str, list[int]]], desc: str) -> dict[str, float]:
     total, tokens = 0.0, 0
-    with torch.no_grad():
-        for row in tqdm(rows, desc=desc, unit="row", leave=False):
-            ids = torch.tensor([row["input_ids"]])
-            labels = torch.tensor([row["labels"]])
-            logits = model(input_ids=ids).logits[:, :-1]
-            target = labels[:, 1:]
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1),
-                                                     ignore_index=IGNORE_INDEX, reduction="sum")
-            total += float(loss)
-            tokens += int((target != IGNORE_INDEX).sum())
+    for row in tqdm(rows, desc=desc, unit="row", leave=False):
+        nll, n = _row_nll(llm, row["input_ids"], row["labels"])
+        total, tokens = total + nll, tokens + n
     mean = total / max(tokens, 1)
     return {"loss": mean, "perplexity": math.exp(min(mean, 50.0)), "tokens": tokens, "rows": len(rows)}
 
 
-def heldout_losses(base_hf_dir: str | Path, adapter_dir: str | Path, rows: list[dict[str, Any]],
-                   max_seq_len: int) -> dict[str, dict[str, float]]:
-    """{"base": {...}, "modifier": {...}} mean per-token loss on `rows` (`{"messages": [...]}`)."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def heldout_losses(base_gguf: str | Path, adapter_gguf: str | Path, tokenizer_dir: str | Path,
+                   rows: list[dict[str, Any]], max_seq_len: int, threads: int | None = None) -> dict[str, dict]:
+    """{"base": {...}, "modifier": {...}}: mean per-token loss on `rows` (`{"messages": [...]}`)."""
+    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(base_hf_dir)
-    tokenized = tokenize_rows(tokenizer, rows, max_seq_len).rows
+    from tandem.engine.llama_loader import load_llama
+
+    tokenized = tokenize_rows(AutoTokenizer.from_pretrained(tokenizer_dir), rows, max_seq_len).rows
     if not tokenized:
         raise ValueError("no held-out row survived tokenization")
-    model = AutoModelForCausalLM.from_pretrained(base_hf_dir, dtype=torch.float32)
-    model = PeftModel.from_pretrained(model, str(adapter_dir)).eval()
-    modifier = _mean_token_loss(model, tokenized, "held-out loss (modifier)")
-    with model.disable_adapter():
-        base = _mean_token_loss(model, tokenized, "held-out loss (base)")
-    return {"base": base, "modifier": modifier}
+    n_ctx = max(len(r["input_ids"]) for r in tokenized)
+    out = {}
+    for name, lora in (("base", None), ("modifier", str(adapter_gguf))):
+        llm = load_llama(str(base_gguf), n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, lora_path=lora,
+                         n_threads=threads)
+        try:
+            out[name] = _mean_token_loss(llm, tokenized, f"held-out loss ({name})")
+        finally:
+            llm.close()
+    return out

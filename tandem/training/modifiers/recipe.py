@@ -7,7 +7,7 @@ Lifecycle (one readable function, torchtune-style):
 2. train: `tandem.training.sft.run_sft` (peft LoRA, loss on assistant turns, early stopping on
    dev, checkpoints + resume, loss curve);
 3. export: the adapter as a GGUF LoRA (`convert_lora_to_gguf.py`) into `<artifacts>/modifiers/`;
-4. evaluate: held-out loss of base vs base + adapter; the task metric on the domain's benchmark
+4. evaluate: held-out loss of the served base vs base + adapter GGUF (llama.cpp); the task metric on the domain's benchmark
    slice through the evaluation harness against a worker serving base + this adapter;
 5. record: `manifest.json` entry (kind "modifier", name = domain, base sha256, recipe, metrics,
    `servable` from the gate) and a report folder beside it.
@@ -116,7 +116,10 @@ def train_modifier(config: ModifierConfig, sft_dir: Path | None = None) -> tuple
     if not sft.base_gguf_sha256:
         raise ValueError(f"base {config.base_model} has no GGUF sha256: serving cannot check the adapter's base")
     adapter_gguf = export_lora_gguf(sft.adapter_dir, sft.base_hf_dir, config.artifacts_dir / config.adapter_relpath)
-    heldout = heldout_losses(sft.base_hf_dir, sft.adapter_dir, rows["heldout"], config.evaluation.heldout_max_seq_len)
+    from tandem.common.model_files import resolve_model_path
+
+    heldout = heldout_losses(resolve_model_path(config.base_model), adapter_gguf, sft.base_hf_dir, rows["heldout"],
+                             config.evaluation.heldout_max_seq_len)
     write_json(config.work_dir / "heldout.json", heldout)
     metrics = {"sft": sft.metrics, "heldout": heldout, "adapter_bytes": adapter_gguf.stat().st_size,
                "axolotl": axolotl}

@@ -145,10 +145,13 @@ def score_matrix(base_url: str, slices: dict[str, TaskSlice], models: dict[str, 
     out: dict[str, Any] = {}
     for name, task in slices.items():
         items = slice_items(task)
-        per_model = {}
-        for k, model in enumerate(models[name]):
-            subset = items if k < 2 or cross_limit is None else items[:cross_limit]
-            per_model[model] = asyncio.run(_score_model(base_url, model, subset, task, concurrency))
+        subsets = {m: items if k < 2 or cross_limit is None else items[:cross_limit]
+                   for k, m in enumerate(models[name])}
+
+        async def all_models() -> list[list[dict]]:  # the base and modifier workers answer in parallel
+            return await asyncio.gather(*(_score_model(base_url, m, subsets[m], task, concurrency) for m in subsets))
+
+        per_model = dict(zip(subsets, asyncio.run(all_models()), strict=True))
         scores = {m: [r["score"] for r in rows] for m, rows in per_model.items()}
         base = scores.get(BASE_MODEL, [])
         out[name] = {
