@@ -103,7 +103,8 @@ def calibrate_threshold(heldout: Path, artifacts: Path, target: tuple[str, float
     details = write_json(out / "calibration.json", {"report": report.model_dump(),
                                                     "curves": {n: c.model_dump() for n, c in curves.items()}})
     png = plot_curves(curves, out / "curve.png", source)
-    Manifest(artifacts).record(THRESHOLDS_ENTRY, "escalation", [thresholds, details, png],
+    files = [path.resolve() for path in (thresholds, details, png)]
+    Manifest(artifacts).record(THRESHOLDS_ENTRY, "escalation", files,
                                config={"heldout": str(heldout), "heldout_sha256": sha256_file(heldout),
                                        "target": report.target, "strong_source": source},
                                metrics=report.model_dump()["policies"])

@@ -132,7 +132,7 @@ def train_escalation_models(train_path: Path, heldout_path: Path, artifacts: Pat
     for entry, weights, figures in ((DIFFICULTY_ENTRY, difficulty, d_report), (ANSWER_ENTRY, answer, a_report)):
         path = write_json(artifacts / "escalation" / f"{entry.removeprefix('escalation-')}.json",
                           weights.model_dump())
-        manifest.record(entry, "escalation", [path], config={"C_grid": list(C_GRID), **inputs},
+        manifest.record(entry, "escalation", [path.resolve()], config={"C_grid": list(C_GRID), **inputs},
                         metrics=figures.model_dump(), extra={"trained_on": _trained_on(train)})
     write_json(artifacts / "escalation" / "train_report.json", report.model_dump())
     return report
