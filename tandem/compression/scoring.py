@@ -73,8 +73,9 @@ def load_gguf(path: str | Path, n_ctx: int, logits_all: bool = False, threads: i
     """A llama.cpp model through the project's AMX-safe loader."""
     from tandem.engine.llama_loader import load_llama
 
+    threads = threads or os.cpu_count() or 1
     return load_llama(str(path), n_ctx=n_ctx, n_batch=min(n_ctx, 512), logits_all=logits_all,
-                      n_threads=threads or os.cpu_count())
+                      n_threads=threads, n_threads_batch=threads)
 
 
 def perplexity(scorer, windows: list[list[int]], bos_id: int, desc: str = "perplexity", batch: int = 4) -> float:
