@@ -200,33 +200,17 @@ def test_a_teacher_without_a_price_needs_one(tmp_path, inputs, teacher, capsys):
 
 
 @pytest.mark.slow
-def test_the_embedded_model_behind_tandem_up_can_be_the_teacher(tmp_path, inputs, tandem_up):
+def test_the_embedded_model_behind_tandem_up_can_be_the_teacher(tmp_path, tandem_up):
     """Real engine, real HTTP: whatever SmolLM2 writes is parsed, counted and paid for, never fatal."""
-    out = tmp_path / "out"
-    argv = [
-        "distill",
-        "--failures",
-        str(inputs[0]),
-        "--out",
-        str(out),
-        "--base-url",
-        tandem_up.base_url,
-        "--model",
-        "tandem-base",
-        "--max-tokens",
-        "20000",
-        "--set",
-        "budget.max_usd=null",
-        "tasks_per_category=2",
-        "tasks_per_request=2",
-        "teacher.max_tokens=64",
-        "teacher.concurrency=2",
-    ]
-    assert run_cli(argv) == 0
+    out, failures = tmp_path / "out", tmp_path / "one-category.json"
+    failures.write_text(json.dumps({"categories": [category(0, "eggs / dozen / total", "gsm8k", n=2)]}))
+    settings = ["budget.max_usd=null", "tasks_per_category=2", "tasks_per_request=2", "teacher.max_tokens=48"]
+    argv = ["distill", "--failures", str(failures), "--out", str(out), "--base-url", tandem_up.base_url]
+    assert run_cli([*argv, "--model", "tandem-base", "--max-tokens", "20000", "--set", *settings]) == 0
     stats = json.loads((out / "stats.json").read_text())
-    per = stats["per_category"]
-    assert stats["requests_sent"] >= 3 and 0 < stats["spent_tokens"] <= 20000
-    for counts in per.values():  # each category's one request was parsed, or counted as unparseable
-        assert counts.get("unparseable_replies", 0) + counts.get("parsed_replies", 0) == 1
+    counts = stats["per_category"]["eggs / dozen / total"]
+    assert stats["requests_sent"] >= 1 and 0 < stats["spent_tokens"] <= 20000
+    # Its one request for tasks was parsed, or counted as unparseable.
+    assert counts.get("unparseable_replies", 0) + counts.get("parsed_replies", 0) == 1
     rows = [json.loads(line) for line in (out / "sft.jsonl").read_text().splitlines()]
-    assert len(rows) == sum(c.get("kept", 0) for c in per.values())
+    assert len(rows) == counts.get("kept", 0)
