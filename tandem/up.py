@@ -257,6 +257,6 @@ def run_up(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None:
             overrides.append(f"{key}={value}")
-    config = load_config(UpConfig, args.config, overrides)
+    config = load_config(UpConfig, args.config, overrides, with_defaults=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     return Supervisor(config).run()

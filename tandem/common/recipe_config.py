@@ -19,8 +19,12 @@ class ConfigError(Exception):
     """A recipe config is missing, unreadable or invalid."""
 
 
-def load_config(model: type[ConfigT], path: str | Path | None, overrides: list[str] | None = None) -> ConfigT:
-    """Load `path` (YAML), apply dotted `key=value` overrides, validate against `model`."""
+def load_config(model: type[ConfigT], path: str | Path | None, overrides: list[str] | None = None,
+                with_defaults: bool = False) -> ConfigT:
+    """Load `path` (YAML), apply dotted `key=value` overrides, validate against `model`.
+
+    `with_defaults` starts from the model's own defaults, so an override of one nested key keeps
+    its siblings (e.g. `base_model.slots=8` keeps `base_model.port`)."""
     base: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -33,7 +37,9 @@ def load_config(model: type[ConfigT], path: str | Path | None, overrides: list[s
     bad = [o for o in overrides or [] if "=" not in o]
     if bad:
         raise ConfigError(f"overrides must look like key=value, got: {', '.join(bad)}")
-    merged = OmegaConf.merge(OmegaConf.create(base), OmegaConf.from_dotlist(list(overrides or [])))
+    layers = [OmegaConf.create(model().model_dump(mode="json"))] if with_defaults else []
+    layers += [OmegaConf.create(base), OmegaConf.from_dotlist(list(overrides or []))]
+    merged = OmegaConf.merge(*layers)
     data = OmegaConf.to_container(merged, resolve=True)
     try:
         return model.model_validate(data)

@@ -66,6 +66,8 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
             n_threads=settings.n_threads, n_batch=settings.n_batch, max_queue=settings.max_queue,
             adapters={name: str(path) for name, path in served.adapters.items()})
         engine.start()
+        metrics.queue_depth.labels(settings.service_name).set_function(lambda: engine.queue_depth)
+        metrics.active.labels(settings.service_name).set_function(lambda: engine.active_count)
         app.state.worker = WorkerState(settings, served, engine)
         log.info("%s ready: base %s, adapters %s", settings.service_name, served.base_path.name,
                  list(served.adapters) or "none")
@@ -117,7 +119,6 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         except TandemError as exc:
             metrics.observe(route, exc.status_code)
             raise
-        metrics.queue_depth.labels(settings.service_name).set(state.engine.queue_depth)
         observer = CompletionObserver(started)
 
         def record(status: int) -> None:
@@ -125,7 +126,6 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
             metrics.tokens(route, observer.prompt_tokens, observer.completion_tokens)
             if observer.ttft is not None:
                 metrics.ttft.labels(settings.service_name, route).observe(observer.ttft)
-            metrics.active.labels(settings.service_name).set(state.engine.active_count)
 
         if body.stream:
             async def body_iter():
