@@ -43,6 +43,15 @@ def _embed(encoder: OnnxEncoder, ids: list[list[int]], batch_size: int) -> np.nd
     return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
 
 
+def _ece_figures(logits: np.ndarray, y: np.ndarray, masks: dict[str, np.ndarray],
+                 temperature: float) -> dict[str, float]:
+    figures = {}
+    for split, mask in masks.items():
+        figures[f"ece_{split}_before"] = evaluate.ece(y[mask], apply_temperature(logits[mask], 1.0))
+        figures[f"ece_{split}_after"] = evaluate.ece(y[mask], apply_temperature(logits[mask], temperature))
+    return figures
+
+
 def _evaluate_all(probs: dict[str, np.ndarray], y: np.ndarray, sets: dict[str, np.ndarray],
                   domains: list[str]) -> dict[str, dict[str, Any]]:
     return {name: {s: evaluate.classification_metrics(y[mask], p[mask], domains) for s, mask in sets.items()}
@@ -94,21 +103,14 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
     default = domains.index(config.default_domain)
     emb_logits = emb_head.logits(embeddings, features, ids)
     tok_logits = tok_head.logits(ids, features)
-    margins = {}
-    for name, head, logits in (("second-stage", emb_head, emb_logits), ("first-stage", tok_head, tok_logits)):
-        margins[name] = fit.choose_default_margin(logits[realistic_dev], y[realistic_dev], default)
-        head.bias[default] -= margins[name]
-        logits[:, default] -= margins[name]
     calibration = {}
     for name, head, logits in (("second-stage", emb_head, emb_logits), ("first-stage", tok_head, tok_logits)):
+        margin = fit.choose_default_margin(logits[realistic_dev], y[realistic_dev], default)
+        head.bias[default] -= margin
+        logits[:, default] -= margin
         head.temperature = fit.calibrate(logits[dev], y[dev])
-        test = sets["test"]
-        calibration[name] = {
-            "temperature": round(head.temperature, 4), "default_margin": margins[name],
-            "ece_dev_before": evaluate.ece(y[dev], apply_temperature(logits[dev], 1.0)),
-            "ece_dev_after": evaluate.ece(y[dev], apply_temperature(logits[dev], head.temperature)),
-            "ece_test_before": evaluate.ece(y[test], apply_temperature(logits[test], 1.0)),
-            "ece_test_after": evaluate.ece(y[test], apply_temperature(logits[test], head.temperature))}
+        calibration[name] = {"default_margin": margin, "temperature": round(head.temperature, 4),
+                             **_ece_figures(logits, y, {"dev": dev, "test": sets["test"]}, head.temperature)}
     emb_probs = apply_temperature(emb_logits, emb_head.temperature)
     tok_probs = apply_temperature(tok_logits, tok_head.temperature)
     if config.cascade.enabled:
@@ -146,11 +148,12 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
         "handwritten_mistakes": mistakes}
     _record(config, files, report, everything)
     if measure_latency:
-        from tandem.routing.latency import measure
+        from tandem.routing.latency import measure, prompt_pool
         from tandem.routing.onnx_router import OnnxRouter
 
         router = OnnxRouter(config.artifacts_dir, domains, name=config.name)
-        report["latency"] = measure(router, [ex.text for ex in everything if ex.split == "test"], per_bucket=100)
+        texts = prompt_pool([ex.text for ex in handwritten], [ex.text for ex in everything if ex.split == "test"])
+        report["latency"] = measure(router, texts, per_bucket=100)
     write_json(out / "config.json", dump_config(config))
     evaluate.write_report(out, report, domains)
     return report
