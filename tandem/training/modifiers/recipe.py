@@ -75,7 +75,7 @@ def _count_sources(rows) -> dict[str, int]:
 def record_modifier(config: ModifierConfig, adapter_gguf: Path, base_sha256: str, metrics: dict[str, Any],
                     servable: bool, reason: str) -> None:
     Manifest(config.artifacts_dir).record(
-        config.domain, "modifier", [adapter_gguf], base_sha256=base_sha256, config=dump_config(config),
+        config.domain, "modifier", [adapter_gguf.resolve()], base_sha256=base_sha256, config=dump_config(config),
         metrics=metrics, servable=servable,
         extra={"trained_on": trained_on(config.data.train_sources), "servable": servable, "reason": reason,
                "heldout_source": config.evaluation.heldout_source, "task_suite": config.evaluation.task.suite})
@@ -98,12 +98,30 @@ def load_sft_result(sft_dir: Path, config: ModifierConfig) -> Any:
                      sft_dir / "loss_curve.png")
 
 
+def measure_heldout(config: ModifierConfig, adapter_gguf: Path, tokenizer_dir: Path, rows: list[dict]) -> dict:
+    """Held-out losses, reused from work_dir/heldout.json when adapter, base, rows and length match
+    (a re-run after a later step failed does not pay for them again)."""
+    from tandem.common.manifest import sha256_file
+    from tandem.common.model_files import resolve_model_path
+    from tandem.training.modifiers.heldout import heldout_losses
+
+    base = resolve_model_path(config.base_model)
+    key = {"adapter_sha256": sha256_file(adapter_gguf), "base_sha256": sha256_file(base),
+           "rows": [r["id"] for r in rows], "max_seq_len": config.evaluation.heldout_max_seq_len}
+    path = config.work_dir / "heldout.json"
+    if path.is_file() and json.loads(path.read_text()).get("key") == key:
+        log.info("%s: reusing held-out losses from %s", config.domain, path)
+        return json.loads(path.read_text())
+    heldout = heldout_losses(base, adapter_gguf, tokenizer_dir, rows, config.evaluation.heldout_max_seq_len)
+    write_json(path, {**heldout, "key": key})
+    return {**heldout, "key": key}
+
+
 def train_modifier(config: ModifierConfig, sft_dir: Path | None = None) -> tuple[Path, Any, dict[str, Any]]:
     """Steps 1-4a: data, SFT, GGUF export, held-out loss. Returns (adapter GGUF, SFTResult, metrics).
     With `sft_dir`, the SFT step is taken from a finished run there instead of trained here."""
     from tandem.training.lora_export import export_lora_gguf
     from tandem.training.modifiers.axolotl import write_modifier_axolotl
-    from tandem.training.modifiers.heldout import heldout_losses
     from tandem.training.sft import run_sft
 
     config.work_dir.mkdir(parents=True, exist_ok=True)
@@ -116,11 +134,7 @@ def train_modifier(config: ModifierConfig, sft_dir: Path | None = None) -> tuple
     if not sft.base_gguf_sha256:
         raise ValueError(f"base {config.base_model} has no GGUF sha256: serving cannot check the adapter's base")
     adapter_gguf = export_lora_gguf(sft.adapter_dir, sft.base_hf_dir, config.artifacts_dir / config.adapter_relpath)
-    from tandem.common.model_files import resolve_model_path
-
-    heldout = heldout_losses(resolve_model_path(config.base_model), adapter_gguf, sft.base_hf_dir, rows["heldout"],
-                             config.evaluation.heldout_max_seq_len)
-    write_json(config.work_dir / "heldout.json", heldout)
+    heldout = measure_heldout(config, adapter_gguf, sft.base_hf_dir, rows["heldout"])
     metrics = {"sft": sft.metrics, "heldout": heldout, "adapter_bytes": adapter_gguf.stat().st_size,
                "axolotl": axolotl}
     return adapter_gguf, sft, metrics

@@ -49,6 +49,7 @@ def slice_items(task: TaskSlice) -> list:
 def stage_artifacts(staging: Path, base_gguf: Path, adapters: dict[str, Path]) -> str:
     """A manifest listing the base the adapters were trained on and each adapter as a servable
     candidate; returns the base's sha256."""
+    staging = staging.resolve()
     if staging.exists():
         shutil.rmtree(staging)
     (staging / "base").mkdir(parents=True)
