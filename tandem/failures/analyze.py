@@ -23,17 +23,31 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def failure_text(row: dict[str, Any], mode: str, max_chars: int) -> str:
-    prompt = prompt_text(row.get("prompt"))
+def failure_text(row: dict[str, Any], mode: str, boilerplate: set[str]) -> str:
+    prompt = without_lines(prompt_text(row.get("prompt")), boilerplate)
     if mode == "prompt_response":
         prompt = f"{prompt}\n\nAnswer given: {row.get('response') or ''}"
-    return prompt[:max_chars]
+    return prompt
+
+
+def boilerplate_lines(texts: list[str], min_share: float = 0.05, min_count: int = 3) -> set[str]:
+    """Lines repeated verbatim across many prompts: the harness's instructions ("Answer with the letter
+    of the correct option...") would otherwise name and shape the categories."""
+    counts = Counter(line for t in texts for line in {s.strip() for s in t.splitlines()} if line)
+    floor = max(min_count, min_share * len(texts))
+    return {line for line, n in counts.items() if n >= floor}
+
+
+def without_lines(text: str, lines: set[str]) -> str:
+    kept = "\n".join(s for s in text.splitlines() if s.strip() not in lines).strip()
+    return kept or text
 
 
 def analyze(config: FailureAnalysisConfig) -> dict[str, Any]:
     failures = load_failures(config.results, config.pass_score)
     rows = failures.rows
-    texts = [failure_text(r, config.embed_text, config.max_chars) for r in rows]
+    boilerplate = boilerplate_lines([prompt_text(r.get("prompt")) for r in rows])
+    texts = [failure_text(r, config.embed_text, boilerplate)[: config.max_chars] for r in rows]
     vectors = embed(texts)
     clustering = choose_clusters(vectors, config.k_min, config.k_max, config.seed)
     terms = top_terms(texts, clustering.labels, clustering.k, config.top_terms)
@@ -74,6 +88,7 @@ def analyze(config: FailureAnalysisConfig) -> dict[str, Any]:
         "k_capped": clustering.k < config.k_min,
         "silhouette_by_k": {str(k): round(v, 4) for k, v in clustering.silhouette_by_k.items()},
         "embed_text": config.embed_text,
+        "boilerplate_lines_removed": sorted(boilerplate),
         "categories": categories,
     }
     out = Path(config.out_dir)

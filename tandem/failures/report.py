@@ -28,6 +28,12 @@ def markdown_report(report: dict[str, Any]) -> str:
         *[f"| {k} | {v:.3f} |" for k, v in report["silhouette_by_k"].items()],
         "",
     ]
+    if report["boilerplate_lines_removed"]:
+        lines += [
+            f"Instruction lines shared by many prompts, left out of clustering and names: "
+            f"{len(report['boilerplate_lines_removed'])}.",
+            "",
+        ]
     if report["skipped"]:
         lines += [
             "Rows not analysed: " + ", ".join(f"{r} {n}" for r, n in report["skipped"].items()) + ".",

@@ -69,6 +69,9 @@ def test_failures_are_clustered_into_named_categories(tmp_path, results):
     assert purity >= 0.8, [c["suites"] for c in cats]
     member_ids = Counter((m["suite"], m["id"]) for c in cats for m in c["members"])
     assert len(member_ids) == report["failures"] and max(member_ids.values()) == 1
+    # The harness's instruction lines are found and kept out of the names.
+    assert any(line.startswith("Answer with the letter") for line in report["boilerplate_lines_removed"])
+    assert not any("letter" in c["terms"] for c in cats)
     markdown = (out / "failures.md").read_text()
     assert markdown.count("\n## ") == report["k"] and "Top terms:" in markdown
     assert Manifest(out).entry("failure-analysis").metrics["k"] == report["k"]
