@@ -20,7 +20,7 @@ class TemplateSpec(BaseModel):
 
 
 class EncoderSpec(BaseModel):
-    max_tokens: int = Field(default=64, ge=8, le=512, description="Prompts are cut to this many tokens.")
+    max_tokens: int = Field(default=32, ge=8, le=512, description="Prompts are cut to this many tokens.")
     quantize: bool = Field(default=True, description="int8 dynamic quantization of the ONNX encoder.")
     threads: int = Field(default=1, ge=1, le=16, description="ONNX Runtime intra-op threads when serving.")
 

@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 
 
 class OnnxEncoder:
-    def __init__(self, model_path: str | Path, tokenizer_path: str | Path, max_tokens: int = 64, threads: int = 1):
+    def __init__(self, model_path: str | Path, tokenizer_path: str | Path, max_tokens: int = 32, threads: int = 1):
         self.max_tokens = max_tokens
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self.tokenizer.no_padding()
