@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="Checkpoints and intermediate files (default build/modifiers).")
     parser.add_argument("--cross-domain-limit", type=int, default=20,
                         help="Items per other domain's slice when measuring a modifier's cost there (0: skip).")
+    parser.add_argument("--eval-concurrency", type=int, default=4,
+                        help="Requests in flight per model while scoring (1 on a heavily loaded CPU).")
     parser.add_argument("--from-sft", type=Path, default=None,
                         help="Folder with <domain>/sft from SFT runs made elsewhere (e.g. a GPU box): skip training here.")
     parser.add_argument("overrides", nargs="*",
@@ -87,7 +89,7 @@ def run_build(args: argparse.Namespace) -> int:
             for d in slices}
     with serving(staging) as url:
         matrix = score_matrix(url, slices, plan, configs[0].evaluation.confidence,
-                              cross_limit=args.cross_domain_limit or None)
+                              cross_limit=args.cross_domain_limit or None, concurrency=args.eval_concurrency)
     timings["task_eval"] = time.monotonic() - t0
 
     results = []

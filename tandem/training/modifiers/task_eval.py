@@ -81,7 +81,8 @@ def serving(artifacts: Path, ready_timeout_s: float = 300.0, threads: int | None
     port, base_port, mod_port = _free_port(), _free_port(), _free_port()
     cmd = [sys.executable, "-m", "tandem.cli", "up", "--artifacts", str(artifacts), "--port", str(port),
            f"base_model.port={base_port}", f"modifier_worker.port={mod_port}", "base_model.slots=4",
-           "modifier_worker.slots=4", f"ready_timeout_s={ready_timeout_s}"]
+           "modifier_worker.slots=4", f"ready_timeout_s={ready_timeout_s}",
+           "router.request_timeout_s=3600"]  # a loaded CPU box can take minutes per answer: measure, don't time out
     if threads:
         cmd += [f"base_model.n_threads={threads}", f"modifier_worker.n_threads={threads}"]
     proc = subprocess.Popen(cmd, start_new_session=True)
