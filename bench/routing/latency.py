@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = prompt_pool([ex.text for ex in load_handwritten(config.handwritten)], test)
     results = {}
     for mode, cascade in (("cascade", True), ("embedding", False)):
-        router = OnnxRouter(config.artifacts_dir, config.domains, name=config.name, threads=args.threads,
+        router = OnnxRouter(config.artifacts_dir, config.domains, entry=config.name, threads=args.threads,
                             cascade=cascade)
         results[mode] = measure(router, texts, per_bucket=args.per_bucket)
         print(f"\n{mode} (threads={results[mode]['threads']}, load {results[mode]['load']})")

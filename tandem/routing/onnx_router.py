@@ -45,11 +45,11 @@ def verified_files(artifacts_dir: str | Path, name: str = "router") -> dict[str,
 @register_router("onnx")
 class OnnxRouter:
     def __init__(self, artifacts_dir: str | Path | None = None, domains: list[str] | None = None,
-                 name: str = "router", threads: int | None = None, cascade: bool | None = None, **_: object):
+                 entry: str = "router", threads: int | None = None, cascade: bool | None = None, **_: object):
         if artifacts_dir is None:
             raise RouterLoadError(f"the onnx domain router needs an artifacts folder (artifacts_dir) whose "
-                                  f"manifest lists '{name}'; {TRAIN_HINT}")
-        paths = verified_files(artifacts_dir, name)
+                                  f"manifest lists '{entry}'; {TRAIN_HINT}")
+        paths = verified_files(artifacts_dir, entry)
         try:
             meta = json.loads(paths["router.json"].read_text())
             self.domains: list[str] = list(meta["domains"])

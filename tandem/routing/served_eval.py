@@ -26,7 +26,7 @@ def served_accuracy(config: RouterRecipeConfig, include_test: bool = False) -> d
     if include_test:
         sets["test"] = [ex for ex in build_examples(config) if ex.split == "test"]
     routers = {"onnx": build_router("onnx", artifacts_dir=config.artifacts_dir, domains=config.domains,
-                                    name=config.name),
+                                    entry=config.name),
                "keywords": build_router("keywords", domains=config.domains)}
     return {name: {s: _accuracy(router, examples, f"{name}/{s}") for s, examples in sets.items()}
             for name, router in routers.items()}

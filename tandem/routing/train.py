@@ -151,7 +151,7 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
         from tandem.routing.latency import measure, prompt_pool
         from tandem.routing.onnx_router import OnnxRouter
 
-        router = OnnxRouter(config.artifacts_dir, domains, name=config.name)
+        router = OnnxRouter(config.artifacts_dir, domains, entry=config.name)
         texts = prompt_pool([ex.text for ex in handwritten], [ex.text for ex in everything if ex.split == "test"])
         report["latency"] = measure(router, texts, per_bucket=100)
     write_json(out / "config.json", dump_config(config))

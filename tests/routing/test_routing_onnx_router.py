@@ -100,3 +100,15 @@ def test_domains_the_service_does_not_serve_are_refused(artifact_copy):
         build_router("onnx", artifacts_dir=artifact_copy, domains=["code", "general"])
     meta = artifact_copy / "router" / "router.json"
     assert json.loads(meta.read_text())["domains"] == DOMAINS
+
+
+def test_router_eval_command_scores_the_artifact_and_the_keyword_baseline(trained_router, capsys):
+    from routing_helpers import RECIPE
+
+    from tandem.cli import main
+
+    assert main(["router", "eval", "--config", str(RECIPE), f"artifacts_dir={trained_router.artifacts_dir}"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    reported = trained_router.report["evaluations"]
+    assert scores["onnx"]["handwritten"] == reported["router"]["handwritten"]["accuracy"]
+    assert scores["keywords"]["handwritten"] == reported["keywords"]["handwritten"]["accuracy"]
