@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+from tandem.services.fallback.app import create_app as create_fallback
+from tandem.services.fallback.settings import FallbackSettings
 from tandem.services.router.app import create_app as create_router
 from tandem.services.router.settings import RouterSettings
 from tandem.services.worker.app import create_app as create_worker
@@ -17,7 +19,9 @@ METRIC = re.compile(r"\b(tandem_[a-z0-9_]+)\b")
 def exported_names() -> set[str]:
     """Sample names (with _total/_bucket/... suffixes) from the registries the app factories build."""
     names: set[str] = set()
-    for app in (create_router(RouterSettings()), create_worker()):
+    apps = (create_router(RouterSettings()), create_worker(),
+            create_fallback(FallbackSettings(upstream_base_url="http://127.0.0.1:9/v1")))
+    for app in apps:
         for metric in app.state.metrics.registry.collect():
             names.add(metric.name)
             names.update(f"{metric.name}{suffix}" for suffix in ("_total", "_bucket", "_count", "_sum"))

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 PROMPT = [{"role": "user", "content": "List three primary colors."}]
+NO_CACHE = {"Cache-Control": "no-cache"}  # these tests measure generation, not the response cache
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,8 @@ def test_non_streamed_chat_has_content_usage_and_route_facts(client):
 def test_stream_matches_non_stream_and_reports_usage(client):
     full = client.chat.completions.create(model="tandem-base", messages=PROMPT, max_tokens=24, temperature=0)
     stream = client.chat.completions.create(model="tandem-base", messages=PROMPT, max_tokens=24, temperature=0,
-                                            stream=True, stream_options={"include_usage": True})
+                                            stream=True, stream_options={"include_usage": True},
+                                            extra_headers=NO_CACHE)
     pieces, finish, usage, n_chunks = [], None, None, 0
     for chunk in stream:
         n_chunks += 1
@@ -136,7 +138,7 @@ def test_eight_simultaneous_requests_all_complete_uncut(client):
 
     def ask(text: str):
         return client.chat.completions.create(model="tandem-base", messages=[{"role": "user", "content": text}],
-                                              max_tokens=24, temperature=0)
+                                              max_tokens=24, temperature=0, extra_headers=NO_CACHE)
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(ask, prompts))
