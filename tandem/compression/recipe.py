@@ -326,11 +326,11 @@ class CompressionRecipe:
             published.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(final.path, published)
             gguf_sha = sha256_file(quantized.path)
-            manifest.record(cfg.publish.name, "base", [published], base_sha256=gguf_sha, config=dump_config(cfg),
+            manifest.record(cfg.publish.name, "base", [published.resolve()], base_sha256=gguf_sha, config=dump_config(cfg),
                             metrics=figures, extra={"gguf_sha256": gguf_sha, "answer_confidence": self.calibration,
                                                     "report": str(paths["json"])})
             paths["base"] = published
-        report_files = [paths[k] for k in ("json", "markdown", "png", "config")]
+        report_files = [paths[k].resolve() for k in ("json", "markdown", "png", "config")]
         manifest.record(f"compression-report-{cfg.run_name}", "report", report_files,
                         config=dump_config(cfg), metrics=figures, servable=False)
         return paths

@@ -141,6 +141,9 @@ def _atomic_output(dst: Path):
     try:
         with os.fdopen(fd, "wb") as out:
             yield out
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
