@@ -43,20 +43,39 @@ def byte_level_bpe_view(hf_dir: Path, view: Path) -> Path:
     token), but `convert_hf_to_gguf.py` then takes it for a SentencePiece vocab and writes a
     GGUF whose tokenizer aborts llama.cpp on the first text it tokenizes. The view (symlinks
     plus a corrected tokenizer.json) makes the converter take its BPE path.
+
+    The same loader also writes `eos_token` = the BOS token into tokenizer_config.json (SmolLM2:
+    `<|im_start|>`), which the converter copies into the GGUF; the view takes the EOS id from
+    config.json instead.
     """
-    tokenizer_file = hf_dir / "tokenizer.json"
+    tokenizer_file, tok_config_file = hf_dir / "tokenizer.json", hf_dir / "tokenizer_config.json"
     if not tokenizer_file.is_file():
         return hf_dir
+    fixed: dict[str, str] = {}
     tokenizer = json.loads(tokenizer_file.read_text())
     pre = tokenizer.get("pre_tokenizer") or {}
-    if pre.get("type") != "ByteLevel" or not tokenizer["model"].get("byte_fallback"):
+    if pre.get("type") == "ByteLevel" and tokenizer["model"].get("byte_fallback"):
+        tokenizer["model"]["byte_fallback"] = False
+        tokenizer["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True,
+                                "use_regex": True}
+        fixed["tokenizer.json"] = json.dumps(tokenizer)
+    eos_id = json.loads((hf_dir / "config.json").read_text()).get("eos_token_id")
+    vocab = tokenizer["model"].get("vocab", {})
+    eos_text = next((t["content"] for t in tokenizer.get("added_tokens", []) if t["id"] == eos_id), None) \
+        or next((text for text, i in vocab.items() if i == eos_id), None)
+    if tok_config_file.is_file() and isinstance(eos_id, int) and eos_text:
+        tok_config = json.loads(tok_config_file.read_text())
+        if tok_config.get("eos_token") not in (None, eos_text):
+            tok_config["eos_token"] = eos_text
+            tok_config.pop("eos_token_id", None)
+            fixed["tokenizer_config.json"] = json.dumps(tok_config)
+    if not fixed:
         return hf_dir
-    tokenizer["model"]["byte_fallback"] = False
-    tokenizer["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
     for item in hf_dir.iterdir():
-        if item.name != "tokenizer.json":
+        if item.name not in fixed:
             (view / item.name).symlink_to(item.resolve())
-    (view / "tokenizer.json").write_text(json.dumps(tokenizer))
+    for name, text in fixed.items():
+        (view / name).write_text(text)
     return view
 
 

@@ -27,6 +27,11 @@ def _smollm2_tokenizer_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def smollm2_tokenizer_dir() -> Path:
+    return _smollm2_tokenizer_dir()
+
+
+@pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM

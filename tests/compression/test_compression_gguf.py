@@ -26,3 +26,22 @@ def test_imatrix_quantization_loads_and_is_smaller(tiny_llama_dir, tmp_path):
     llm = load_gguf(out, n_ctx=64)
     assert len(llm.tokenize(b"water boils at 100 degrees")) > 3
     llm.close()
+
+
+def test_conversion_view_fixes_gguf_loader_tokenizer(smollm2_tokenizer_dir, tmp_path):
+    import json
+    import shutil
+
+    from tandem.compression.gguf_export import byte_level_bpe_view
+
+    src, view = tmp_path / "hf", tmp_path / "view"
+    shutil.copytree(smollm2_tokenizer_dir, src)
+    view.mkdir()
+    (src / "config.json").write_text(json.dumps({"eos_token_id": 2, "bos_token_id": 1}))
+    tok_config = json.loads((src / "tokenizer_config.json").read_text())
+    tok_config["eos_token"] = "<|im_start|>"
+    (src / "tokenizer_config.json").write_text(json.dumps(tok_config))
+    assert byte_level_bpe_view(src, view) == view
+    assert json.loads((view / "tokenizer_config.json").read_text())["eos_token"] == "<|im_end|>"
+    tokenizer = json.loads((view / "tokenizer.json").read_text())
+    assert tokenizer["decoder"]["type"] == "ByteLevel" and not tokenizer["model"]["byte_fallback"]
