@@ -49,6 +49,7 @@ class RunSummary:
     system: str
     concurrency: int
     requests: int
+    failed: int
     tokens: int
     wall_s: float
     tokens_per_s: float
@@ -62,10 +63,10 @@ def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def _summary(system: str, concurrency: int, results: list[RequestResult], wall: float) -> RunSummary:
+def _summary(system: str, concurrency: int, results: list[RequestResult], wall: float, failed: int = 0) -> RunSummary:
     tokens = sum(r.tokens for r in results)
-    lat, ttft = [r.latency for r in results], [r.ttft for r in results]
-    return RunSummary(system, concurrency, len(results), tokens, wall, tokens / wall,
+    lat, ttft = [r.latency for r in results] or [0.0], [r.ttft for r in results] or [0.0]
+    return RunSummary(system, concurrency, len(results), failed, tokens, wall, tokens / wall,
                       _pct(lat, 50), _pct(lat, 95), _pct(ttft, 50), _pct(ttft, 95))
 
 
@@ -74,7 +75,9 @@ def _stream_http(client: httpx.Client, url: str, model: str, prompt: str, max_to
     ttft, tokens = None, 0
     payload = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
                "temperature": 0, "stream": True}
-    with client.stream("POST", f"{url}/v1/chat/completions", json=payload) as response:
+    # no-cache: Tandem's response cache would answer repeats without generating
+    with client.stream("POST", f"{url}/v1/chat/completions", json=payload,
+                       headers={"Cache-Control": "no-cache"}) as response:
         response.raise_for_status()
         for line in response.iter_lines():
             if not line.startswith("data: {"):
@@ -92,6 +95,7 @@ def run_http(system: str, url: str, model: str, concurrency: int, n: int, max_to
     for i in range(n):
         jobs.put(PROMPTS[i % len(PROMPTS)])
     results: list[RequestResult] = []
+    failures: list[str] = []
     lock = threading.Lock()
 
     def worker() -> None:
@@ -101,7 +105,12 @@ def run_http(system: str, url: str, model: str, concurrency: int, n: int, max_to
                     prompt = jobs.get_nowait()
                 except queue.Empty:
                     return
-                result = _stream_http(client, url, model, prompt, max_tokens)
+                try:
+                    result = _stream_http(client, url, model, prompt, max_tokens)
+                except httpx.HTTPError:  # llama-cpp-python's server cuts a stream when another request arrives
+                    with lock:
+                        failures.append(prompt)
+                    continue
                 with lock:
                     results.append(result)
 
@@ -112,7 +121,7 @@ def run_http(system: str, url: str, model: str, concurrency: int, n: int, max_to
         t.start()
     for t in threads:
         t.join()
-    return _summary(system, concurrency, results, time.perf_counter() - started)
+    return _summary(system, concurrency, results, time.perf_counter() - started, failed=len(failures))
 
 
 def run_raw(gguf: Path, n: int, max_tokens: int, threads: int) -> RunSummary:
@@ -219,11 +228,11 @@ def report(runs: list[RunSummary], args: argparse.Namespace) -> None:
     load = os.getloadavg()
     out.write_text(json.dumps({"config": vars(args), "loadavg_at_end": load, "runs": [asdict(r) for r in runs],
                                "ratios": ratios}, indent=2))
-    header = f"{'system':38} {'conc':>4} {'tok/s':>8} {'p50 lat':>8} {'p95 lat':>8} {'p50 ttft':>9} {'p95 ttft':>9}"
+    header = f"{'system':38} {'conc':>4} {'ok/fail':>7} {'tok/s':>8} {'p50 lat':>8} {'p95 lat':>8} {'p50 ttft':>9} {'p95 ttft':>9}"
     print(header)
     print("-" * len(header))
     for r in runs:
-        print(f"{r.system:38} {r.concurrency:>4} {r.tokens_per_s:>8.1f} {r.p50_latency_s:>8.2f} {r.p95_latency_s:>8.2f} "
+        print(f"{r.system:38} {r.concurrency:>4} {f'{r.requests}/{r.failed}':>7} {r.tokens_per_s:>8.1f} {r.p50_latency_s:>8.2f} {r.p95_latency_s:>8.2f} "
               f"{r.p50_ttft_s:>9.3f} {r.p95_ttft_s:>9.3f}")
     for name, value in ratios.items():
         print(f"{name}: {value:.2f}")
