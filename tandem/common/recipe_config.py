@@ -5,6 +5,7 @@ Validation happens before any heavy work starts, and every error is reported at 
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,3 +51,9 @@ def load_config(model: type[ConfigT], path: str | Path | None, overrides: list[s
 
 def dump_config(config: BaseModel) -> dict[str, Any]:
     return config.model_dump(mode="json")
+
+
+def add_override_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """`--set KEY=VALUE ...`: recipe-field overrides, collected into `args.overrides`."""
+    parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help=f"Override recipe fields, e.g. --set {example}")

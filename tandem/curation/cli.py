@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+from tandem.common.recipe_config import add_override_argument
 from tandem.curation.formats import ALIASES, FORMATS
 
 
@@ -39,15 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=min(2, os.cpu_count() or 1),
         help="Worker processes for parsing, filtering and hashing.",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Override recipe fields, e.g. --set near_dedup.threshold=0.85 'language.keep=[en,fr]'.",
-    )
+    add_override_argument(p, "near_dedup.threshold=0.85 'language.keep=[en,fr]'.")
     p.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
     p.set_defaults(func=_run)
 

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from tandem.common.recipe_config import add_override_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -28,15 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-usd", type=float, help="Dollar cap (budget.max_usd).")
     p.add_argument("--max-tokens", type=int, help="Token cap (budget.max_tokens).")
     p.add_argument("--config", help="Recipe YAML (configs/curation/distill.yaml).")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Override recipe fields, e.g. --set tasks_per_category=20 teacher.concurrency=4",
-    )
+    add_override_argument(p, "tasks_per_category=20 teacher.concurrency=4")
     p.set_defaults(func=_run)
 
 

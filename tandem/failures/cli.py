@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from tandem.common.recipe_config import add_override_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     analyze = subparsers.add_parser("analyze", help="Analyse evaluation results.")
@@ -44,15 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=int, default=None, help="Completion limit for the eval run.")
     p.add_argument("--out", type=Path, required=True, help="Output folder.")
     p.add_argument("--config", help="YAML with FailureAnalysisConfig fields.")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Override config fields, e.g. --set k_min=4 embed_text=prompt_response",
-    )
+    add_override_argument(p, "k_min=4 embed_text=prompt_response")
     p.set_defaults(func=_run)
 
 

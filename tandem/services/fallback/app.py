@@ -18,8 +18,9 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from tandem.common.errors import ModelNotFoundError, install_error_handlers
+from tandem.common.errors import ModelNotFoundError
 from tandem.common.metrics import ServiceMetrics
+from tandem.common.service_app import service_app
 from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
 from tandem.services.fallback.budget import BudgetUnavailable, DailyBudget
 from tandem.services.fallback.fallback_metrics import FallbackMetrics
@@ -84,13 +85,7 @@ def create_app(settings: FallbackSettings | None = None) -> FastAPI:
             await upstream.aclose()
             await budget.aclose()
 
-    app = FastAPI(title="Tandem fallback", lifespan=lifespan)
-    install_error_handlers(app)
-    metrics.mount(app)
-
-    @app.get("/health")
-    def health() -> dict:
-        return {"status": "alive"}
+    app = service_app("Tandem fallback", lifespan, metrics)
 
     @app.get("/ready")
     def ready(request: Request) -> JSONResponse:

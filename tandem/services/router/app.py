@@ -19,18 +19,18 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from tandem.cache.backends import build_backend
+from tandem.cache.embedders import build_embedder
+from tandem.cache.response_cache import CacheCounters, ResponseCache
+from tandem.cache.semantic import SemanticIndex
 from tandem.common.errors import (
     InvalidRequestError,
     ModelNotFoundError,
     OverloadedError,
     error_body,
-    install_error_handlers,
 )
-from tandem.cache.backends import build_backend
-from tandem.cache.embedders import build_embedder
-from tandem.cache.response_cache import CacheCounters, ResponseCache
-from tandem.cache.semantic import SemanticIndex
 from tandem.common.metrics import ServiceMetrics
+from tandem.common.service_app import service_app
 from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
 from tandem.escalation.gateway import EscalationCounters, EscalationGate
 from tandem.routing.base import DomainRouter, RouteDecision, build_router
@@ -147,9 +147,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             if cache is not None:
                 await cache.aclose()
 
-    app = FastAPI(title="Tandem router", lifespan=lifespan)
-    install_error_handlers(app)
-    metrics.mount(app)
+    app = service_app("Tandem router", lifespan, metrics)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
@@ -158,10 +156,6 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             return JSONResponse(error_body(f"Request body is {length} bytes; the limit is {settings.max_body_bytes}.",
                                            "invalid_request_error", None, "request_too_large"), status_code=413)
         return await call_next(request)
-
-    @app.get("/health")
-    def health() -> dict:
-        return {"status": "alive"}
 
     @app.get("/ready")
     def ready(request: Request) -> JSONResponse:

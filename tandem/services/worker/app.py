@@ -12,8 +12,9 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from tandem.common.errors import InvalidRequestError, ModelNotFoundError, TandemError, install_error_handlers
+from tandem.common.errors import InvalidRequestError, ModelNotFoundError, TandemError
 from tandem.common.metrics import ServiceMetrics
+from tandem.common.service_app import service_app
 from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
 from tandem.engine.batched import BatchedEngine, SamplingParams
 from tandem.engine.chat import ChatPrompter
@@ -76,13 +77,7 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         finally:
             await asyncio.to_thread(engine.stop)
 
-    app = FastAPI(title=f"Tandem {settings.service_name}", lifespan=lifespan)
-    install_error_handlers(app)
-    metrics.mount(app)
-
-    @app.get("/health")
-    def health() -> dict:
-        return {"status": "alive"}
+    app = service_app(f"Tandem {settings.service_name}", lifespan, metrics)
 
     @app.get("/ready")
     def ready(request: Request) -> JSONResponse:
