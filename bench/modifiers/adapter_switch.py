@@ -1,13 +1,14 @@
 """Modifier serving costs in the worker's engine: adapter switch cost, memory with 1 vs 3 adapters,
 and adapter size against the plan's 40-50 MB per modifier for an 8B base.
 
-    python -m bench.modifiers.adapter_switch --artifacts artifacts [--requests 12] [--out bench/results/modifiers.json]
+    python -m bench.modifiers.adapter_switch --artifacts artifacts [--requests 48] [--out bench/results/modifiers.json]
 
-Switch cost: the same short request, one at a time (slots=1), either all on one adapter or
-cycling through the adapters, so every request in the second run pays one switch (the engine
-sets the adapter on the context and clears the KV cache). Memory: a fresh process per count
-(0, 1, all adapters) loads the engine, answers one request and reports its RSS, so each extra
-adapter's cost is the RSS difference. Sizes: the adapter files, and `adapter_size` for the ranks
+Switch cost: the same short request, one at a time, on an engine sized like the worker (4 slots x
+2048 tokens), in pairs on one adapter with the pairs cycling through the adapters, so the first
+request of each pair pays one switch and the second none. A switch sets the adapter on the context
+and clears the KV cache's cells (not its data); llama.cpp then re-reserves its compute graph on
+the next decode. Memory: a fresh process per count (0, 1, all adapters) loads the engine, answers
+one request and reports its RSS, so each extra adapter's cost is the RSS difference. Sizes: the adapter files, and `adapter_size` for the ranks
 and targets that give 40-50 MB at Llama 3.1 8B.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from tandem.common.manifest import Manifest
 from tandem.common.model_files import resolve_model_path
+from tandem.services.worker.settings import WorkerSettings
 from tandem.training.modifiers.adapter_size import ALL_LINEAR, LLAMA_3_1_8B, lora_bytes
 
 PROMPT = "<|im_start|>user\nWrite a function that adds two numbers.<|im_end|>\n<|im_start|>assistant\n"
@@ -50,27 +52,33 @@ async def _timed_requests(engine, adapters: list[str | None], max_tokens: int) -
     return latencies
 
 
-def switch_cost(base: Path, adapters: dict[str, Path], requests: int, max_tokens: int, threads: int) -> dict:
+def switch_cost(base: Path, adapters: dict[str, Path], requests: int, max_tokens: int, threads: int,
+                slots: int, ctx_per_slot: int) -> dict:
+    """Requests in pairs on one adapter, the pairs cycling through the adapters (A A B B C C A A ...):
+    the first request of a pair pays a switch, the second does not. The switch cost is the median
+    of the paired differences, so drifts of a shared machine hit both sides of a difference alike."""
     from tandem.engine.batched import BatchedEngine
 
-    engine = BatchedEngine(base, slots=1, ctx_per_slot=512, n_threads=threads, adapters=adapters)
+    engine = BatchedEngine(base, slots=slots, ctx_per_slot=ctx_per_slot, n_threads=threads, adapters=adapters)
     engine.start()
+    names = list(adapters)
+    order = [names[i % len(names)] for i in range(requests) for _ in range(2)]
     try:
-        names = list(adapters)
-        asyncio.run(_timed_requests(engine, names[:1] * 2, max_tokens))  # warm-up
+        asyncio.run(_timed_requests(engine, names[-1:] * 2, max_tokens))  # warm-up
         switches_before = engine.adapter_switches
-        same = asyncio.run(_timed_requests(engine, names[:1] * requests, max_tokens))
-        switches_same = engine.adapter_switches - switches_before
-        cycle = [names[i % len(names)] for i in range(requests)]
-        alternating = asyncio.run(_timed_requests(engine, cycle, max_tokens))
-        switches_alt = engine.adapter_switches - switches_before - switches_same
+        latencies = asyncio.run(_timed_requests(engine, order, max_tokens))
+        switches = engine.adapter_switches - switches_before
     finally:
         engine.stop()
-    same_ms, alt_ms = statistics.median(same) * 1000, statistics.median(alternating) * 1000
-    return {"requests": requests, "max_tokens": max_tokens, "threads": threads,
-            "same_adapter_median_ms": same_ms, "alternating_median_ms": alt_ms,
-            "switches_same": switches_same, "switches_alternating": switches_alt,
-            "switch_cost_ms_per_request": alt_ms - same_ms}
+    switched, unswitched = latencies[0::2], latencies[1::2]
+    diffs = sorted((a - b) * 1000 for a, b in zip(switched, unswitched))
+    quartiles = statistics.quantiles(diffs, n=4)
+    return {"pairs": requests, "max_tokens": max_tokens, "threads": threads,
+            "slots": slots, "ctx_per_slot": ctx_per_slot, "switches": switches,
+            "same_adapter_median_ms": statistics.median(unswitched) * 1000,
+            "after_switch_median_ms": statistics.median(switched) * 1000,
+            "switch_cost_ms_per_request": statistics.median(diffs),
+            "switch_cost_ms_iqr": [quartiles[0], quartiles[2]]}
 
 
 def memory_child(base: str, adapters_json: str, threads: int) -> None:
@@ -113,11 +121,12 @@ def adapter_sizes(adapters: dict[str, Path], manifest: Manifest) -> dict:
 
 def _table(result: dict) -> str:
     s = result["switch"]
-    lines = ["adapter switch (slots=1, greedy, "
-             f"{s['max_tokens']} new tokens, {s['requests']} requests, {s['threads']} threads)",
-             f"  all on one adapter : {s['same_adapter_median_ms']:8.1f} ms/request (median)",
-             f"  alternating        : {s['alternating_median_ms']:8.1f} ms/request ({s['switches_alternating']} switches)",
-             f"  switch cost        : {s['switch_cost_ms_per_request']:8.1f} ms/request", "",
+    lines = [f"adapter switch (slots={s['slots']} x {s['ctx_per_slot']} tokens, greedy, {s['max_tokens']} new tokens, "
+             f"{s['pairs']} request pairs, {s['threads']} threads)",
+             f"  no switch          : {s['same_adapter_median_ms']:8.1f} ms/request (median)",
+             f"  after a switch     : {s['after_switch_median_ms']:8.1f} ms/request ({s['switches']} switches)",
+             f"  switch cost        : {s['switch_cost_ms_per_request']:8.1f} ms/request (median of paired "
+             f"differences; IQR {s['switch_cost_ms_iqr'][0]:.1f} to {s['switch_cost_ms_iqr'][1]:.1f})", "",
              "memory (fresh process, RSS after one request)"]
     lines += [f"  {m['adapters']} adapter(s): {m['rss_mb']:8.1f} MB   (adapter files {m['adapter_file_mb']:.1f} MB)"
               for m in result["memory"]]
@@ -131,9 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
     parser.add_argument("--model-path", default=None, help="Base GGUF (default: embedded).")
-    parser.add_argument("--requests", type=int, default=12)
+    parser.add_argument("--requests", type=int, default=48, help="Request pairs.")
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--slots", type=int, default=WorkerSettings.model_fields["slots"].default,
+                        help="Engine slots (default: the worker's).")
+    parser.add_argument("--ctx-per-slot", type=int, default=WorkerSettings.model_fields["ctx_per_slot"].default,
+                        help="Context per slot (default: the worker's); the KV cache is cleared on a switch.")
     parser.add_argument("--out", type=Path, default=Path("bench/results/modifiers.json"))
     parser.add_argument("--memory-child", nargs=2, metavar=("BASE", "ADAPTERS_JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -145,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(adapters) < 2:
         raise SystemExit(f"{args.artifacts} lists {len(adapters)} modifier(s); the switch benchmark needs two or more")
     base = resolve_model_path(args.model_path)
-    result = {"base": str(base), "switch": switch_cost(base, adapters, args.requests, args.max_tokens, args.threads),
+    result = {"base": str(base), "switch": switch_cost(base, adapters, args.requests, args.max_tokens, args.threads,
+                                                  args.slots, args.ctx_per_slot),
               "memory": memory_by_count(base, adapters, args.threads), "sizes": adapter_sizes(adapters, manifest)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
