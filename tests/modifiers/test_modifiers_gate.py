@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tandem.training.modifiers.gate import paired_difference, score_summary, servable_verdict, wilson_interval
+from tandem.training.modifiers.gate import (
+    paired_difference,
+    paired_loss_difference,
+    score_summary,
+    servable_verdict,
+    wilson_interval,
+)
 
 
 def test_wilson_interval_brackets_the_rate_and_narrows_with_n():
@@ -34,3 +40,21 @@ def test_servable_needs_lower_heldout_loss_and_no_lower_task_score():
     assert servable_verdict(drop, down) == (False, "task metric fell (0.500 -> 0.250)")
     assert servable_verdict(rise, up)[0] is False
     assert servable_verdict(drop, None)[0] is False
+
+
+def test_a_loss_drop_inside_the_noise_is_not_served():
+    """The code modifier of the first build passed on a 0.4670 -> 0.4669 drop; that must not pass."""
+    up = {"base": score_summary([0, 1, 0, 0]), "modifier": score_summary([0, 1, 0, 0])}
+    tiny = {"base": {"loss": 0.4670}, "modifier": {"loss": 0.4669}}
+    served, why = servable_verdict(tiny, up)
+    assert not served and "did not drop by 1%" in why
+    # a 6% mean drop that comes from one row, the others worse: the paired interval spans zero
+    noisy = paired_loss_difference([10.0, 10.0, 10.0, 10.0], [6.0, 10.5, 10.5, 10.5], [10, 10, 10, 10])
+    assert noisy["mean"] == pytest.approx(-0.0625) and noisy["low"] < 0 < noisy["high"]
+    verdict = servable_verdict({"base": {"loss": 1.0}, "modifier": {"loss": 0.9375}, "difference": noisy}, up)
+    assert verdict[0] is False and "within noise" in verdict[1]
+    clear = paired_loss_difference([10.0] * 8, [8.0, 8.5, 7.5, 8.0, 8.2, 7.9, 8.1, 8.0], [10] * 8)
+    assert clear["high"] < 0
+    assert servable_verdict({"base": {"loss": 1.0}, "modifier": {"loss": 0.8}, "difference": clear}, up)[0] is True
+    assert servable_verdict({"base": {"loss": 1.0}, "modifier": {"loss": 0.8}, "difference": clear}, up,
+                            min_loss_drop=0.25)[0] is False

@@ -39,17 +39,22 @@ class TaskSlice(BaseModel):
 
 
 class ModifierEvaluation(BaseModel):
-    heldout_source: str = Field(description="Builder whose test rows measure held-out loss (never trained on).")
-    heldout_limit: int | None = Field(64, ge=1, description="Held-out rows (id-hash sample).")
+    heldout_sources: list[str] = Field(min_length=1, description=(
+        "Builders whose test rows measure held-out loss (never trained on)."))
+    heldout_limit: int | None = Field(64, ge=1, description="Held-out rows per source (id-hash sample).")
     heldout_max_seq_len: int = Field(2048, ge=16, description=(
         "Tokens per held-out row (longer rows are cut, the same cut for base and modifier)."))
     task: TaskSlice = Field(description="The domain's task metric: the slice that gates `servable`.")
+    min_loss_drop: float = Field(0.01, ge=0, lt=1, description=(
+        "Relative held-out loss drop a modifier needs to be served (0.01 = 1% of the base's loss); "
+        "the paired interval of the drop must also exclude zero."))
     confidence: float = Field(0.95, gt=0, lt=1, description="Level of the reported confidence intervals.")
 
     @model_validator(mode="after")
     def _known_source(self) -> ModifierEvaluation:
-        if self.heldout_source not in SOURCES:
-            raise ValueError(f"unknown heldout_source '{self.heldout_source}'; known: {', '.join(SOURCES)}")
+        unknown = [s for s in self.heldout_sources if s not in SOURCES]
+        if unknown:
+            raise ValueError(f"unknown heldout_sources {unknown}; known: {', '.join(SOURCES)}")
         return self
 
 

@@ -28,6 +28,9 @@ def eval_table(matrix: dict[str, dict[str, Any]], metrics: dict[str, dict[str, A
         heldout = metrics[domain]["heldout"]
         loss = (f"{heldout['base']['loss']:.3f} -> {heldout['modifier']['loss']:.3f} "
                 f"({heldout['modifier']['rows']} rows, {heldout['modifier']['tokens']} tokens)")
+        if "difference" in heldout:
+            d = heldout["difference"]
+            loss += f"; paired {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
         lines.append(f"| {domain} | {_slice_name(entry)} | {_pct(entry['models']['tandem-base'])} | "
                      f"{_pct(entry['models'][model])} | {_diff(entry['vs_base'][model])} | {loss} |")
     others = [(d, m, e["vs_base"][m]) for d, e in matrix.items() for m in e["vs_base"] if m != f"tandem-{d}"]

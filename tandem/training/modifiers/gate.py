@@ -1,5 +1,6 @@
-"""Whether a modifier is served: it must lower its domain's held-out loss and must not score lower
-than the base on its domain's task slice. Also the intervals reported beside every score.
+"""Whether a modifier is served: it must lower its domain's held-out loss by a margin, with a paired
+interval that excludes no change, and must not score lower than the base on its domain's task
+slice. Also the intervals reported beside every score.
 
 Scores are per-item 0/1 on the same items for base and modifier, so the difference gets a paired
 bootstrap interval (resampling items), which is tighter and more honest than two separate ones.
@@ -36,17 +37,44 @@ def paired_difference(base: list[float], modifier: list[float], confidence: floa
             "high": means[int((1 - tail) * (resamples - 1))], "n": n}
 
 
+def paired_loss_difference(base_nll: list[float], modifier_nll: list[float], tokens: list[int],
+                           confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Per-token loss of modifier - base over the same rows, with a bootstrap interval that
+    resamples rows (a row's tokens are not independent of each other)."""
+    if not (len(base_nll) == len(modifier_nll) == len(tokens)) or not tokens:
+        raise ValueError("paired losses need the same, non-zero number of rows for base and modifier")
+    n = len(tokens)
+    diffs = [m - b for b, m in zip(base_nll, modifier_nll, strict=True)]
+    rng = random.Random(seed)
+    means = []
+    for _ in range(resamples):
+        picks = [rng.randrange(n) for _ in range(n)]
+        means.append(sum(diffs[i] for i in picks) / max(sum(tokens[i] for i in picks), 1))
+    means.sort()
+    tail = (1 - confidence) / 2
+    return {"mean": sum(diffs) / max(sum(tokens), 1), "low": means[int(tail * (resamples - 1))],
+            "high": means[int((1 - tail) * (resamples - 1))], "rows": n}
+
+
 def score_summary(scores: list[float], confidence: float = 0.95) -> dict[str, float]:
     low, high = wilson_interval(int(round(sum(scores))), len(scores), confidence)
     return {"score": sum(scores) / len(scores) if scores else 0.0, "low": low, "high": high, "n": len(scores)}
 
 
-def servable_verdict(heldout: dict[str, dict[str, float]], task: dict[str, dict] | None) -> tuple[bool, str]:
-    """(servable, why). `heldout` = {"base": {"loss"}, "modifier": {"loss"}}; `task` = {"base":
-    {"score"}, "modifier": {"score"}} or None when the task metric was not measured."""
+def servable_verdict(heldout: dict[str, dict[str, float]], task: dict[str, dict] | None,
+                     min_loss_drop: float = 0.01) -> tuple[bool, str]:
+    """(servable, why). `heldout` = {"base": {"loss"}, "modifier": {"loss"}, "difference": {"high"}}
+    (the paired interval, when measured); `task` = {"base": {"score"}, "modifier": {"score"}} or None
+    when the task metric was not measured. The loss must fall by at least `min_loss_drop` of the
+    base's, and the interval's upper end must be below zero: a drop inside the noise is no drop."""
     base_loss, mod_loss = heldout["base"]["loss"], heldout["modifier"]["loss"]
-    if not mod_loss < base_loss:
-        return False, f"held-out loss did not drop ({base_loss:.4f} -> {mod_loss:.4f})"
+    if not mod_loss < base_loss * (1 - min_loss_drop):
+        return False, (f"held-out loss did not drop by {min_loss_drop:.0%} "
+                       f"({base_loss:.4f} -> {mod_loss:.4f})")
+    difference = heldout.get("difference")
+    if difference is not None and not difference["high"] < 0:
+        return False, (f"held-out loss drop is within noise (modifier - base {difference['mean']:+.4f}, "
+                       f"interval {difference['low']:+.4f} to {difference['high']:+.4f})")
     if task is None:
         return False, "task metric not measured; a modifier is served only after it is"
     base_score, mod_score = task["base"]["score"], task["modifier"]["score"]

