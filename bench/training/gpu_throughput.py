@@ -46,6 +46,7 @@ VARIANTS = {
     "liger_full": {"rows": "full", "liger": True, "compile": False},
     "liger_packed": {"rows": "packed", "liger": True, "compile": False},
     "liger_packed_compile": {"rows": "packed", "liger": True, "compile": True},
+    "liger_packed_autotune": {"rows": "packed", "liger": True, "compile": "max-autotune-no-cudagraphs"},
     "liger_packed_flex": {"rows": "packed", "liger": True, "compile": False, "attn": "flex_attention"},
 }
 
@@ -116,8 +117,9 @@ def run_variant(shape: str, variant: str, batch: int, grad_ckpt: bool, steps: in
     model = get_peft_model(model, LoraConfig(r=64, lora_alpha=128, lora_dropout=0.05,
                                              target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
     if settings["compile"]:
+        mode = settings["compile"] if isinstance(settings["compile"], str) else None
         for layer in model.base_model.model.model.layers:
-            layer.compile()
+            layer.compile(mode=mode)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4, fused=True)
     data = batches(settings["rows"], batch, warmup + steps, config.vocab_size)
