@@ -87,11 +87,14 @@ class Manifest:
     def record(self, name: str, kind: str, files: list[str | Path], *, base_sha256: str | None = None,
                config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
                servable: bool = True, extra: dict[str, Any] | None = None) -> ArtifactEntry:
-        """Hash `files` (absolute or relative to the root) and add or replace entry `name`."""
+        """Hash `files` and add or replace entry `name`. A relative path is taken relative to the
+        root, or else to the working directory (`artifacts/x` with root `artifacts`)."""
         records = []
         for f in files:
             p = Path(f)
             absolute = p if p.is_absolute() else self.root / p
+            if not p.is_absolute() and not absolute.is_file() and p.is_file():
+                absolute = p.resolve()
             if not absolute.is_file():
                 raise ManifestError(f"cannot record {name}: {absolute} does not exist")
             records.append(FileRecord(path=str(absolute.resolve().relative_to(self.root.resolve())),
