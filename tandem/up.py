@@ -133,18 +133,22 @@ def plan_services(config: UpConfig) -> list[ServiceProcess]:
     has_router = bool(manifest and manifest.entries(kind="router"))
     artifacts_dir = str(artifacts.resolve()) if manifest else None
     services, workers = [], []
+    modifiers_on = has_modifiers if config.modifier_worker.enabled == "auto" else config.modifier_worker.enabled
+    llama_workers = int(config.base_model.enabled) + int(bool(modifiers_on))
+    # llama.cpp's threads spin at every barrier; two workers each taking all cores oversubscribe
+    # them and both crawl when both are busy. Unless told otherwise, they split the cores.
+    default_threads = max(1, len(os.sched_getaffinity(0)) // llama_workers) if llama_workers > 1 else None
 
     def worker(name: str, section: WorkerSection, load_modifiers: bool) -> None:
         settings = {"service_name": name, "model_path": config.model_path, "artifacts_dir": artifacts_dir,
                     "load_modifiers": load_modifiers, "slots": section.slots, "ctx_per_slot": section.ctx_per_slot,
-                    "n_threads": section.n_threads, "max_queue": section.max_queue}
+                    "n_threads": section.n_threads or default_threads, "max_queue": section.max_queue}
         services.append(ServiceProcess(name, f"tandem.services.{name}", section.port,
                                        _json(settings), config.host))
         workers.append({"name": name, "url": f"http://{config.host}:{section.port}"})
 
     if config.base_model.enabled:
         worker("base_model", config.base_model, load_modifiers=False)
-    modifiers_on = has_modifiers if config.modifier_worker.enabled == "auto" else config.modifier_worker.enabled
     if modifiers_on:
         worker("modifier_worker", config.modifier_worker, load_modifiers=True)
     domain_router = config.router.domain_router

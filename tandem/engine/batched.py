@@ -7,10 +7,11 @@ one sequence id per slot): each step feeds the next token of every decoding sequ
 of any prompt still being read, so concurrent users share each forward pass instead of queuing
 behind each other. A new request joins at the next step; it never interrupts a running one.
 
-LoRA adapters are set on the context, so all sequences in a batch share one adapter. The
-scheduler is FIFO: when the request at the head of the queue needs another adapter, admission
-pauses until the running sequences finish, then the adapter is switched and the KV cache cleared
-(a cached prefix computed under another adapter must never be reused).
+LoRA adapters are set on the context, so all sequences in a batch share one adapter. When the
+oldest waiting request needs another adapter, requests for the running adapter may still join the
+batch for up to `max_switch_wait_s`; then admission pauses until the running sequences finish, the
+adapter is switched and the KV cache cleared (a cached prefix computed under another adapter must
+never be reused). Interleaved traffic thus keeps its batches without starving anyone.
 """
 
 from __future__ import annotations
@@ -119,8 +120,9 @@ class BatchedEngine:
 
     def __init__(self, model_path: str | Path, *, slots: int = 4, ctx_per_slot: int = 2048,
                  n_threads: int | None = None, n_batch: int = 512, max_queue: int = 16,
-                 adapters: dict[str, str | Path] | None = None):
+                 adapters: dict[str, str | Path] | None = None, max_switch_wait_s: float = 2.0):
         self.model_path = str(model_path)
+        self.max_switch_wait_s = max_switch_wait_s
         self.slots = slots
         self.ctx_per_slot = ctx_per_slot
         self.n_batch = n_batch
@@ -266,14 +268,24 @@ class BatchedEngine:
             self._waiting = deque(h for h in self._waiting if not h.cancelled)
 
     def _admit(self) -> None:
+        """Fill free slots. A batch shares the context's adapter, so the oldest request, if it needs
+        another adapter, waits for the running batch to drain. Meanwhile requests for the current
+        adapter may join ahead of it, until it has waited `max_switch_wait_s`: then admission
+        stops, the batch drains and the engine switches to its adapter (nobody starves)."""
         while self._waiting and self._free_ids:
             head = self._waiting[0]
+            pick: GenerationHandle | None = head
             if head.adapter != self._current_adapter:
-                if self._active:
-                    return  # FIFO: finish the running batch before switching adapters
-                self._switch_adapter(head.adapter)
-            self._waiting.popleft()
-            self._active.append(_Sequence(head, self._free_ids.pop(0), self._make_sampler(head.params)))
+                if not self._active:
+                    self._switch_adapter(head.adapter)
+                elif time.perf_counter() - head.submitted_at < self.max_switch_wait_s:
+                    pick = next((h for h in self._waiting if h.adapter == self._current_adapter), None)
+                else:
+                    pick = None
+            if pick is None:
+                return
+            self._waiting.remove(pick)
+            self._active.append(_Sequence(pick, self._free_ids.pop(0), self._make_sampler(pick.params)))
 
     def _switch_adapter(self, name: str | None) -> None:
         if name is None:

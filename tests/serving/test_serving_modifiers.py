@@ -94,3 +94,31 @@ def test_modifier_trained_on_another_base_is_refused(served):
         "model": "tandem-reasoning", "messages": QUESTION, "max_tokens": 4})
     assert response.status_code == 404
     assert "refused" in response.json()["error"]["message"]
+
+
+def test_interleaved_adapters_keep_their_batches_and_their_answers(served):
+    """Requests alternating between the adapter and the bare base arrive together: the worker
+    groups them by adapter (a strict FIFO would switch before every request), and each answer is
+    what the same request gets alone."""
+    import asyncio
+
+    url = f"{served.modifier_url}/v1/chat/completions"
+
+    def body(model: str, i: int) -> dict:
+        return {"model": model, "messages": [{"role": "user", "content": f"Write a Python function number {i}."}],
+                "max_tokens": 12, "temperature": 0}
+
+    order = [("tandem-code" if i % 2 == 0 else "tandem-base", i) for i in range(8)]
+    alone = {key: httpx.post(url, json=body(*key), timeout=120).json()["choices"][0]["message"]["content"]
+             for key in order}
+
+    async def together() -> list[str]:
+        async with httpx.AsyncClient(timeout=120) as client:
+            replies = await asyncio.gather(*(client.post(url, json=body(*key)) for key in order))
+        return [r.json()["choices"][0]["message"]["content"] for r in replies]
+
+    switches_before = httpx.get(f"{served.modifier_url}/ready").json()["adapter_switches"]
+    answers = asyncio.run(together())
+    switches = httpx.get(f"{served.modifier_url}/ready").json()["adapter_switches"] - switches_before
+    assert answers == [alone[key] for key in order]
+    assert switches <= 3, f"{switches} adapter switches for 8 interleaved requests (FIFO would need 7-8)"

@@ -65,7 +65,8 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         engine = await asyncio.to_thread(
             BatchedEngine, served.base_path, slots=settings.slots, ctx_per_slot=settings.ctx_per_slot,
             n_threads=settings.n_threads, n_batch=settings.n_batch, max_queue=settings.max_queue,
-            adapters={name: str(path) for name, path in served.adapters.items()})
+            adapters={name: str(path) for name, path in served.adapters.items()},
+            max_switch_wait_s=settings.max_switch_wait_s)
         engine.start()
         metrics.queue_depth.labels(settings.service_name).set_function(lambda: engine.queue_depth)
         metrics.active.labels(settings.service_name).set_function(lambda: engine.active_count)

@@ -22,4 +22,7 @@ class WorkerSettings(BaseSettings):
     n_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp (default: all cores).")
     n_batch: int = Field(512, ge=32, description="Tokens per decode step (prompt chunks + decoding tokens).")
     max_queue: int = Field(16, ge=0, description="Requests that may wait for a slot; beyond, 503 + Retry-After.")
+    max_switch_wait_s: float = Field(2.0, ge=0, description=(
+        "How long the oldest request, if it needs another adapter, lets requests for the running "
+        "adapter join the batch ahead of it (0: strict FIFO, a switch as soon as the batch drains)."))
     default_max_tokens: int = Field(512, ge=1, description="max_tokens when a request gives none.")
