@@ -160,7 +160,9 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     @app.get("/ready")
     def ready(request: Request) -> JSONResponse:
         state: RouterState | None = getattr(request.app.state, "router", None)
-        if state is None or settings.base_model_name not in state.pool.models:
+        # Ready once every worker answers (as documented), not just the base: a client must not
+        # see `tandem-code` missing because the modifier worker is still loading its adapters.
+        if state is None or settings.base_model_name not in state.pool.models or not all(state.pool.up.values()):
             return JSONResponse({"status": "waiting for workers",
                                  "workers": state.pool.up if state else {}}, status_code=503)
         for name, up in state.pool.up.items():
