@@ -175,8 +175,8 @@ def _json(settings: dict) -> str:
     return json.dumps({k: v for k, v in settings.items() if v is not None})
 
 
-def wait_ready(service: ServiceProcess, deadline: float) -> None:
-    while time.monotonic() < deadline:
+def wait_ready(service: ServiceProcess, deadline: float, stopping=lambda: False) -> None:
+    while time.monotonic() < deadline and not stopping():
         if not service.alive():
             raise RuntimeError(f"{service.name} exited with code {service.proc.returncode} before it was ready "
                                "(its log is above)")
@@ -186,7 +186,8 @@ def wait_ready(service: ServiceProcess, deadline: float) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"{service.name} was not ready within the timeout")
+    if not stopping():
+        raise RuntimeError(f"{service.name} was not ready within the timeout")
 
 
 class Supervisor:
@@ -207,9 +208,9 @@ class Supervisor:
                 log.info("starting %s on %s", service.name, service.url)
                 service.start()
             for service in self.services:
-                wait_ready(service, deadline)
-                if self._stopping:
-                    return 130
+                wait_ready(service, deadline, lambda: self._stopping)
+                if self._stopping:  # asked to stop while starting: a clean stop, like after startup
+                    return 0
             router = self.services[-1]
             models = httpx.get(f"{router.url}/v1/models", timeout=5).json()["data"]
             print(f"Tandem is up: {router.url}/v1  (models: {', '.join(m['id'] for m in models)})", flush=True)

