@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import time
 
 import httpx
@@ -148,9 +149,13 @@ def test_eight_simultaneous_requests_all_complete_uncut(client):
         assert choice.finish_reason in ("stop", "length")
         if choice.finish_reason == "length":
             assert completion.usage.completion_tokens == 24
-    # Batched greedy decoding gives the same answer as the request alone.
-    alone = ask(prompts[3])
-    assert alone.choices[0].message.content == results[3].choices[0].message.content
+    # Batched greedy decoding answers like the request alone. Not always to the last token:
+    # llama.cpp's sums depend on the batch's shape, so a near-tie late in the answer may flip
+    # (seen once in several CI runs). A slot reading another sequence's KV cells would diverge
+    # from the first tokens, so the answers must agree on at least their first half.
+    alone = ask(prompts[3]).choices[0].message.content
+    batched = results[3].choices[0].message.content
+    assert len(os.path.commonprefix([alone, batched])) >= len(alone) // 2, (alone, batched)
 
 
 def test_client_disconnect_mid_stream_frees_the_worker(client, tandem_up):
