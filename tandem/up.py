@@ -175,19 +175,11 @@ def _json(settings: dict) -> str:
     return json.dumps({k: v for k, v in settings.items() if v is not None})
 
 
-def wait_ready(service: ServiceProcess, deadline: float, stopping=lambda: False) -> None:
-    while time.monotonic() < deadline and not stopping():
-        if not service.alive():
-            raise RuntimeError(f"{service.name} exited with code {service.proc.returncode} before it was ready "
-                               "(its log is above)")
-        try:
-            if httpx.get(f"{service.url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    if not stopping():
-        raise RuntimeError(f"{service.name} was not ready within the timeout")
+def is_ready(service: ServiceProcess) -> bool:
+    try:
+        return httpx.get(f"{service.url}/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 class Supervisor:
@@ -203,14 +195,11 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         try:
-            deadline = time.monotonic() + self.config.ready_timeout_s
             for service in self.services:  # workers first, the router last
                 log.info("starting %s on %s", service.name, service.url)
                 service.start()
-            for service in self.services:
-                wait_ready(service, deadline, lambda: self._stopping)
-                if self._stopping:  # asked to stop while starting: a clean stop, like after startup
-                    return 0
+            if not self._wait_ready(time.monotonic() + self.config.ready_timeout_s):
+                return 0  # asked to stop while starting: a clean stop, like after startup
             router = self.services[-1]
             models = httpx.get(f"{router.url}/v1/models", timeout=5).json()["data"]
             print(f"Tandem is up: {router.url}/v1  (models: {', '.join(m['id'] for m in models)})", flush=True)
@@ -223,21 +212,50 @@ class Supervisor:
                 service.stop()
             log.info("all services stopped")
 
+    def _wait_ready(self, deadline: float) -> bool:
+        """Until every service answers /ready. A service that dies before its first /ready is an
+        error (its log says why); one that dies after it is restarted, since the router is ready
+        only once every worker is. False if a stop was asked for meanwhile."""
+        ready: set[str] = set()
+        while len(ready) < len(self.services):
+            if self._stopping:
+                return False
+            if time.monotonic() > deadline:
+                waiting = [s.name for s in self.services if s.name not in ready]
+                raise RuntimeError(f"{', '.join(waiting)} not ready within {self.config.ready_timeout_s:.0f}s")
+            for service in self.services:
+                if not service.alive():
+                    if service.name not in ready:
+                        raise RuntimeError(f"{service.name} exited with code {service.proc.returncode} before it "
+                                           "was ready (its log is above)")
+                    ready.discard(service.name)
+                    if not self._restart(service):
+                        raise RuntimeError(f"{service.name} keeps dying")
+                elif service.name not in ready and is_ready(service):
+                    ready.add(service.name)
+            time.sleep(0.3)
+        return True
+
+    def _restart(self, service: ServiceProcess) -> bool:
+        code = service.proc.returncode
+        if service.restarts >= self.config.max_restarts:
+            log.error("%s died (exit %s) and was restarted %d times already; giving up", service.name,
+                      code, service.restarts)
+            return False
+        service.restarts += 1
+        log.error("%s died (exit %s); restarting (%d/%d). Its routes answer 503 meanwhile.",
+                  service.name, code, service.restarts, self.config.max_restarts)
+        service.start()
+        return True
+
     def _watch(self) -> int:
         while not self._stopping:
             time.sleep(0.5)
             for service in self.services:
                 if self._stopping or service.alive():
                     continue
-                code = service.proc.returncode
-                if service.restarts >= self.config.max_restarts:
-                    log.error("%s died (exit %s) and was restarted %d times already; giving up", service.name,
-                              code, service.restarts)
+                if not self._restart(service):
                     return 1
-                service.restarts += 1
-                log.error("%s died (exit %s); restarting (%d/%d). Its routes answer 503 meanwhile.",
-                          service.name, code, service.restarts, self.config.max_restarts)
-                service.start()
         return 0
 
 
