@@ -23,18 +23,28 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def _paired_bootstrap(diffs: list[float], weights: list[float], confidence: float, resamples: int,
+                      seed: int) -> dict[str, float]:
+    """sum(diffs) / sum(weights) with a percentile bootstrap interval over resampled pairs."""
+    n = len(diffs)
+    rng = random.Random(seed)
+    means = []
+    for _ in range(resamples):
+        picks = [rng.randrange(n) for _ in range(n)]
+        means.append(sum(diffs[i] for i in picks) / max(sum(weights[i] for i in picks), 1))
+    means.sort()
+    tail = (1 - confidence) / 2
+    return {"mean": sum(diffs) / max(sum(weights), 1), "low": means[int(tail * (resamples - 1))],
+            "high": means[int((1 - tail) * (resamples - 1))]}
+
+
 def paired_difference(base: list[float], modifier: list[float], confidence: float = 0.95,
                       resamples: int = 2000, seed: int = 0) -> dict[str, float]:
     """Mean of modifier - base over the same items, with a percentile bootstrap interval."""
     if len(base) != len(modifier) or not base:
         raise ValueError("paired scores need the same, non-zero number of items for base and modifier")
-    n = len(base)
     diffs = [m - b for b, m in zip(base, modifier, strict=True)]
-    rng = random.Random(seed)
-    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
-    tail = (1 - confidence) / 2
-    return {"mean": sum(diffs) / n, "low": means[int(tail * (resamples - 1))],
-            "high": means[int((1 - tail) * (resamples - 1))], "n": n}
+    return {**_paired_bootstrap(diffs, [1] * len(diffs), confidence, resamples, seed), "n": len(diffs)}
 
 
 def paired_loss_difference(base_nll: list[float], modifier_nll: list[float], tokens: list[int],
@@ -43,17 +53,8 @@ def paired_loss_difference(base_nll: list[float], modifier_nll: list[float], tok
     resamples rows (a row's tokens are not independent of each other)."""
     if not (len(base_nll) == len(modifier_nll) == len(tokens)) or not tokens:
         raise ValueError("paired losses need the same, non-zero number of rows for base and modifier")
-    n = len(tokens)
     diffs = [m - b for b, m in zip(base_nll, modifier_nll, strict=True)]
-    rng = random.Random(seed)
-    means = []
-    for _ in range(resamples):
-        picks = [rng.randrange(n) for _ in range(n)]
-        means.append(sum(diffs[i] for i in picks) / max(sum(tokens[i] for i in picks), 1))
-    means.sort()
-    tail = (1 - confidence) / 2
-    return {"mean": sum(diffs) / max(sum(tokens), 1), "low": means[int(tail * (resamples - 1))],
-            "high": means[int((1 - tail) * (resamples - 1))], "rows": n}
+    return {**_paired_bootstrap(diffs, tokens, confidence, resamples, seed), "rows": len(diffs)}
 
 
 def score_summary(scores: list[float], confidence: float = 0.95) -> dict[str, float]:
