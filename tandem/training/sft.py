@@ -101,6 +101,28 @@ def _training_arguments(config: SFTConfig, precision: str, has_eval: bool):
     )
 
 
+def _time_limit_callback(max_time_s: float):
+    """Stops the Trainer once `max_time_s` of training have passed; the final evaluation and save
+    still run (`should_evaluate`/`should_save`), so a cut-short run keeps its best adapter."""
+    import time
+
+    from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.started = time.monotonic()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.monotonic() - self.started >= max_time_s:
+                log.info("time limit (%.0f s) reached at step %d of %d", max_time_s, state.global_step, state.max_steps)
+                state.stopped_by_time = True  # read into metrics.json
+                control.should_training_stop = True
+                control.should_evaluate = control.should_save = True
+            return control
+
+    return TimeLimit()
+
+
 def _collator(tokenizer, packing: bool):
     from transformers import DataCollatorForSeq2Seq, default_data_collator
 
@@ -158,6 +180,8 @@ def run_sft(config: SFTConfig, train_rows: list[dict], eval_rows: list[dict]) ->
     callbacks = []
     if has_eval and config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    if config.max_time_s:
+        callbacks.append(_time_limit_callback(config.max_time_s))
     trainer = Trainer(model=model, args=_training_arguments(config, precision, has_eval),
                       train_dataset=_dataset(train.rows, tokenizer, config),
                       eval_dataset=_dataset(evals.rows, tokenizer, config) if has_eval else None,
@@ -183,7 +207,9 @@ def run_sft(config: SFTConfig, train_rows: list[dict], eval_rows: list[dict]) ->
         "global_step": state.global_step,
         "max_steps": state.max_steps,
         "epochs_done": state.epoch,
-        "early_stopped": bool(has_eval and state.global_step < state.max_steps),
+        "stopped_by_time": bool(getattr(state, "stopped_by_time", False)),
+        "early_stopped": bool(has_eval and state.global_step < state.max_steps
+                              and not getattr(state, "stopped_by_time", False)),
         "resumed_from": checkpoint,
         "train_runtime_s": train_output.metrics.get("train_runtime"),
         "input_tokens_seen": state.num_input_tokens_seen,

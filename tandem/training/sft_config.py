@@ -34,6 +34,9 @@ class SFTConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0)
     max_steps: int = Field(-1, description="Optimizer steps; -1 trains for `epochs` instead.")
     epochs: float = Field(1.0, gt=0)
+    max_time_s: float | None = Field(
+        None, gt=0, description="Stop training after this many seconds (the step in flight finishes, then the "
+        "last evaluation and checkpoint run): bounds a run on a slow or shared machine; null: no limit.")
     batch_size: int = Field(4, ge=1, description="Rows per device per step.")
     grad_accum: int = Field(1, ge=1)
     max_seq_len: int = Field(1024, ge=16, description="Rows are truncated to this many tokens.")

@@ -71,3 +71,12 @@ def test_packing_gives_the_same_first_step_loss_as_padding(tiny_llama_dir, tmp_p
         return next(e["loss"] for e in history if "loss" in e)
 
     assert first_loss(True) == pytest.approx(first_loss(False), rel=1e-4)
+
+
+def test_time_limit_stops_training_and_still_saves_an_evaluated_adapter(tiny_llama_dir, tmp_path):
+    result = run_sft(_config(tiny_llama_dir, tmp_path, max_steps=40, eval_steps=20, max_time_s=0.001),
+                     chat_rows(40), chat_rows(8, offset=100))
+    assert result.metrics["stopped_by_time"] is True and result.metrics["early_stopped"] is False
+    assert result.metrics["global_step"] == 1  # the limit is checked after each step
+    assert result.metrics["eval_loss"] is not None
+    assert (result.adapter_dir / "adapter_model.safetensors").is_file()

@@ -23,10 +23,11 @@ from tandem.training.modifiers.gate import paired_loss_difference
 def _row_nll(llm, ids: list[int], labels: list[int]) -> tuple[float, int]:
     llm.reset()
     llm.eval(ids)
-    logits = np.asarray(llm.scores[: len(ids) - 1], dtype=np.float64)
     targets = np.asarray(labels[1:])
     keep = targets != IGNORE_INDEX
-    rows = logits[keep]
+    # Only assistant positions are scored: converting just those rows (not every prompt position's
+    # 49k-wide logits) to float64 is most of this function's time on long prompts.
+    rows = np.asarray(llm.scores[: len(ids) - 1][keep], dtype=np.float64)
     log_z = rows.max(axis=1) + np.log(np.exp(rows - rows.max(axis=1, keepdims=True)).sum(axis=1))
     return float((log_z - rows[np.arange(len(rows)), targets[keep]]).sum()), int(keep.sum())
 
