@@ -1,6 +1,8 @@
-"""`tandem build`: the whole modifier chain for the embedded default, in bounded time.
+"""`tandem build`: the whole artifact chain for the embedded default, in bounded time.
 
-For each domain (default code, reasoning, automation; configs under `configs/modifiers/`):
+First the domain router (`tandem router train`, skipped with --no-router) and the escalation
+models with their threshold, fitted on the labels under docs/escalation/ (`tandem escalation
+train` + `calibrate`, skipped with --no-escalation). Then for each domain (default code, reasoning, automation; configs under `configs/modifiers/`):
 data -> LoRA SFT -> GGUF export -> held-out loss, each recorded in the manifest as not yet
 servable. Then one `tandem up` serves base + all candidates from a staging folder, and the
 evaluation harness scores every model on every domain's task slice: a modifier's own slice gates
@@ -24,7 +26,7 @@ DEFAULT_DOMAINS = ["code", "reasoning", "automation"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "build", help="Build the artifacts for the embedded default: the three domain modifiers, evaluated.",
+        "build", help="Build the artifacts for the embedded default: the domain router and the three domain modifiers, evaluated.",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="Artifacts folder (default artifacts).")
     parser.add_argument("--config-dir", type=Path, default=Path("configs/modifiers"),
@@ -32,10 +34,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--domains", default=",".join(DEFAULT_DOMAINS), help="Comma-separated domains.")
     parser.add_argument("--work-dir", type=Path, default=Path("build/modifiers"),
                         help="Checkpoints and intermediate files (default build/modifiers).")
-    parser.add_argument("--cross-domain-limit", type=int, default=20,
+    parser.add_argument("--cross-domain-limit", type=int, default=5,
                         help="Items per other domain's slice when measuring a modifier's cost there (0: skip).")
     parser.add_argument("--eval-concurrency", type=int, default=4,
                         help="Requests in flight per model while scoring (1 on a heavily loaded CPU).")
+    parser.add_argument("--router-config", type=Path, default=Path("configs/routing/router.yaml"),
+                        help="Domain router recipe, trained first into the same artifacts folder (default %(default)s).")
+    parser.add_argument("--no-router", action="store_true", help="Skip the domain router (modifiers only).")
+    parser.add_argument("--escalation-labels", type=Path, default=Path("docs/escalation"),
+                        help="Folder with labels_train.jsonl.gz and labels_dev.jsonl.gz (`tandem escalation "
+                        "collect`): the escalation models are fitted and calibrated on them (default %(default)s).")
+    parser.add_argument("--no-escalation", action="store_true", help="Skip the escalation models.")
     parser.add_argument("--from-sft", type=Path, default=None,
                         help="Folder with <domain>/sft from SFT runs made elsewhere (e.g. a GPU box): skip training here.")
     parser.add_argument("overrides", nargs="*",
@@ -57,6 +66,27 @@ def load_domain_configs(args: argparse.Namespace) -> list:
     return configs
 
 
+def train_router(config_path: Path, artifacts: Path) -> None:
+    """The domain router recipe (docs/ROUTER.md) into `artifacts`, without its latency bench."""
+    from tandem.common.recipe_config import load_config
+    from tandem.routing.config import RouterRecipeConfig
+    from tandem.routing.train import run
+
+    config = load_config(RouterRecipeConfig, config_path, [f"artifacts_dir={artifacts}"])
+    report = run(config, measure_latency=False)
+    log.info("router: %s", {s: m["accuracy"] for s, m in report["evaluations"]["router"].items()})
+
+
+def train_escalation(labels: Path, artifacts: Path) -> None:
+    """Difficulty and answer-confidence models and their threshold (quality target 0.8) from labels."""
+    from tandem.escalation.calibrate import calibrate_threshold
+    from tandem.escalation.train import train_escalation_models
+
+    train, dev = labels / "labels_train.jsonl.gz", labels / "labels_dev.jsonl.gz"
+    log.info("escalation: %s", train_escalation_models(train, dev, artifacts).summary_line())
+    log.info("escalation threshold: %s", calibrate_threshold(dev, artifacts, ("quality", 0.8), None).summary_line())
+
+
 def run_build(args: argparse.Namespace) -> int:
     from tandem.common.manifest import write_json
     from tandem.common.model_files import resolve_model_path
@@ -70,6 +100,14 @@ def run_build(args: argparse.Namespace) -> int:
     if len(bases) != 1:
         raise SystemExit(f"all domains must share one base model, got {sorted(bases)}")
     timings: dict[str, float] = {}
+    if not args.no_router:
+        t0 = time.monotonic()
+        train_router(args.router_config, args.artifacts)
+        timings["router"] = time.monotonic() - t0
+    if not args.no_escalation:
+        t0 = time.monotonic()
+        train_escalation(args.escalation_labels, args.artifacts)
+        timings["escalation"] = time.monotonic() - t0
     trained = {}
     for config in configs:
         t0 = time.monotonic()

@@ -11,6 +11,7 @@ splits; measure on DEV splits (held out).
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from pathlib import Path
 
@@ -85,7 +86,9 @@ def write_jsonl(path: Path, rows: list[BaseModel]) -> None:
 
 
 def read_labels(path: Path) -> list[LabelRow]:
-    return [LabelRow.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
+    """Labels JSONL, plain or gzipped (`.gz`, as the labels under docs/escalation/ ship)."""
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    return [LabelRow.model_validate_json(line) for line in text.splitlines() if line.strip()]
 
 
 def read_answers(path: Path) -> dict[tuple[str, str], Answer]:

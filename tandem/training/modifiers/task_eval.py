@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,6 +88,10 @@ def serving(artifacts: Path, ready_timeout_s: float = 300.0, threads: int | None
         cmd += [f"base_model.n_threads={threads}", f"modifier_worker.n_threads={threads}"]
     proc = subprocess.Popen(cmd, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    # `tandem up` runs in its own session (so a Ctrl-C reaches it once, through us): a SIGTERM to this
+    # process must unwind through `finally` too, or the services outlive a killed build.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main_thread else None
     try:
         deadline = time.monotonic() + ready_timeout_s
         while True:
@@ -102,6 +107,8 @@ def serving(artifacts: Path, ready_timeout_s: float = 300.0, threads: int | None
             time.sleep(1.0)
         yield f"{url}/v1"
     finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -109,6 +116,10 @@ def serving(artifacts: Path, ready_timeout_s: float = 300.0, threads: int | None
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 async def _score_model(base_url: str, model: str, items: list, task: TaskSlice, concurrency: int) -> list[dict]:
