@@ -42,6 +42,20 @@ def test_servable_needs_lower_heldout_loss_and_no_lower_task_score():
     assert servable_verdict(drop, None)[0] is False
 
 
+def test_a_task_fall_counts_only_beyond_the_noise_of_its_paired_interval():
+    drop = {"base": {"loss": 1.2}, "modifier": {"loss": 0.9}}
+    base, one_flip = [1.0] + [0.0] * 19, [0.0] * 20  # 1/20 -> 0/20: the build's code slice
+    noisy = {"base": score_summary(base), "modifier": score_summary(one_flip),
+             "difference": paired_difference(base, one_flip)}
+    served, why = servable_verdict(drop, noisy)
+    assert served and "a fall within noise" in why
+    base, worse = [1.0] * 12 + [0.0] * 8, [0.0] * 20  # 12/20 -> 0/20: a real regression
+    clear = {"base": score_summary(base), "modifier": score_summary(worse),
+             "difference": paired_difference(base, worse)}
+    served, why = servable_verdict(drop, clear)
+    assert not served and why.startswith("task metric fell (0.600 -> 0.000; paired -0.600")
+
+
 def test_a_loss_drop_inside_the_noise_is_not_served():
     """The code modifier of the first build passed on a 0.4670 -> 0.4669 drop; that must not pass."""
     up = {"base": score_summary([0, 1, 0, 0]), "modifier": score_summary([0, 1, 0, 0])}

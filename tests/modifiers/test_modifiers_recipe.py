@@ -60,7 +60,8 @@ def test_recipe_lowers_heldout_loss_and_changes_what_the_served_model_says(train
     assert {r["served_model"] for r in task["items"]["tandem-automation"]} == {"tandem-automation"}
     assert base_said != modifier_said
     assert (result.servable, result.reason) == servable_verdict(heldout, {
-        "base": task["models"]["tandem-base"], "modifier": task["models"]["tandem-automation"]})
+        "base": task["models"]["tandem-base"], "modifier": task["models"]["tandem-automation"],
+        "difference": task["vs_base"]["tandem-automation"]})
 
 
 def test_manifest_entry_is_what_the_worker_loads(trained, tiny_base_gguf):

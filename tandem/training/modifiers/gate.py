@@ -66,8 +66,11 @@ def servable_verdict(heldout: dict[str, dict[str, float]], task: dict[str, dict]
                      min_loss_drop: float = 0.01) -> tuple[bool, str]:
     """(servable, why). `heldout` = {"base": {"loss"}, "modifier": {"loss"}, "difference": {"high"}}
     (the paired interval, when measured); `task` = {"base": {"score"}, "modifier": {"score"}} or None
-    when the task metric was not measured. The loss must fall by at least `min_loss_drop` of the
-    base's, and the interval's upper end must be below zero: a drop inside the noise is no drop."""
+    when the task metric was not measured, plus "difference" (the paired interval of modifier - base
+    on the same items) when measured. The loss must fall by at least `min_loss_drop` of the base's,
+    and the interval's upper end must be below zero: a drop inside the noise is no drop. Symmetrically
+    the task score must not fall beyond the noise: with a paired interval, only an interval entirely
+    below zero is a fall (a 1/20 -> 0/20 flip is not); without one, any lower score is."""
     base_loss, mod_loss = heldout["base"]["loss"], heldout["modifier"]["loss"]
     if not mod_loss < base_loss * (1 - min_loss_drop):
         return False, (f"held-out loss did not drop by {min_loss_drop:.0%} "
@@ -79,7 +82,13 @@ def servable_verdict(heldout: dict[str, dict[str, float]], task: dict[str, dict]
     if task is None:
         return False, "task metric not measured; a modifier is served only after it is"
     base_score, mod_score = task["base"]["score"], task["modifier"]["score"]
-    if mod_score < base_score:
+    paired = task.get("difference")
+    if paired is None and mod_score < base_score:
         return False, f"task metric fell ({base_score:.3f} -> {mod_score:.3f})"
+    if paired is not None and paired["high"] < 0:
+        return False, (f"task metric fell ({base_score:.3f} -> {mod_score:.3f}; paired {paired['mean']:+.3f}, "
+                       f"interval {paired['low']:+.3f} to {paired['high']:+.3f})")
+    noise = (f" (paired interval {paired['low']:+.3f} to {paired['high']:+.3f}: a fall within noise)"
+             if paired is not None and mod_score < base_score else "")
     return True, (f"held-out loss {base_loss:.4f} -> {mod_loss:.4f}; task metric "
-                  f"{base_score:.3f} -> {mod_score:.3f}")
+                  f"{base_score:.3f} -> {mod_score:.3f}{noise}")

@@ -160,7 +160,8 @@ def finalize_modifier(config: ModifierConfig, adapter_gguf: Path, sft: Any, metr
         write_json(config.work_dir / "task.json", task_result)
     model = f"tandem-{config.domain}"
     servable, reason = servable_verdict(metrics["heldout"], task_result and {
-        "base": task_result["models"]["tandem-base"], "modifier": task_result["models"][model]},
+        "base": task_result["models"]["tandem-base"], "modifier": task_result["models"][model],
+        "difference": task_result["vs_base"][model]},
         config.evaluation.min_loss_drop)
     write_json(config.work_dir / "report.json", {"domain": config.domain, "servable": servable, "reason": reason,
                                                 "metrics": metrics})
