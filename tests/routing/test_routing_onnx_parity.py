@@ -20,8 +20,8 @@ def reference(texts, trained_router) -> np.ndarray:
     return torch_embeddings(texts, trained_router.config.encoder.max_tokens)
 
 
-def _cosines(encoder: OnnxEncoder, texts: list[str], reference: np.ndarray) -> np.ndarray:
-    embeddings = encoder.encode(texts, batch_size=8)  # padded batches: the mask must keep padding out
+def _cosines(encoder: OnnxEncoder, texts: list[str], reference: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    embeddings = encoder.encode(texts, batch_size=batch_size)  # padded batches: the mask must keep padding out
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-4)
     return np.sum(embeddings * reference, axis=1)
 
@@ -35,6 +35,8 @@ def test_fp32_export_matches_torch(tmp_path, texts, reference, trained_router):
 def test_int8_served_encoder_stays_within_cosine_0_99(texts, reference, trained_router):
     out = trained_router.config.output_dir
     encoder = OnnxEncoder(out / "encoder.onnx", out / "tokenizer.json", trained_router.config.encoder.max_tokens)
-    cosines = _cosines(encoder, texts, reference)
+    # One text per call, as the router serves it: int8 dynamic quantization scales activations per
+    # call, so in a padded batch of 8 a long neighbour shifts a text's scale (min cosine 0.9899 seen).
+    cosines = _cosines(encoder, texts, reference, batch_size=1)
     assert cosines.min() >= 0.99, sorted(cosines)[:5]
     assert (out / "encoder.onnx").stat().st_size < 25e6
