@@ -2,8 +2,8 @@
 
 First the domain router (`tandem router train`, skipped with --no-router) and the escalation
 models with their threshold, fitted on the labels under docs/escalation/ (`tandem escalation
-train` + `calibrate`, skipped with --no-escalation). Then for each domain (default code, reasoning, automation; configs under `configs/modifiers/`):
-data -> LoRA SFT -> GGUF export -> held-out loss, each recorded in the manifest as not yet
+train` + `calibrate`, skipped with --no-escalation). Then for each domain (default code,
+reasoning, automation; configs under `configs/modifiers/`): data -> LoRA SFT -> GGUF export -> held-out loss, each recorded in the manifest as not yet
 servable. Then one `tandem up` serves base + all candidates from a staging folder, and the
 evaluation harness scores every model on every domain's task slice: a modifier's own slice gates
 it, the other slices say what it costs elsewhere. Finally each entry is recorded with its verdict,
@@ -18,6 +18,8 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger("tandem.build")
@@ -26,7 +28,8 @@ DEFAULT_DOMAINS = ["code", "reasoning", "automation"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "build", help="Build the artifacts for the embedded default: the domain router and the three domain modifiers, evaluated.",
+        "build", help="Build the artifacts for the embedded default: the domain router, the escalation models "
+        "and the three domain modifiers, evaluated.",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="Artifacts folder (default artifacts).")
     parser.add_argument("--config-dir", type=Path, default=Path("configs/modifiers"),
@@ -87,6 +90,14 @@ def train_escalation(labels: Path, artifacts: Path) -> None:
     log.info("escalation threshold: %s", calibrate_threshold(dev, artifacts, ("quality", 0.8), None).summary_line())
 
 
+@contextmanager
+def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Record the wall time of the block as `timings[stage]` (seconds)."""
+    started = time.monotonic()
+    yield
+    timings[stage] = time.monotonic() - started
+
+
 def run_build(args: argparse.Namespace) -> int:
     from tandem.common.manifest import write_json
     from tandem.common.model_files import resolve_model_path
@@ -101,34 +112,30 @@ def run_build(args: argparse.Namespace) -> int:
         raise SystemExit(f"all domains must share one base model, got {sorted(bases)}")
     timings: dict[str, float] = {}
     if not args.no_router:
-        t0 = time.monotonic()
-        train_router(args.router_config, args.artifacts)
-        timings["router"] = time.monotonic() - t0
+        with timed(timings, "router"):
+            train_router(args.router_config, args.artifacts)
     if not args.no_escalation:
-        t0 = time.monotonic()
-        train_escalation(args.escalation_labels, args.artifacts)
-        timings["escalation"] = time.monotonic() - t0
+        with timed(timings, "escalation"):
+            train_escalation(args.escalation_labels, args.artifacts)
     trained = {}
     for config in configs:
-        t0 = time.monotonic()
-        adapter, sft, metrics = train_modifier(
-            config, args.from_sft / config.domain / "sft" if args.from_sft else None)
-        record_modifier(config, adapter, sft.base_gguf_sha256, metrics, False, "task metric not measured yet")
+        with timed(timings, f"train_{config.domain}"):
+            adapter, sft, metrics = train_modifier(
+                config, args.from_sft / config.domain / "sft" if args.from_sft else None)
+            record_modifier(config, adapter, sft.base_gguf_sha256, metrics, False, "task metric not measured yet")
         trained[config.domain] = (config, adapter, sft, metrics)
-        timings[f"train_{config.domain}"] = time.monotonic() - t0
 
-    t0 = time.monotonic()
-    adapters = {f"tandem-{d}": adapter for d, (_, adapter, _, _) in trained.items()}
-    staging = args.work_dir / "staging-artifacts"
-    stage_artifacts(staging, resolve_model_path(configs[0].base_model), adapters)
-    slices = {c.domain: c.evaluation.task for c in configs}
-    # Each slice: the base and its own modifier first (they gate), then the others (their cost there).
-    plan = {d: [BASE_MODEL, f"tandem-{d}", *(m for m in adapters if m != f"tandem-{d}" and args.cross_domain_limit)]
-            for d in slices}
-    with serving(staging) as url:
-        matrix = score_matrix(url, slices, plan, configs[0].evaluation.confidence,
-                              cross_limit=args.cross_domain_limit or None, concurrency=args.eval_concurrency)
-    timings["task_eval"] = time.monotonic() - t0
+    with timed(timings, "task_eval"):
+        adapters = {f"tandem-{d}": adapter for d, (_, adapter, _, _) in trained.items()}
+        staging = args.work_dir / "staging-artifacts"
+        stage_artifacts(staging, resolve_model_path(configs[0].base_model), adapters)
+        slices = {c.domain: c.evaluation.task for c in configs}
+        # Each slice: the base and its own modifier first (they gate), then the others (their cost there).
+        plan = {d: [BASE_MODEL, f"tandem-{d}", *(m for m in adapters if m != f"tandem-{d}" and args.cross_domain_limit)]
+                for d in slices}
+        with serving(staging) as url:
+            matrix = score_matrix(url, slices, plan, configs[0].evaluation.confidence,
+                                  cross_limit=args.cross_domain_limit or None, concurrency=args.eval_concurrency)
 
     results = []
     for domain, (config, adapter, sft, metrics) in trained.items():

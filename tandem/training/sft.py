@@ -103,19 +103,22 @@ def _training_arguments(config: SFTConfig, precision: str, has_eval: bool):
 
 def _time_limit_callback(max_time_s: float):
     """Stops the Trainer once `max_time_s` of training have passed; the final evaluation and save
-    still run (`should_evaluate`/`should_save`), so a cut-short run keeps its best adapter."""
+    still run (`should_evaluate`/`should_save`), so a cut-short run keeps its best adapter.
+    `.stopped` says whether it fired."""
     import time
 
     from transformers import TrainerCallback
 
     class TimeLimit(TrainerCallback):
+        stopped = False
+
         def on_train_begin(self, args, state, control, **kwargs):
             self.started = time.monotonic()
 
         def on_step_end(self, args, state, control, **kwargs):
             if time.monotonic() - self.started >= max_time_s:
                 log.info("time limit (%.0f s) reached at step %d of %d", max_time_s, state.global_step, state.max_steps)
-                state.stopped_by_time = True  # read into metrics.json
+                self.stopped = True
                 control.should_training_stop = True
                 control.should_evaluate = control.should_save = True
             return control
@@ -180,8 +183,9 @@ def run_sft(config: SFTConfig, train_rows: list[dict], eval_rows: list[dict]) ->
     callbacks = []
     if has_eval and config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
-    if config.max_time_s:
-        callbacks.append(_time_limit_callback(config.max_time_s))
+    time_limit = _time_limit_callback(config.max_time_s) if config.max_time_s else None
+    if time_limit:
+        callbacks.append(time_limit)
     trainer = Trainer(model=model, args=_training_arguments(config, precision, has_eval),
                       train_dataset=_dataset(train.rows, tokenizer, config),
                       eval_dataset=_dataset(evals.rows, tokenizer, config) if has_eval else None,
@@ -198,6 +202,7 @@ def run_sft(config: SFTConfig, train_rows: list[dict], eval_rows: list[dict]) ->
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(adapter_dir)
     state = trainer.state
+    stopped_by_time = bool(time_limit and time_limit.stopped)
     metrics = {
         "train_loss": train_output.training_loss,
         "eval_loss": final_eval.get("eval_loss"),
@@ -207,9 +212,8 @@ def run_sft(config: SFTConfig, train_rows: list[dict], eval_rows: list[dict]) ->
         "global_step": state.global_step,
         "max_steps": state.max_steps,
         "epochs_done": state.epoch,
-        "stopped_by_time": bool(getattr(state, "stopped_by_time", False)),
-        "early_stopped": bool(has_eval and state.global_step < state.max_steps
-                              and not getattr(state, "stopped_by_time", False)),
+        "stopped_by_time": stopped_by_time,
+        "early_stopped": bool(has_eval and state.global_step < state.max_steps and not stopped_by_time),
         "resumed_from": checkpoint,
         "train_runtime_s": train_output.metrics.get("train_runtime"),
         "input_tokens_seen": state.num_input_tokens_seen,

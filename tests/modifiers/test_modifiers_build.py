@@ -24,7 +24,7 @@ def test_build_leaves_evaluated_modifiers_and_escalation_models(tiny_base_gguf, 
     done = subprocess.run([sys.executable, "-m", "tandem.cli", "build", "--artifacts", str(artifacts),
                            "--work-dir", str(tmp_path / "work"), "--domains", "code,automation", "--no-router",
                            "--cross-domain-limit", "1", *tiny],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+                          cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
 
     manifest = Manifest(artifacts)

@@ -83,12 +83,13 @@ def servable_verdict(heldout: dict[str, dict[str, float]], task: dict[str, dict]
         return False, "task metric not measured; a modifier is served only after it is"
     base_score, mod_score = task["base"]["score"], task["modifier"]["score"]
     paired = task.get("difference")
-    if paired is None and mod_score < base_score:
-        return False, f"task metric fell ({base_score:.3f} -> {mod_score:.3f})"
-    if paired is not None and paired["high"] < 0:
-        return False, (f"task metric fell ({base_score:.3f} -> {mod_score:.3f}; paired {paired['mean']:+.3f}, "
-                       f"interval {paired['low']:+.3f} to {paired['high']:+.3f})")
-    noise = (f" (paired interval {paired['low']:+.3f} to {paired['high']:+.3f}: a fall within noise)"
-             if paired is not None and mod_score < base_score else "")
-    return True, (f"held-out loss {base_loss:.4f} -> {mod_loss:.4f}; task metric "
-                  f"{base_score:.3f} -> {mod_score:.3f}{noise}")
+    scores = f"{base_score:.3f} -> {mod_score:.3f}"
+    if paired is None:
+        if mod_score < base_score:
+            return False, f"task metric fell ({scores})"
+        return True, f"held-out loss {base_loss:.4f} -> {mod_loss:.4f}; task metric {scores}"
+    interval = f"interval {paired['low']:+.3f} to {paired['high']:+.3f}"
+    if paired["high"] < 0:
+        return False, f"task metric fell ({scores}; paired {paired['mean']:+.3f}, {interval})"
+    noise = f" (paired {interval}: a fall within noise)" if mod_score < base_score else ""
+    return True, f"held-out loss {base_loss:.4f} -> {mod_loss:.4f}; task metric {scores}{noise}"
