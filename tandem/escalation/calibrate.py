@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from tandem.common.manifest import Manifest, sha256_file, write_json
 from tandem.escalation.curves import Curve, escalation_curve, pick_index
-from tandem.escalation.labels import LabelRow, read_labels
+from tandem.escalation.labels import LabelRow, answer_of, read_labels
 from tandem.escalation.models import (
     ANSWER_ENTRY,
     DIFFICULTY_ENTRY,
@@ -90,7 +90,7 @@ def calibrate_threshold(heldout: Path, artifacts: Path, target: tuple[str, float
     answered = np.array([bool(r.token_logprobs) for r in rows])
     scored = {
         "difficulty": (np.array([difficulty.p_fail(request_of(r)) for r in rows]), rows, strong),
-        "answer_confidence": (np.array([answer.p_fail(r.token_logprobs) for r in rows if r.token_logprobs]),
+        "answer_confidence": (np.array([answer.p_fail(request_of(r), answer_of(r)) for r in rows if r.token_logprobs]),
                               [r for r in rows if r.token_logprobs], strong[answered]),
     }
     policies, curves = {}, {}

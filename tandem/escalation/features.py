@@ -1,13 +1,18 @@
 """Features of a prompt (for the difficulty model) and of an answer (for answer confidence).
 
-Cheap on purpose: they run on every request before generation, with numpy only (no torch at
-serving). A prompt gives dense text statistics, the keyword router's domain probabilities, and
-hashed word unigrams and bigrams; an answer gives statistics of its token log-probabilities.
+Cheap on purpose: they run on every request, with numpy only (no torch at serving). A prompt gives
+dense text statistics, the keyword router's domain probabilities, and hashed word unigrams and
+bigrams. An answer gives statistics of its token log-probabilities and checks of its structure
+against the request: cut off at max_tokens, a tool call that names no offered function or misses
+a required argument, text where a call was due, Python that does not parse, several option
+letters stated. Those catch failures that fluent, confident tokens hide.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import json
 import math
 import re
 
@@ -15,13 +20,19 @@ import numpy as np
 
 from tandem.calibration.answer_confidence import sequence_features
 from tandem.common.wire import ChatCompletionRequest
+from tandem.escalation.answers import Answer
 from tandem.routing.keywords import KeywordRouter
 
 HASH_DIMS = 4096
 WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
 DENSE_NAMES = ["log_chars", "log_words", "digit_frac", "numbers", "lines", "questions", "math_symbols",
                "has_code", "has_options", "has_tools", "upper_frac"]
-ANSWER_NAMES = ["mean_logprob", "min_logprob", "frac_below_minus_2", "log_tokens", "first_logprob"]
+LOGPROB_NAMES = ["mean_logprob", "min_logprob", "frac_below_minus_2", "log_tokens", "first_logprob"]
+STRUCTURE_NAMES = ["truncated", "tool_call_made", "tool_call_invalid", "text_instead_of_call", "code_unparsable",
+                   "letters_stated"]
+ANSWER_NAMES = LOGPROB_NAMES + STRUCTURE_NAMES
+_FENCED_CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.S)
+_LETTER = re.compile(r"(?<![A-Za-z])\(?([A-J])[.):](?=\s)")
 _KEYWORDS = KeywordRouter()
 ROUTER_NAMES = [f"p_{d}" for d in _KEYWORDS.domains]
 
@@ -52,7 +63,46 @@ def prompt_features(request: ChatCompletionRequest) -> tuple[np.ndarray, np.ndar
     return np.asarray(dense, dtype=np.float64), _hashed(text)
 
 
-def answer_features(token_logprobs: list[float]) -> np.ndarray:
-    stats = sequence_features(token_logprobs)
+def _call_is_valid(call: dict, offered: dict[str, set[str]]) -> bool:
+    function = call.get("function") or {}
+    if function.get("name") not in offered:
+        return False
+    try:
+        arguments = json.loads(function.get("arguments") or "{}")
+    except json.JSONDecodeError:
+        return False
+    return isinstance(arguments, dict) and offered[function["name"]] <= arguments.keys()
+
+
+def _offered_functions(request: ChatCompletionRequest) -> dict[str, set[str]]:
+    """Offered function name -> its required parameters."""
+    functions = [tool.get("function") or {} for tool in request.tools or []]
+    return {f.get("name"): set((f.get("parameters") or {}).get("required") or []) for f in functions}
+
+
+def _code_unparsable(text: str) -> float:
+    blocks = _FENCED_CODE.findall(text) or ([text] if text.lstrip().startswith(("def ", "import ", "class ")) else [])
+    for block in blocks:
+        try:
+            ast.parse(block)
+        except SyntaxError:
+            return 1.0
+    return 0.0
+
+
+def answer_structure(request: ChatCompletionRequest, answer: Answer) -> list[float]:
+    offered = _offered_functions(request)
+    calls = answer.tool_calls
+    invalid = sum(not _call_is_valid(c, offered) for c in calls) / len(calls) if calls else 0.0
+    options = bool(re.search(r"^\s*[A-D][.)] ", "\n".join(m.text() for m in request.messages), re.M))
+    letters = len(set(_LETTER.findall(answer.text))) if options else 0
+    return [float(answer.finish_reason == "length"), float(bool(calls)), invalid,
+            float(bool(offered) and not calls), _code_unparsable(answer.text), math.log1p(letters)]
+
+
+def answer_features(request: ChatCompletionRequest, answer: Answer) -> np.ndarray:
+    """LOGPROB_NAMES + STRUCTURE_NAMES of a local answer (it must carry token log-probabilities)."""
+    lp = answer.token_logprobs
+    stats = sequence_features(lp)
     return np.asarray([stats["mean_logprob"], stats["min_logprob"], stats["frac_below_minus_2"],
-                       math.log1p(stats["n_tokens"]), token_logprobs[0]], dtype=np.float64)
+                       math.log1p(stats["n_tokens"]), lp[0], *answer_structure(request, answer)], dtype=np.float64)

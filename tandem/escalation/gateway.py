@@ -15,6 +15,7 @@ import httpx
 from prometheus_client import Counter
 
 from tandem.common.wire import ChatCompletionRequest
+from tandem.escalation.answers import Answer
 from tandem.escalation.policies import EscalationContext, EscalationPolicy, Verdict, build_policy, first_escalation
 from tandem.escalation.settings import EscalationSettings
 from tandem.routing.base import RouteDecision
@@ -74,11 +75,10 @@ class EscalationGate:
             return None
         return first_escalation(self.policies, "before", EscalationContext(request, decision))
 
-    def after(self, request: ChatCompletionRequest, decision: RouteDecision | None,
-              token_logprobs: list[float]) -> Verdict | None:
-        if not self.enabled or not token_logprobs:
+    def after(self, request: ChatCompletionRequest, decision: RouteDecision | None, answer: Answer) -> Verdict | None:
+        if not self.enabled or not answer.token_logprobs:
             return None
-        return first_escalation(self.policies, "after", EscalationContext(request, decision, token_logprobs))
+        return first_escalation(self.policies, "after", EscalationContext(request, decision, answer))
 
     async def ask(self, payload: dict, stage: str, reason: str) -> FallbackReply:
         """Send `payload` (its `model` a fallback model) to the fallback; count the escalation or refusal."""

@@ -30,10 +30,13 @@ class LabelRow(BaseModel):
     messages: list[dict]
     tools: list[dict] | None = None
     response: str
+    tool_calls: list[dict] = Field(default_factory=list, description="The answer's tool calls (OpenAI shape).")
+    route: str | None = Field(default=None, description="The model that answered (x-tandem-route), when known.")
     score: float
     fails: bool = Field(description="The local route's answer scored below 1.")
     token_logprobs: list[float] = Field(default_factory=list, description="The answer's token log-probabilities.")
     completion_tokens: int = 0
+    finish_reason: str | None = Field(default=None, description="'length' when the answer hit max_tokens.")
 
 
 async def answer_over_http(base_url: str, model: str, items: list[EvalItem], max_tokens: dict[str, int],
@@ -48,14 +51,13 @@ async def answer_over_http(base_url: str, model: str, items: list[EvalItem], max
             request["tools"] = item.tools
         async with semaphore:
             try:
-                completion = await client.chat.completions.create(**request)
+                raw = await client.chat.completions.with_raw_response.create(**request)
             except openai.APIError:
                 return None
-        choice = completion.choices[0]
-        return Answer(text=choice.message.content or "",
-                      tool_calls=[c.model_dump() for c in choice.message.tool_calls or []],
-                      token_logprobs=[t.logprob for t in (choice.logprobs.content if choice.logprobs else None) or []],
-                      completion_tokens=completion.usage.completion_tokens if completion.usage else 0)
+        completion = raw.parse()
+        return Answer.from_choice(completion.choices[0].model_dump(),
+                                  completion.usage.completion_tokens if completion.usage else 0,
+                                  raw.headers.get("x-tandem-route") or completion.model)
 
     try:
         return list(await asyncio.gather(*(one(item) for item in items)))
@@ -63,12 +65,17 @@ async def answer_over_http(base_url: str, model: str, items: list[EvalItem], max
         await client.close()
 
 
+def answer_of(row: LabelRow) -> Answer:
+    return Answer(text=row.response, tool_calls=row.tool_calls, token_logprobs=row.token_logprobs,
+                  completion_tokens=row.completion_tokens, finish_reason=row.finish_reason, route=row.route)
+
+
 def label(item: EvalItem, answer: Answer, split: str) -> LabelRow:
     scored = score(item, Reply(text=answer.text, tool_calls=answer.tool_calls))
     return LabelRow(suite=item.suite, id=item.id, split=split, messages=item.messages, tools=item.tools,
-                    response=answer.text, score=scored.value, fails=scored.value < 1.0,
+                    response=answer.text, tool_calls=answer.tool_calls, route=answer.route, score=scored.value, fails=scored.value < 1.0,
                     token_logprobs=answer.token_logprobs,
-                    completion_tokens=answer.completion_tokens)
+                    completion_tokens=answer.completion_tokens, finish_reason=answer.finish_reason)
 
 
 async def label_all(items: list[EvalItem], answers: list[Answer | None], split: str) -> list[LabelRow]:

@@ -50,7 +50,7 @@ async def answer_in_process(model_path: str | Path, items: list[EvalItem], max_t
         content = "".join(text)
         calls = parse_tool_calls(content) if item.tools else None
         answer = Answer(text="" if calls else content, tool_calls=calls or [], token_logprobs=logprobs,
-                        completion_tokens=event.completion_tokens)
+                        completion_tokens=event.completion_tokens, finish_reason=event.finish_reason)
         if on_answer is not None:
             on_answer(item, answer)
         return answer

@@ -1,7 +1,8 @@
 """The escalation models as served: logistic regressions stored as JSON, applied with numpy.
 
 Both predict P(the local route's answer is wrong). `DifficultyModel` reads the prompt (before
-generation); `AnswerConfidenceModel` reads the answer's token log-probabilities (after). They are
+generation); `AnswerConfidenceModel` reads the answer: its token log-probabilities and its
+structure against the request (after). They are
 fitted by `tandem escalation train` (scikit-learn, offline) and listed in the artifacts manifest
 as kind `escalation`; serving loads only what the manifest lists, after checking its sha256.
 """
@@ -16,7 +17,8 @@ from pydantic import BaseModel
 
 from tandem.common.manifest import Manifest
 from tandem.common.wire import ChatCompletionRequest
-from tandem.escalation.features import answer_features, prompt_features
+from tandem.escalation.answers import Answer
+from tandem.escalation.features import ANSWER_NAMES, answer_features, prompt_features
 
 DIFFICULTY_ENTRY = "escalation-difficulty"
 ANSWER_ENTRY = "escalation-answer-confidence"
@@ -50,10 +52,13 @@ class DifficultyModel:
 
 class AnswerConfidenceModel:
     def __init__(self, weights: LogisticWeights):
+        if weights.feature_names != ANSWER_NAMES:
+            raise ValueError(f"the answer-confidence model was fitted on features {weights.feature_names}; this "
+                             f"version computes {ANSWER_NAMES}: refit it with `tandem escalation train`")
         self.weights = weights
 
-    def p_fail(self, token_logprobs: list[float]) -> float:
-        return self.weights.probability(answer_features(token_logprobs))
+    def p_fail(self, request: ChatCompletionRequest, answer: Answer) -> float:
+        return self.weights.probability(answer_features(request, answer))
 
 
 def load_weights(artifacts_dir: str | Path, entry: str) -> LogisticWeights:

@@ -6,7 +6,7 @@ A policy is one method, `judge(context) -> Verdict`, at one stage:
   byte, because after it the client already holds local text that a fallback answer would
   contradict, and buffering the whole stream to decide would throw away time-to-first-token);
 - `after` generation (non-streamed requests): the router asks the worker for logprobs and
-  judges the answer itself.
+  judges the answer itself (its log-probabilities and its structure against the request).
 
 Policies register a factory under a name (as domain routers do); the router's settings list the
 ones to run, in order; the first that says "escalate" decides, and its name is the reason in
@@ -16,12 +16,13 @@ ones to run, in order; the first that says "escalate" decides, and its name is t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
 from tandem.common.wire import ChatCompletionRequest
+from tandem.escalation.answers import Answer
 from tandem.escalation.models import (
     ANSWER_ENTRY,
     DIFFICULTY_ENTRY,
@@ -39,7 +40,7 @@ Stage = Literal["before", "after"]
 class EscalationContext:
     request: ChatCompletionRequest
     decision: RouteDecision | None = None  # None for an explicit model
-    token_logprobs: list[float] = field(default_factory=list)  # the local answer's, after generation
+    answer: Answer | None = None  # the local answer, after generation
 
 
 class Verdict(BaseModel):
@@ -128,9 +129,9 @@ class AnswerConfidencePolicy:
         self.threshold = threshold
 
     def judge(self, context: EscalationContext) -> Verdict | None:
-        if not context.token_logprobs:
+        if context.answer is None or not context.answer.token_logprobs:
             return None
-        p_fail = self.model.p_fail(context.token_logprobs)
+        p_fail = self.model.p_fail(context.request, context.answer)
         return Verdict(policy=self.name, escalate=p_fail >= self.threshold, score=p_fail, threshold=self.threshold)
 
 

@@ -3,7 +3,10 @@
 Difficulty: logistic regression on prompt features (dense statistics + keyword-router
 probabilities, standardised, plus hashed n-grams), its regularisation picked by 5-fold
 cross-validated AUROC on the train labels. Answer confidence: logistic regression on the
-answer's logprob statistics (a calibrated probability by construction; ECE reported).
+answer's logprob statistics and structure checks (a calibrated probability by construction;
+ECE reported). Each report also gives the *suite-prior* AUROC: held-out items scored by their
+suite's failure rate on the train labels, i.e. what knowing only "which benchmark is this"
+achieves. A model near it has found the between-suite signal and nothing within suites.
 Weights go to `artifacts/escalation/*.json`, listed in the manifest with their figures.
 """
 
@@ -21,7 +24,7 @@ from tandem.common.calibration import expected_calibration_error
 from tandem.common.manifest import Manifest, sha256_file, write_json
 from tandem.common.wire import ChatCompletionRequest
 from tandem.escalation.features import ANSWER_NAMES, DENSE_NAMES, ROUTER_NAMES, answer_features, prompt_features
-from tandem.escalation.labels import LabelRow, read_labels
+from tandem.escalation.labels import LabelRow, answer_of, read_labels
 from tandem.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, LogisticWeights
 
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
@@ -36,6 +39,8 @@ class ModelReport(BaseModel):
     accuracy_at_half: float
     auroc_by_suite: dict[str, float | None]
     n_by_suite: dict[str, int]
+    suite_prior_auroc: float | None = None
+    fail_rate_by_suite: dict[str, float] = {}
     C: float
     ece_heldout: float | None = None
 
@@ -47,7 +52,8 @@ class TrainReport(BaseModel):
     def summary_line(self) -> str:
         d, a = self.difficulty, self.answer_confidence
         return (f"difficulty AUROC {d.auroc_heldout:.3f} (n={d.n_heldout} held out, acc@0.5 {d.accuracy_at_half:.3f}); "
-                f"answer confidence AUROC {a.auroc_heldout:.3f} (n={a.n_heldout}, ECE {a.ece_heldout:.3f})")
+                f"answer confidence AUROC {a.auroc_heldout:.3f} (n={a.n_heldout}, ECE {a.ece_heldout:.3f}); "
+                f"suite prior alone {d.suite_prior_auroc or float('nan'):.3f}")
 
 
 def request_of(row: LabelRow) -> ChatCompletionRequest:
@@ -101,7 +107,15 @@ def _report(train: list[LabelRow], held: list[LabelRow], p_held: np.ndarray, c: 
         fail_rate_heldout=float(y_held.mean()), auroc_heldout=_auroc(y_held, p_held) or float("nan"),
         accuracy_at_half=float(((p_held >= 0.5) == y_held).mean()),
         auroc_by_suite={s: _auroc(y_held[m], p_held[m]) for s, m in by_suite.items()},
-        n_by_suite={s: int(m.sum()) for s, m in by_suite.items()}, C=c)
+        n_by_suite={s: int(m.sum()) for s, m in by_suite.items()}, C=c,
+        suite_prior_auroc=_auroc(y_held, np.array([_suite_rate(train, r.suite) for r in held])),
+        fail_rate_by_suite={s: float(y_held[m].mean()) for s, m in by_suite.items()})
+
+
+def _suite_rate(rows: list[LabelRow], suite: str) -> float:
+    """The suite's failure rate on `rows` (the overall rate for a suite they lack)."""
+    fails = [r.fails for r in rows if r.suite == suite] or [r.fails for r in rows]
+    return float(np.mean(fails))
 
 
 def train_escalation_models(train_path: Path, heldout_path: Path, artifacts: Path) -> TrainReport:
@@ -118,9 +132,9 @@ def train_escalation_models(train_path: Path, heldout_path: Path, artifacts: Pat
 
     train_a = [r for r in train if r.token_logprobs]
     held_a = [r for r in held if r.token_logprobs]
-    a_dense = np.stack([answer_features(r.token_logprobs) for r in train_a])
+    a_dense = np.stack([answer_features(request_of(r), answer_of(r)) for r in train_a])
     answer, c_a = _fit(a_dense, None, np.array([r.fails for r in train_a], dtype=int), ANSWER_NAMES)
-    p_a = np.array([answer.probability(answer_features(r.token_logprobs)) for r in held_a])
+    p_a = np.array([answer.probability(answer_features(request_of(r), answer_of(r))) for r in held_a])
     a_report = _report(train_a, held_a, p_a, c_a)
     correct = np.array([not r.fails for r in held_a], dtype=float)
     a_report.ece_heldout = expected_calibration_error(1.0 - p_a, correct, n_bins=10)

@@ -12,6 +12,7 @@ import pytest
 
 from tandem.common.manifest import Manifest
 from tandem.common.wire import ChatCompletionRequest
+from tandem.escalation.answers import Answer
 from tandem.escalation.labels import LabelRow, write_jsonl
 from tandem.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, THRESHOLDS_ENTRY
 from tandem.escalation.policies import EscalationContext, build_policy
@@ -86,6 +87,14 @@ def test_policies_load_the_calibrated_thresholds(artifacts):
     assert difficulty.judge(EscalationContext(hard)).score > difficulty.judge(EscalationContext(easy)).score
     answer = build_policy("answer_confidence", None, str(artifacts))
     assert answer.judge(EscalationContext(easy)) is None, "no logprobs, no verdict"
-    unsure = answer.judge(EscalationContext(easy, token_logprobs=[-2.0, -1.8, -2.5]))
-    sure = answer.judge(EscalationContext(easy, token_logprobs=[-0.1, -0.05, -0.2]))
+    unsure = answer.judge(EscalationContext(easy, answer=Answer(text="...", token_logprobs=[-2.0, -1.8, -2.5])))
+    sure = answer.judge(EscalationContext(easy, answer=Answer(text="...", token_logprobs=[-0.1, -0.05, -0.2])))
     assert unsure.escalate and not sure.escalate
+
+
+def test_an_answer_model_fitted_on_other_features_is_refused_with_the_fix(artifacts, tmp_path):
+    weights = json.loads((artifacts / "escalation" / "answer-confidence.json").read_text())
+    weights["feature_names"] = weights["feature_names"][:5]
+    from tandem.escalation.models import AnswerConfidenceModel, LogisticWeights
+    with pytest.raises(ValueError, match="tandem escalation train"):
+        AnswerConfidenceModel(LogisticWeights.model_validate(weights))

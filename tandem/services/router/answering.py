@@ -20,6 +20,7 @@ from tandem.cache.replay import StreamAssembler, replay_sse
 from tandem.cache.response_cache import CachedAnswer, CachePlan
 from tandem.common.errors import OverloadedError, TandemError, error_body
 from tandem.common.wire import ChatCompletionRequest, new_completion_id
+from tandem.escalation.answers import Answer
 from tandem.routing.base import RouteDecision
 from tandem.services.router.route_facts import RouteFacts
 
@@ -121,10 +122,10 @@ async def _judge_after(data: dict, body: ChatCompletionRequest, facts: RouteFact
                        plan: CachePlan | None, state: RouterState, started: float) -> Response | None:
     """Apply `after` policies to a local answer; the fallback's response when one escalates and answers."""
     choice = data["choices"][0]
-    logprobs = [t["logprob"] for t in ((choice.get("logprobs") or {}).get("content") or [])]
+    answer = Answer.from_choice(choice)
     if not body.logprobs:
         choice.pop("logprobs", None)
-    verdict = state.gate.after(body, decision, logprobs)
+    verdict = state.gate.after(body, decision, answer)
     if verdict is None:
         return None
     reply = await state.gate.ask(_fallback_payload(body, state.gate.settings.fallback_model), "after",
