@@ -31,7 +31,7 @@ LOGPROB_NAMES = ["mean_logprob", "min_logprob", "frac_below_minus_2", "log_token
 STRUCTURE_NAMES = ["truncated", "tool_call_made", "tool_call_invalid", "text_instead_of_call", "code_unparsable",
                    "letters_stated"]
 ANSWER_NAMES = LOGPROB_NAMES + STRUCTURE_NAMES
-_FENCED_CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.S)
+_FENCED_CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.DOTALL)
 _LETTER = re.compile(r"(?<![A-Za-z])\(?([A-J])[.):](?=\s)")
 _KEYWORDS = KeywordRouter()
 ROUTER_NAMES = [f"p_{d}" for d in _KEYWORDS.domains]
@@ -42,7 +42,7 @@ def _dense(text: str, has_tools: bool) -> list[float]:
     return [math.log1p(len(text)), math.log1p(len(text.split())), sum(c.isdigit() for c in text) / chars,
             math.log1p(len(re.findall(r"\d+(?:\.\d+)?", text))), math.log1p(text.count("\n")),
             float(text.count("?")), math.log1p(len(re.findall(r"[=+\-*/^<>]", text))),
-            float("```" in text or "def " in text), float(bool(re.search(r"^\s*[A-D][.)] ", text, re.M))),
+            float("```" in text or "def " in text), float(bool(re.search(r"^\s*[A-D][.)] ", text, re.MULTILINE))),
             float(has_tools), sum(c.isupper() for c in text) / chars]
 
 
@@ -94,7 +94,7 @@ def answer_structure(request: ChatCompletionRequest, answer: Answer) -> list[flo
     offered = _offered_functions(request)
     calls = answer.tool_calls
     invalid = sum(not _call_is_valid(c, offered) for c in calls) / len(calls) if calls else 0.0
-    options = bool(re.search(r"^\s*[A-D][.)] ", "\n".join(m.text() for m in request.messages), re.M))
+    options = bool(re.search(r"^\s*[A-D][.)] ", "\n".join(m.text() for m in request.messages), re.MULTILINE))
     letters = len(set(_LETTER.findall(answer.text))) if options else 0
     return [float(answer.finish_reason == "length"), float(bool(calls)), invalid,
             float(bool(offered) and not calls), _code_unparsable(answer.text), math.log1p(letters)]

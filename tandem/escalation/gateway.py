@@ -16,7 +16,13 @@ from prometheus_client import Counter
 
 from tandem.common.wire import ChatCompletionRequest
 from tandem.escalation.answers import Answer
-from tandem.escalation.policies import EscalationContext, EscalationPolicy, Verdict, build_policy, first_escalation
+from tandem.escalation.policies import (
+    EscalationContext,
+    EscalationPolicy,
+    Verdict,
+    build_policy,
+    first_escalation,
+)
 from tandem.escalation.settings import EscalationSettings
 from tandem.routing.base import RouteDecision
 

@@ -23,7 +23,13 @@ from sklearn.model_selection import StratifiedKFold
 from tandem.common.calibration import expected_calibration_error
 from tandem.common.manifest import Manifest, sha256_file, write_json
 from tandem.common.wire import ChatCompletionRequest
-from tandem.escalation.features import ANSWER_NAMES, DENSE_NAMES, ROUTER_NAMES, answer_features, prompt_features
+from tandem.escalation.features import (
+    ANSWER_NAMES,
+    DENSE_NAMES,
+    ROUTER_NAMES,
+    answer_features,
+    prompt_features,
+)
 from tandem.escalation.labels import LabelRow, answer_of, read_labels
 from tandem.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, LogisticWeights
 
