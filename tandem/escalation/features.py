@@ -26,7 +26,7 @@ from tandem.routing.keywords import KeywordRouter
 HASH_DIMS = 4096
 WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
 DENSE_NAMES = ["log_chars", "log_words", "digit_frac", "numbers", "lines", "questions", "math_symbols",
-               "has_code", "has_options", "has_tools", "upper_frac"]
+               "has_code", "has_options", "has_tools", "upper_frac", "log_tools", "log_required_args"]
 LOGPROB_NAMES = ["mean_logprob", "min_logprob", "frac_below_minus_2", "log_tokens", "first_logprob"]
 STRUCTURE_NAMES = ["truncated", "tool_call_made", "tool_call_invalid", "text_instead_of_call", "code_unparsable",
                    "letters_stated"]
@@ -37,13 +37,14 @@ _KEYWORDS = KeywordRouter()
 ROUTER_NAMES = [f"p_{d}" for d in _KEYWORDS.domains]
 
 
-def _dense(text: str, has_tools: bool) -> list[float]:
+def _dense(text: str, offered: dict[str, set[str]]) -> list[float]:
     chars = max(1, len(text))
     return [math.log1p(len(text)), math.log1p(len(text.split())), sum(c.isdigit() for c in text) / chars,
             math.log1p(len(re.findall(r"\d+(?:\.\d+)?", text))), math.log1p(text.count("\n")),
             float(text.count("?")), math.log1p(len(re.findall(r"[=+\-*/^<>]", text))),
             float("```" in text or "def " in text), float(bool(re.search(r"^\s*[A-D][.)] ", text, re.MULTILINE))),
-            float(has_tools), sum(c.isupper() for c in text) / chars]
+            float(bool(offered)), sum(c.isupper() for c in text) / chars, math.log1p(len(offered)),
+            math.log1p(sum(len(required) for required in offered.values()))]
 
 
 def _hashed(text: str) -> np.ndarray:
@@ -59,7 +60,7 @@ def prompt_features(request: ChatCompletionRequest) -> tuple[np.ndarray, np.ndar
     """(dense features incl. router probabilities, hashed n-grams) of the request's prompt."""
     text = "\n".join(m.text() for m in request.messages if m.role in ("user", "system", "developer"))
     probs = _KEYWORDS.route(request).probabilities
-    dense = _dense(text, bool(request.tools)) + [probs[d] for d in _KEYWORDS.domains]
+    dense = _dense(text, _offered_functions(request)) + [probs[d] for d in _KEYWORDS.domains]
     return np.asarray(dense, dtype=np.float64), _hashed(text)
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from tandem.common.manifest import Manifest
 from tandem.common.wire import ChatCompletionRequest
 from tandem.escalation.answers import Answer
-from tandem.escalation.features import ANSWER_NAMES, answer_features, prompt_features
+from tandem.escalation.features import ANSWER_NAMES, DENSE_NAMES, ROUTER_NAMES, answer_features, prompt_features
 
 DIFFICULTY_ENTRY = "escalation-difficulty"
 ANSWER_ENTRY = "escalation-answer-confidence"
@@ -41,8 +41,15 @@ class LogisticWeights(BaseModel):
         return float(1.0 / (1.0 + np.exp(-logit)))
 
 
+def _check_features(weights: LogisticWeights, expected: list[str], model: str) -> None:
+    if weights.feature_names != expected:
+        raise ValueError(f"the {model} model was fitted on features {weights.feature_names}; this version "
+                         f"computes {expected}: refit it with `tandem escalation train`")
+
+
 class DifficultyModel:
     def __init__(self, weights: LogisticWeights):
+        _check_features(weights, DENSE_NAMES + ROUTER_NAMES, "difficulty")
         self.weights = weights
 
     def p_fail(self, request: ChatCompletionRequest) -> float:
@@ -52,9 +59,7 @@ class DifficultyModel:
 
 class AnswerConfidenceModel:
     def __init__(self, weights: LogisticWeights):
-        if weights.feature_names != ANSWER_NAMES:
-            raise ValueError(f"the answer-confidence model was fitted on features {weights.feature_names}; this "
-                             f"version computes {ANSWER_NAMES}: refit it with `tandem escalation train`")
+        _check_features(weights, ANSWER_NAMES, "answer-confidence")
         self.weights = weights
 
     def p_fail(self, request: ChatCompletionRequest, answer: Answer) -> float:

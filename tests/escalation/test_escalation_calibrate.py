@@ -92,9 +92,10 @@ def test_policies_load_the_calibrated_thresholds(artifacts):
     assert unsure.escalate and not sure.escalate
 
 
-def test_an_answer_model_fitted_on_other_features_is_refused_with_the_fix(artifacts, tmp_path):
-    weights = json.loads((artifacts / "escalation" / "answer-confidence.json").read_text())
-    weights["feature_names"] = weights["feature_names"][:5]
-    from tandem.escalation.models import AnswerConfidenceModel, LogisticWeights
-    with pytest.raises(ValueError, match="tandem escalation train"):
-        AnswerConfidenceModel(LogisticWeights.model_validate(weights))
+def test_models_fitted_on_other_features_are_refused_with_the_fix(artifacts):
+    from tandem.escalation.models import AnswerConfidenceModel, DifficultyModel, LogisticWeights
+    for name, model in (("answer-confidence", AnswerConfidenceModel), ("difficulty", DifficultyModel)):
+        weights = json.loads((artifacts / "escalation" / f"{name}.json").read_text())
+        weights["feature_names"] = weights["feature_names"][:5]  # an older version's features
+        with pytest.raises(ValueError, match="tandem escalation train"):
+            model(LogisticWeights.model_validate(weights))

@@ -8,7 +8,14 @@ import json
 
 from tandem.common.wire import ChatCompletionRequest
 from tandem.escalation.answers import Answer
-from tandem.escalation.features import ANSWER_NAMES, STRUCTURE_NAMES, answer_features, answer_structure
+from tandem.escalation.features import (
+    ANSWER_NAMES,
+    DENSE_NAMES,
+    STRUCTURE_NAMES,
+    answer_features,
+    answer_structure,
+    prompt_features,
+)
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}}, "required": ["city"]}}}
@@ -54,3 +61,11 @@ def test_answer_features_line_up_with_their_names():
     features = answer_features(request, Answer(text="Hello", token_logprobs=[-0.5, -0.1], finish_reason="stop"))
     assert features.shape == (len(ANSWER_NAMES),)
     assert features[ANSWER_NAMES.index("min_logprob")] == -0.5
+
+
+def test_prompt_features_count_the_offered_functions_and_their_required_arguments():
+    ask = [{"role": "user", "content": "Weather in Paris and Rome?"}]
+    none = dict(zip(DENSE_NAMES, prompt_features(ChatCompletionRequest(model="auto", messages=ask))[0]))
+    one = dict(zip(DENSE_NAMES, prompt_features(ChatCompletionRequest(model="auto", messages=ask, tools=[WEATHER]))[0]))
+    assert none["has_tools"] == 0.0 and none["log_tools"] == 0.0
+    assert one["has_tools"] == 1.0 and one["log_tools"] > 0 and one["log_required_args"] > 0
