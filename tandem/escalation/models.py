@@ -18,7 +18,13 @@ from pydantic import BaseModel
 from tandem.common.manifest import Manifest
 from tandem.common.wire import ChatCompletionRequest
 from tandem.escalation.answers import Answer
-from tandem.escalation.features import ANSWER_NAMES, DENSE_NAMES, ROUTER_NAMES, answer_features, prompt_features
+from tandem.escalation.features import (
+    ANSWER_NAMES,
+    DENSE_NAMES,
+    ROUTER_NAMES,
+    answer_features,
+    prompt_features,
+)
 
 DIFFICULTY_ENTRY = "escalation-difficulty"
 ANSWER_ENTRY = "escalation-answer-confidence"
