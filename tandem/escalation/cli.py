@@ -58,10 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _collect(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
 
     from tandem.escalation.labels import answer_over_http, label_all, read_answers, write_jsonl
     from tandem.eval.datasets import load_items
 
+    for noisy in ("httpx", "httpx2"):  # the openai client's transports log one INFO line per request
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     items = [it for suite, limit in args.suites.items() for it in load_items(suite, split=args.split, limit=limit)]
     if args.dump_items:
         args.dump_items.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,9 @@ Items, prompts and scorers are the evaluation harness's (`tandem.eval.datasets.l
 `tandem.eval.scoring.score`), so a label means exactly what `tandem eval` would score. Unlike
 `tandem eval`, every request asks for log-probabilities: one pass yields the difficulty labels
 (prompt -> fails) and the answer-confidence data (logprob features -> fails). Fit on TRAIN
-splits; measure on DEV splits (held out).
+splits; measure on DEV splits (held out). Asked through a router (`--model auto`), each row
+records the route that answered; answers the router escalated are left out (counted in a
+warning): they are the fallback's, not the local route's.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
+from collections import Counter
 from pathlib import Path
 
 import openai
 from pydantic import BaseModel, Field
+from tqdm import tqdm
 
 from tandem.escalation.answers import Answer
 from tandem.eval.datasets import EvalItem
 from tandem.eval.scoring import BLOCKING_SUITES, Reply, score
+
+log = logging.getLogger(__name__)
 
 
 class LabelRow(BaseModel):
@@ -43,6 +50,8 @@ async def answer_over_http(base_url: str, model: str, items: list[EvalItem], max
                            concurrency: int = 4, api_key: str = "tandem") -> list[Answer | None]:
     client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=600, max_retries=2)
     semaphore = asyncio.Semaphore(concurrency)
+    bar = tqdm(total=len(items), desc="answering", unit="item")
+    left_out: Counter[str] = Counter()
 
     async def one(item: EvalItem) -> Answer | None:
         request = {"model": model, "messages": item.messages, "temperature": 0.0, "seed": 0,
@@ -52,8 +61,14 @@ async def answer_over_http(base_url: str, model: str, items: list[EvalItem], max
         async with semaphore:
             try:
                 raw = await client.chat.completions.with_raw_response.create(**request)
-            except openai.APIError:
+            except openai.APIError as exc:
+                left_out[f"request failed ({type(exc).__name__})"] += 1
                 return None
+            finally:
+                bar.update()
+        if raw.headers.get("x-tandem-escalated") == "true":
+            left_out["escalated by the router: not a local answer"] += 1
+            return None
         completion = raw.parse()
         return Answer.from_choice(completion.choices[0].model_dump(),
                                   completion.usage.completion_tokens if completion.usage else 0,
@@ -62,7 +77,10 @@ async def answer_over_http(base_url: str, model: str, items: list[EvalItem], max
     try:
         return list(await asyncio.gather(*(one(item) for item in items)))
     finally:
+        bar.close()
         await client.close()
+        for reason, n in left_out.items():
+            log.warning("left out %d of %d items: %s", n, len(items), reason)
 
 
 def answer_of(row: LabelRow) -> Answer:

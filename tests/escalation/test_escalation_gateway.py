@@ -8,6 +8,9 @@ second router with an `after` policy, the Redis cache, and Redis killed mid-test
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import uuid
 
 import httpx
@@ -18,6 +21,7 @@ import yaml
 
 from tandem.common.manifest import Manifest, write_json
 from tandem.escalation.features import ANSWER_NAMES
+from tandem.escalation.labels import read_labels
 from tandem.escalation.models import ANSWER_ENTRY, LogisticWeights
 from tandem.services.fallback.budget import KEY_PREFIX, today
 from tests.conftest import free_port, start_tandem_up, stop_tandem_up
@@ -170,6 +174,23 @@ def test_after_generation_policy_escalates_and_strips_logprobs(after_router):
         stream=True)
     assert stream.headers["x-tandem-escalated"] == "false", "streams decide before the first byte, or not at all"
     assert "".join(c.choices[0].delta.content or "" for c in stream.parse() if c.choices)
+
+
+def test_label_collection_through_the_router_keeps_local_answers_only(tandem, tmp_path):
+    out = tmp_path / "labels.jsonl"
+    result = subprocess.run([sys.executable, "-m", "tandem.cli", "escalation", "collect", "--suites",
+                             "bfcl=1,arc_easy=2", "--split", "dev", "--base-url", tandem.base_url, "--model", "auto",
+                             "--out", str(out)], capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    rows = read_labels(out)
+    escalated = int(re.search(r"left out (\d+) of 3 items: escalated", result.stderr).group(1)) \
+        if "escalated by the router" in result.stderr else 0
+    assert len(rows) + escalated == 3, result.stderr
+    assert all(r.route == "tandem-base" for r in rows), "a label is the local route's answer"
+    for row in rows:
+        assert row.token_logprobs and row.finish_reason in ("stop", "length", "tool_calls")
+        if row.suite == "bfcl":
+            assert row.tools and (row.tool_calls or row.response)
 
 
 def test_redis_killed_mid_run_bypasses_the_cache(client, tandem, private_redis):
