@@ -3,8 +3,8 @@
 Cheap on purpose: they run on every request, with numpy only (no torch at serving). A prompt gives
 dense text statistics, the keyword router's domain probabilities, and hashed word unigrams and
 bigrams. An answer gives statistics of its token log-probabilities and checks of its structure
-against the request: cut off at max_tokens, a tool call that names no offered function or misses
-a required argument, text where a call was due, Python that does not parse, several option
+against the request: cut off at max_tokens, a tool call that names no offered function or whose
+arguments fail that function's JSON schema (jsonschema), text where a call was due, Python that does not parse, several option
 letters stated. Those catch failures that fluent, confident tokens hide.
 """
 
@@ -17,6 +17,8 @@ import math
 import re
 
 import numpy as np
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, UnknownType
 
 from tandem.calibration.answer_confidence import sequence_features
 from tandem.common.wire import ChatCompletionRequest
@@ -37,14 +39,14 @@ _KEYWORDS = KeywordRouter()
 ROUTER_NAMES = [f"p_{d}" for d in _KEYWORDS.domains]
 
 
-def _dense(text: str, offered: dict[str, set[str]]) -> list[float]:
+def _dense(text: str, offered: dict[str, dict]) -> list[float]:
     chars = max(1, len(text))
     return [math.log1p(len(text)), math.log1p(len(text.split())), sum(c.isdigit() for c in text) / chars,
             math.log1p(len(re.findall(r"\d+(?:\.\d+)?", text))), math.log1p(text.count("\n")),
             float(text.count("?")), math.log1p(len(re.findall(r"[=+\-*/^<>]", text))),
             float("```" in text or "def " in text), float(bool(re.search(r"^\s*[A-D][.)] ", text, re.MULTILINE))),
             float(bool(offered)), sum(c.isupper() for c in text) / chars, math.log1p(len(offered)),
-            math.log1p(sum(len(required) for required in offered.values()))]
+            math.log1p(sum(len(schema.get("required") or []) for schema in offered.values()))]
 
 
 def _hashed(text: str) -> np.ndarray:
@@ -64,7 +66,8 @@ def prompt_features(request: ChatCompletionRequest) -> tuple[np.ndarray, np.ndar
     return np.asarray(dense, dtype=np.float64), _hashed(text)
 
 
-def _call_is_valid(call: dict, offered: dict[str, set[str]]) -> bool:
+def _call_is_valid(call: dict, offered: dict[str, dict]) -> bool:
+    """The call names an offered function and its arguments validate against that function's schema."""
     function = call.get("function") or {}
     if function.get("name") not in offered:
         return False
@@ -72,13 +75,18 @@ def _call_is_valid(call: dict, offered: dict[str, set[str]]) -> bool:
         arguments = json.loads(function.get("arguments") or "{}")
     except json.JSONDecodeError:
         return False
-    return isinstance(arguments, dict) and offered[function["name"]] <= arguments.keys()
+    if not isinstance(arguments, dict):
+        return False
+    try:
+        return Draft202012Validator(offered[function["name"]]).is_valid(arguments)
+    except (SchemaError, UnknownType):  # the client's schema is broken: only the name could be checked
+        return True
 
 
-def _offered_functions(request: ChatCompletionRequest) -> dict[str, set[str]]:
-    """Offered function name -> its required parameters."""
+def _offered_functions(request: ChatCompletionRequest) -> dict[str, dict]:
+    """Offered function name -> its parameters' JSON schema."""
     functions = [tool.get("function") or {} for tool in request.tools or []]
-    return {f.get("name"): set((f.get("parameters") or {}).get("required") or []) for f in functions}
+    return {f.get("name"): f.get("parameters") or {} for f in functions}
 
 
 def _code_unparsable(text: str) -> float:

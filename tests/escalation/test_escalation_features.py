@@ -36,10 +36,14 @@ def test_tool_calls_are_checked_against_the_offered_functions():
     good = structure(request, Answer(tool_calls=[call("get_weather", {"city": "Paris"})]))
     assert good["tool_call_made"] == 1.0 and good["tool_call_invalid"] == 0.0 and good["text_instead_of_call"] == 0.0
     for bad in (call("get_forecast", {"city": "Paris"}), call("get_weather", {"unit": "C"}),
-                call("get_weather", "{not json")):
+                call("get_weather", {"city": 75}), call("get_weather", "{not json")):
         assert structure(request, Answer(tool_calls=[bad]))["tool_call_invalid"] == 1.0, bad
     half = structure(request, Answer(tool_calls=[call("get_weather", {"city": "Paris"}), call("nope", {})]))
     assert half["tool_call_invalid"] == 0.5
+    broken = ChatCompletionRequest(model="auto", messages=request.messages, tools=[
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "dict"}}}])
+    assert structure(broken, Answer(tool_calls=[call("get_weather", {"city": "Paris"})]))["tool_call_invalid"] == 0.0, \
+        "a schema jsonschema cannot read leaves only the name to check"
     text = structure(request, Answer(text='{"name": "function_name", "arguments": {}}'))
     assert text["text_instead_of_call"] == 1.0 and text["tool_call_made"] == 0.0
 
