@@ -1,11 +1,12 @@
 """Features of a prompt (for the difficulty model) and of an answer (for answer confidence).
 
-Cheap on purpose: they run on every request, with numpy only (no torch at serving). A prompt gives
-dense text statistics, the keyword router's domain probabilities, and hashed word unigrams and
-bigrams. An answer gives statistics of its token log-probabilities and checks of its structure
-against the request: cut off at max_tokens, a tool call that names no offered function or whose
-arguments fail that function's JSON schema (jsonschema), text where a call was due, Python that does not parse, several option
-letters stated. Those catch failures that fluent, confident tokens hide.
+Cheap on purpose: they run on every request, with numpy and jsonschema only (no torch at serving).
+A prompt gives dense text statistics, the offered functions, the keyword router's domain
+probabilities, and hashed word unigrams and bigrams. An answer gives statistics of its token
+log-probabilities and checks of its structure against the request: cut off at max_tokens, a tool
+call that names no offered function or whose arguments fail that function's JSON schema, text
+where a call was due, Python that does not parse, several option letters stated. Those catch
+failures that fluent, confident tokens hide.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ STRUCTURE_NAMES = ["truncated", "tool_call_made", "tool_call_invalid", "text_ins
                    "letters_stated"]
 ANSWER_NAMES = LOGPROB_NAMES + STRUCTURE_NAMES
 _FENCED_CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.DOTALL)
+_OPTIONS = re.compile(r"^\s*[A-D][.)] ", re.MULTILINE)
 _LETTER = re.compile(r"(?<![A-Za-z])\(?([A-J])[.):](?=\s)")
 _KEYWORDS = KeywordRouter()
 ROUTER_NAMES = [f"p_{d}" for d in _KEYWORDS.domains]
@@ -44,7 +46,7 @@ def _dense(text: str, offered: dict[str, dict]) -> list[float]:
     return [math.log1p(len(text)), math.log1p(len(text.split())), sum(c.isdigit() for c in text) / chars,
             math.log1p(len(re.findall(r"\d+(?:\.\d+)?", text))), math.log1p(text.count("\n")),
             float(text.count("?")), math.log1p(len(re.findall(r"[=+\-*/^<>]", text))),
-            float("```" in text or "def " in text), float(bool(re.search(r"^\s*[A-D][.)] ", text, re.MULTILINE))),
+            float("```" in text or "def " in text), float(bool(_OPTIONS.search(text))),
             float(bool(offered)), sum(c.isupper() for c in text) / chars, math.log1p(len(offered)),
             math.log1p(sum(len(schema.get("required") or []) for schema in offered.values()))]
 
@@ -103,7 +105,7 @@ def answer_structure(request: ChatCompletionRequest, answer: Answer) -> list[flo
     offered = _offered_functions(request)
     calls = answer.tool_calls
     invalid = sum(not _call_is_valid(c, offered) for c in calls) / len(calls) if calls else 0.0
-    options = bool(re.search(r"^\s*[A-D][.)] ", "\n".join(m.text() for m in request.messages), re.MULTILINE))
+    options = any(_OPTIONS.search(m.text()) for m in request.messages)
     letters = len(set(_LETTER.findall(answer.text))) if options else 0
     return [float(answer.finish_reason == "length"), float(bool(calls)), invalid,
             float(bool(offered) and not calls), _code_unparsable(answer.text), math.log1p(letters)]
