@@ -3,8 +3,8 @@
 First the domain router (`tandem router train`, skipped with --no-router) and the escalation
 models with their threshold, fitted on the labels under docs/escalation/ (`tandem escalation
 train` + `calibrate`, skipped with --no-escalation). Then for each domain (default code,
-reasoning, automation; configs under `configs/modifiers/`): data -> LoRA SFT -> GGUF export -> held-out loss, each recorded in the manifest as not yet
-servable. Then one `tandem up` serves base + all candidates from a staging folder, and the
+reasoning, automation; configs under `configs/modifiers/`): data -> LoRA SFT -> GGUF export ->
+held-out loss, each recorded in the manifest as not yet servable. Then one `tandem up` serves base + all candidates from a staging folder, and the
 evaluation harness scores every model on every domain's task slice: a modifier's own slice gates
 it, the other slices say what it costs elsewhere. Finally each entry is recorded with its verdict,
 `reports/modifiers/eval_table.md` is written, and `tandem up --artifacts <dir>` serves base +
@@ -81,13 +81,14 @@ def train_router(config_path: Path, artifacts: Path) -> None:
 
 
 def train_escalation(labels: Path, artifacts: Path) -> None:
-    """Difficulty and answer-confidence models and their threshold (quality target 0.8) from labels."""
+    """Difficulty and answer-confidence models and their threshold (the calibrate CLI's default target)."""
     from tandem.escalation.calibrate import calibrate_threshold
     from tandem.escalation.train import train_escalation_models
+    from tandem.escalation.training_cli import DEFAULT_TARGET
 
     train, dev = labels / "labels_train.jsonl.gz", labels / "labels_dev.jsonl.gz"
     log.info("escalation: %s", train_escalation_models(train, dev, artifacts).summary_line())
-    log.info("escalation threshold: %s", calibrate_threshold(dev, artifacts, ("quality", 0.8), None).summary_line())
+    log.info("escalation threshold: %s", calibrate_threshold(dev, artifacts, DEFAULT_TARGET, None).summary_line())
 
 
 @contextmanager

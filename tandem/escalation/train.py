@@ -31,7 +31,7 @@ from tandem.escalation.features import (
     prompt_features,
 )
 from tandem.escalation.labels import LabelRow, answer_of, read_labels
-from tandem.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, LogisticWeights
+from tandem.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, AnswerConfidenceModel, LogisticWeights
 
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
 
@@ -108,20 +108,23 @@ def _report(train: list[LabelRow], held: list[LabelRow], p_held: np.ndarray, c: 
     y_held = np.array([r.fails for r in held], dtype=int)
     suites = sorted({r.suite for r in held})
     by_suite = {s: np.array([r.suite == s for r in held]) for s in suites}
+    train_rates = _suite_rates(train)
     return ModelReport(
         n_train=len(train), n_heldout=len(held), fail_rate_train=float(y_train.mean()),
         fail_rate_heldout=float(y_held.mean()), auroc_heldout=_auroc(y_held, p_held) or float("nan"),
         accuracy_at_half=float(((p_held >= 0.5) == y_held).mean()),
         auroc_by_suite={s: _auroc(y_held[m], p_held[m]) for s, m in by_suite.items()},
         n_by_suite={s: int(m.sum()) for s, m in by_suite.items()}, C=c,
-        suite_prior_auroc=_auroc(y_held, np.array([_suite_rate(train, r.suite) for r in held])),
+        suite_prior_auroc=_auroc(y_held, np.array([train_rates.get(r.suite, y_train.mean()) for r in held])),
         fail_rate_by_suite={s: float(y_held[m].mean()) for s, m in by_suite.items()})
 
 
-def _suite_rate(rows: list[LabelRow], suite: str) -> float:
-    """The suite's failure rate on `rows` (the overall rate for a suite they lack)."""
-    fails = [r.fails for r in rows if r.suite == suite] or [r.fails for r in rows]
-    return float(np.mean(fails))
+def _suite_rates(rows: list[LabelRow]) -> dict[str, float]:
+    """Each suite's failure rate on `rows`."""
+    fails: dict[str, list[bool]] = {}
+    for r in rows:
+        fails.setdefault(r.suite, []).append(r.fails)
+    return {suite: float(np.mean(f)) for suite, f in fails.items()}
 
 
 def train_escalation_models(train_path: Path, heldout_path: Path, artifacts: Path) -> TrainReport:
@@ -140,7 +143,8 @@ def train_escalation_models(train_path: Path, heldout_path: Path, artifacts: Pat
     held_a = [r for r in held if r.token_logprobs]
     a_dense = np.stack([answer_features(request_of(r), answer_of(r)) for r in train_a])
     answer, c_a = _fit(a_dense, None, np.array([r.fails for r in train_a], dtype=int), ANSWER_NAMES)
-    p_a = np.array([answer.probability(answer_features(request_of(r), answer_of(r))) for r in held_a])
+    served = AnswerConfidenceModel(answer)
+    p_a = np.array([served.p_fail(request_of(r), answer_of(r)) for r in held_a])
     a_report = _report(train_a, held_a, p_a, c_a)
     correct = np.array([not r.fails for r in held_a], dtype=float)
     a_report.ece_heldout = expected_calibration_error(1.0 - p_a, correct, n_bins=10)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+DEFAULT_TARGET = ("quality", 0.8)  # also what `tandem build` calibrates for
+
 
 def _target(value: str) -> tuple[str, float]:
     kind, _, number = value.partition("=")
@@ -24,8 +26,8 @@ def register_steps(sub: argparse._SubParsersAction) -> None:
     calibrate = sub.add_parser("calibrate", help="Cost/quality curve, APGR, CPT and the escalation threshold.")
     calibrate.add_argument("--heldout", type=Path, required=True, help="labels JSONL of held-out items")
     calibrate.add_argument("--artifacts", type=Path, default=Path("artifacts"))
-    calibrate.add_argument("--target", type=_target, default=("quality", 0.8),
-                           help="quality=F or max_rate=F (default quality=0.8)")
+    calibrate.add_argument("--target", type=_target, default=DEFAULT_TARGET,
+                           help="quality=F or max_rate=F (default {}={})".format(*DEFAULT_TARGET))
     calibrate.add_argument("--strong", type=Path, default=None,
                            help="labels JSONL of the strong model on the same items; default: gold answers "
                            "stand in for it (score 1 on every item)")
