@@ -11,13 +11,20 @@ from typing import Any, TypeVar
 
 import yaml
 from omegaconf import OmegaConf
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
 class ConfigError(Exception):
     """A recipe config is missing, unreadable or invalid."""
+
+
+class RecipeModel(BaseModel):
+    """Base of every recipe config section: an unknown key is an error that names it, so a typo
+    such as `sft.max_step=20` fails before any work instead of being silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def load_config(model: type[ConfigT], path: str | Path | None, overrides: list[str] | None = None,

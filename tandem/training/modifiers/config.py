@@ -7,14 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from tandem.common.recipe_config import RecipeModel
 from tandem.training.base_recipe_config import AxolotlSettings
 from tandem.training.modifiers.data import SOURCES
 from tandem.training.sft_config import SFTConfig
 
 
-class ModifierData(BaseModel):
+class ModifierData(RecipeModel):
     train_sources: list[str] = Field(min_length=1, description=f"Builders to train on ({', '.join(SOURCES)}).")
     train_limit_per_source: int | None = Field(None, ge=1, description="Train rows per source (id-hash sample).")
     dev_limit_per_source: int | None = Field(None, ge=1, description="Dev rows per source for early stopping.")
@@ -27,7 +28,7 @@ class ModifierData(BaseModel):
         return self
 
 
-class TaskSlice(BaseModel):
+class TaskSlice(RecipeModel):
     """One benchmark slice scored through `tandem eval` against the served model."""
 
     suite: str = Field(description="tandem eval suite id (humaneval, gsm8k, math500, bfcl, ...).")
@@ -38,7 +39,7 @@ class TaskSlice(BaseModel):
     max_tokens: int = Field(384, ge=1)
 
 
-class ModifierEvaluation(BaseModel):
+class ModifierEvaluation(RecipeModel):
     heldout_sources: list[str] = Field(min_length=1, description=(
         "Builders whose test rows measure held-out loss (never trained on)."))
     heldout_limit: int | None = Field(64, ge=1, description="Held-out rows per source (id-hash sample).")
@@ -58,7 +59,7 @@ class ModifierEvaluation(BaseModel):
         return self
 
 
-class ModifierConfig(BaseModel):
+class ModifierConfig(RecipeModel):
     """A domain modifier: LoRA SFT on the domain's train split, exported to GGUF, gated on held-out data."""
 
     domain: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Served as `tandem-<domain>`.")
