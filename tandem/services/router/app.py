@@ -12,11 +12,11 @@ import asyncio
 import logging
 import os
 import time
-import uuid
 from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from tandem.cache.backends import build_backend
@@ -24,11 +24,10 @@ from tandem.cache.embedders import build_embedder
 from tandem.cache.response_cache import CacheCounters, ResponseCache
 from tandem.cache.semantic import SemanticIndex
 from tandem.common.errors import (
-    InvalidRequestError,
     ModelNotFoundError,
     OverloadedError,
-    error_body,
 )
+from tandem.common.legacy_wire import CompletionRequest
 from tandem.common.metrics import ServiceMetrics
 from tandem.common.service_app import service_app
 from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
@@ -36,7 +35,11 @@ from tandem.escalation.gateway import EscalationCounters, EscalationGate
 from tandem.routing.base import DomainRouter, RouteDecision, build_router
 from tandem.services.router.access import AccessControl
 from tandem.services.router.answering import answer, cached_response
-from tandem.services.router.feedback import FeedbackRequest, FeedbackResponse, RecentDecisions
+from tandem.services.router.canary import CanaryMetrics, RoutingCanary, load_probes
+from tandem.services.router.completions import as_chat, legacy_completion
+from tandem.services.router.feedback import DecisionLedger, FeedbackRequest, FeedbackResponse, record_feedback
+from tandem.services.router.limits import RequestLimits
+from tandem.services.router.playground import mount_playground
 from tandem.services.router.route_facts import RouteFacts
 from tandem.services.router.router_metrics import RouterMetrics
 from tandem.services.router.settings import RouterSettings
@@ -50,7 +53,7 @@ AUTO_MODEL = "auto"
 class RouterState:
     def __init__(self, settings: RouterSettings, pool: WorkerPool, domain_router: DomainRouter,
                  metrics: ServiceMetrics, router_metrics: RouterMetrics, cache: ResponseCache | None,
-                 gate: EscalationGate):
+                 gate: EscalationGate, recent: DecisionLedger):
         self.settings = settings
         self.pool = pool
         self.domain_router = domain_router
@@ -58,7 +61,7 @@ class RouterState:
         self.router_metrics = router_metrics
         self.cache = cache
         self.gate = gate
-        self.recent = RecentDecisions()
+        self.recent = recent
 
     def public_models(self) -> list[str]:
         return [AUTO_MODEL, *self.pool.models, *self.gate.models]
@@ -110,14 +113,24 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     settings = settings or RouterSettings()
     metrics = ServiceMetrics(settings.service_name)
     router_metrics = RouterMetrics(metrics)
+    router_metrics.initialize_feedback(settings.domains)
     access_control = AccessControl(settings)
+    limits = RequestLimits(settings.max_waiting_requests, settings.request_deadline_s, metrics)
 
     async def access(request: Request) -> str:
-        return access_control(request)  # non-blocking: run it on the event loop, not in the thread pool
+        return await access_control(request)  # async: on the event loop, not in the thread pool
 
     # Built here, not in lifespan, so a missing or corrupt router artifact fails at start-up.
     domain_router = build_router(settings.domain_router, artifacts_dir=settings.artifacts_dir,
                                  domains=settings.domains, default_domain=settings.general_domain)
+    canary = None
+    if settings.canary.enabled:
+        probes = load_probes(settings.artifacts_dir, settings.canary.router_entry, settings.domains,
+                             settings.canary.max_probes_per_domain)
+        canary = RoutingCanary(domain_router, probes, settings.domains, CanaryMetrics(metrics.registry)) \
+            if probes else None
+        log.info("routing canary: %s", f"{len(probes)} probes every {settings.canary.interval_s:.0f}s" if probes
+                 else "off (the router artifact ships no probes.jsonl)")
     semantic = None
     if settings.cache.semantic.enabled:
         semantic = SemanticIndex(build_embedder(settings.cache.semantic.embedder, settings.artifacts_dir),
@@ -125,7 +138,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        pool = WorkerPool(settings)
+        pool = WorkerPool(settings, router_metrics.worker_up)
         await pool.refresh()
         cache = ResponseCache(settings.cache, build_backend(settings.cache),
                               CacheCounters(router_metrics.cache_lookups, router_metrics.cache_errors),
@@ -133,10 +146,13 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         gate = EscalationGate(settings.escalation, settings.artifacts_dir,
                               EscalationCounters(router_metrics.escalations, router_metrics.escalation_refusals))
         await gate.refresh()
-        app.state.router = RouterState(settings, pool, domain_router, metrics, router_metrics, cache, gate)
+        recent = DecisionLedger(settings.feedback, settings.feedback.redis_url or settings.cache.redis_url)
+        app.state.router = RouterState(settings, pool, domain_router, metrics, router_metrics, cache, gate, recent)
         refreshers = [asyncio.create_task(pool.refresh_forever())]
         if gate.enabled:
             refreshers.append(asyncio.create_task(gate.refresh_forever()))
+        if canary is not None:
+            refreshers.append(asyncio.create_task(canary.run_forever(settings.canary.interval_s)))
         try:
             yield
         finally:
@@ -144,35 +160,52 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
                 task.cancel()
             await pool.aclose()
             await gate.aclose()
+            await recent.aclose()
             if cache is not None:
                 await cache.aclose()
 
-    app = service_app("Tandem router", lifespan, metrics)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse(error_body(f"Request body is {length} bytes; the limit is {settings.max_body_bytes}.",
-                                           "invalid_request_error", None, "request_too_large"), status_code=413)
-        return await call_next(request)
+    app = service_app("Tandem router", lifespan, metrics, max_body_bytes=settings.max_body_bytes, internal=False)
 
     @app.get("/ready")
     def ready(request: Request) -> JSONResponse:
         state: RouterState | None = getattr(request.app.state, "router", None)
-        # Ready once every worker answers (as documented), not just the base: a client must not
-        # see `tandem-code` missing because the modifier worker is still loading its adapters.
-        if state is None or settings.base_model_name not in state.pool.models or not all(state.pool.up.values()):
-            return JSONResponse({"status": "waiting for workers",
-                                 "workers": state.pool.up if state else {}}, status_code=503)
-        for name, up in state.pool.up.items():
-            router_metrics.worker_up.labels(name).set(1 if up else 0)
+        # Ready when every model served has one live worker, not when every worker is up: a replica
+        # down must not take the router out of its load balancer. Until each worker has answered
+        # once its models are unknown, so start-up also waits for all of them (a client must not
+        # see `tandem-code` missing because the modifier worker is still loading its adapters).
+        unseen = [w.name for w in settings.workers if not state.pool.served_by_worker(w.name)] if state else []
+        if state is None or settings.base_model_name not in state.pool.models or unseen or \
+                state.pool.unserved_models():
+            return JSONResponse({"status": "waiting for workers", "workers": state.pool.up if state else {},
+                                 "unserved_models": state.pool.unserved_models() if state else []},
+                                status_code=503)
         return JSONResponse({"status": "ready", "workers": state.pool.up, "models": state.public_models(),
                              "pid": os.getpid()})
 
     @app.get("/v1/models", dependencies=[Depends(access)])
     def models(state: StateDep) -> ModelList:
         return ModelList(data=[ModelCard(id=m) for m in state.public_models()])
+
+    @app.get("/v1/models/{model_id:path}", dependencies=[Depends(access)])
+    async def model(model_id: str, state: StateDep) -> ModelCard:
+        if model_id not in state.public_models():
+            raise ModelNotFoundError(f"The model '{model_id}' does not exist. Available models: "
+                                     f"{', '.join(state.public_models())}.", param="model")
+        return ModelCard(id=model_id, owned_by="fallback" if model_id in state.gate.models else "tandem")
+
+    @app.post("/v1/completions", dependencies=[Depends(access)])
+    async def completions(body: CompletionRequest, request: Request, state: StateDep) -> Response:
+        """Legacy completions (completions.py): routed like chat, without cache or escalation."""
+        started = time.perf_counter()
+        chat = as_chat(body)
+        if body.model == AUTO_MODEL and getattr(state.domain_router, "cpu_bound", True):
+            facts, _ = await run_in_threadpool(state.decide, chat)
+        else:
+            facts, _ = state.decide(chat)
+        facts.request_id, facts.cache = request.state.request_id, "bypass"
+        state.recent.remember(facts.request_id, facts.domain, facts.route)
+        return await limits.run(legacy_completion(body, facts, state, started), started, facts.route,
+                                facts.headers())
 
     @app.post("/v1/route", dependencies=[Depends(access)])
     def route(body: ChatCompletionRequest, state: StateDep) -> dict:
@@ -183,37 +216,28 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
                 "escalate": verdict is not None, "escalation_reason": verdict.policy if verdict else None}
 
     @app.post("/v1/feedback", dependencies=[Depends(access)])
-    def feedback(body: FeedbackRequest, state: StateDep) -> FeedbackResponse:
-        remembered = state.recent.get(body.request_id)
-        if remembered is None:
-            raise InvalidRequestError(f"No recent request with id '{body.request_id}' (ids come from the "
-                                      "x-tandem-request-id header).", param="request_id", code="unknown_request")
-        predicted, route_name = remembered
-        correct = None
-        if body.correct_domain is not None:
-            if body.correct_domain not in settings.domains:
-                raise InvalidRequestError(f"Unknown domain '{body.correct_domain}'; domains: {settings.domains}",
-                                          param="correct_domain")
-            correct = predicted == body.correct_domain
-            router_metrics.feedback.labels(predicted, body.correct_domain, str(correct).lower()).inc()
-        if body.rating is not None:
-            router_metrics.ratings.labels(route_name, str(body.rating)).inc()
-        return FeedbackResponse(request_id=body.request_id, predicted_domain=predicted, correct=correct)
+    async def feedback(body: FeedbackRequest, state: StateDep) -> FeedbackResponse:
+        return await record_feedback(body, state.recent, settings.domains, router_metrics)
 
     @app.post("/v1/chat/completions", dependencies=[Depends(access)])
     async def chat_completions(body: ChatCompletionRequest, request: Request, state: StateDep) -> Response:
         started = time.perf_counter()
-        request_id = f"req-{uuid.uuid4().hex[:20]}"
+        request_id = request.state.request_id  # the id the catch-all error handler reports too
         plan = state.cache.plan(body, request.headers) if state.cache is not None else None
         if plan is not None:
             hit = await state.cache.get(plan)
             if hit is not None:
                 return cached_response(hit, body, request_id, state, started)
-        facts, decision = state.decide(body)
+        if body.model == AUTO_MODEL and getattr(state.domain_router, "cpu_bound", True):
+            facts, decision = await run_in_threadpool(state.decide, body)  # e.g. ONNX: off the event loop
+        else:
+            facts, decision = state.decide(body)
         facts.request_id = request_id
         facts.cache = "miss" if plan is not None and plan.lookup else "bypass"
         state.recent.remember(facts.request_id, facts.domain, facts.route)
-        return await answer(body, facts, decision, plan, state, started)
+        return await limits.run(answer(body, facts, decision, plan, state, started), started, facts.route,
+                                facts.headers())
 
+    mount_playground(app, access)
     return app
 
