@@ -2,12 +2,23 @@
 
 Small models answer in many shapes: "Answer: B", "The correct answer is (B)", "**B**",
 "B. Water can change phase", or just the option's text. Patterns are tried from the most
-explicit to the least; a reply that names no option, or only restates several, is unanswered.
+explicit to the least; a reply that names no option is unanswered.
+
+A reply that echoes the option list ("A. water\\nB. ice ..." or "(A) water, (B) ice ...") is no
+answer either, unless it also states one ("Answer: B"): reading the first listed letter as a choice
+scored such echoes as "A" and made a small model look right a quarter of the time by chance.
 """
 
 from __future__ import annotations
 
 import re
+
+
+def _listed_letters(text: str, cls: str) -> set[str]:
+    """Letters written as option labels: "A." / "(B)" / "C)" starting a line, or "(D)" inline."""
+    at_line_start = re.findall(rf"^\s*\(?({cls})[.):]", text, re.MULTILINE)
+    inline = re.findall(rf"(?<![A-Za-z])\(({cls})\)", text)
+    return set(at_line_start) | set(inline)
 
 
 def extract_choice(reply: str, options: list[str]) -> str | None:
@@ -17,6 +28,8 @@ def extract_choice(reply: str, options: list[str]) -> str | None:
     stated = re.findall(rf"(?i:answer)(?:\s+(?i:is))?\s*[:\-]?\s*\**\s*\(?({cls})\)?(?![A-Za-z])", text)
     if stated:
         return stated[-1]
+    if len(_listed_letters(text, cls)) >= 2:
+        return None  # an echo of the options, not a choice
     for pattern in (
         rf"(?i:option|choice)\s*\(?({cls})\)?(?![A-Za-z])",
         rf"\*\*\(?({cls})\)?[.):]?\*\*",

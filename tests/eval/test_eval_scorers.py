@@ -71,6 +71,19 @@ def test_multiple_choice_extraction(suite):
         assert score(item, Reply(text="Answer: Z")).value == 0.0
 
 
+def test_multiple_choice_echo_of_the_options_is_no_answer():
+    """Replies that only restate the options choose nothing, whatever letter comes first."""
+    from tandem.eval.choice_answers import extract_choice
+
+    options = ["water", "ice", "steam", "fog"]
+    assert extract_choice("A. water\nB. ice\nC. steam\nD. fog", options) is None
+    assert extract_choice("(A) water, (B) ice, (C) steam, (D) fog. I think it is steam", options) is None
+    assert extract_choice("A. water\nB. ice\nC. steam\nD. fog\nAnswer: C", options) == "C"
+    assert extract_choice("C. steam", options) == "C"
+    assert extract_choice("The answer is (B) ice", options) == "B"
+    assert extract_choice("Steam, since it is a gas.", options) == "C"
+
+
 def test_bfcl_gold_calls_pass_in_every_category(gold_reply_for):
     items = load_items("bfcl")
     by_category = {}

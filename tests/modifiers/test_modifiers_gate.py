@@ -31,34 +31,49 @@ def test_paired_difference_is_exact_in_the_mean_and_its_interval_excludes_zero_f
         paired_difference([1.0], [1.0, 0.0])
 
 
-def test_servable_needs_lower_heldout_loss_and_no_lower_task_score():
+def _task(base: list[float], modifier: list[float]) -> dict:
+    return {"base": score_summary(base), "modifier": score_summary(modifier),
+            "difference": paired_difference(base, modifier)}
+
+
+def test_mcnemar_counts_only_discordant_items_and_is_exact():
+    diff = paired_difference([0.0] * 10 + [1.0] * 5, [1.0] * 10 + [1.0] * 4 + [0.0])
+    assert (diff["wins"], diff["losses"]) == (10, 1)
+    assert diff["p_gain"] == pytest.approx(12 / 2048)  # P(X >= 10), X ~ Bin(11, 1/2)
+    assert diff["p_fall"] == pytest.approx(2047 / 2048)
+    same = paired_difference([1.0, 0.0], [1.0, 0.0])
+    assert (same["wins"], same["losses"], same["p_gain"], same["p_fall"]) == (0, 0, 1.0, 1.0)
+
+
+def test_servable_needs_a_significant_gain_on_its_own_task():
     drop = {"base": {"loss": 1.2}, "modifier": {"loss": 0.9}}
     rise = {"base": {"loss": 0.9}, "modifier": {"loss": 1.2}}
-    up = {"base": score_summary([0, 1, 0, 0]), "modifier": score_summary([1, 1, 0, 0])}
-    down = {"base": score_summary([1, 1, 0, 0]), "modifier": score_summary([1, 0, 0, 0])}
-    assert servable_verdict(drop, up)[0] is True
-    assert servable_verdict(drop, down) == (False, "task metric fell (0.500 -> 0.250)")
-    assert servable_verdict(rise, up)[0] is False
+    clear_gain = _task([0.0] * 200, [1.0] * 8 + [0.0] * 192)  # 8 wins, 0 losses: p = 1/256
+    served, why = servable_verdict(drop, clear_gain)
+    assert served and "8 wins / 0 losses" in why
+    assert servable_verdict(rise, clear_gain)[0] is False
     assert servable_verdict(drop, None)[0] is False
+    small_gain = _task([0.0] * 200, [1.0] * 3 + [0.0] * 197)  # 3 wins: p = 1/8, not significant
+    served, why = servable_verdict(drop, small_gain)
+    assert not served and why.startswith("task metric did not improve at p < 0.05")
+    # the old gate's case: 1/20 -> 0/20 was served as "a fall within noise"; no gain is no gain
+    assert servable_verdict(drop, _task([1.0] + [0.0] * 19, [0.0] * 20))[0] is False
 
 
-def test_a_task_fall_counts_only_beyond_the_noise_of_its_paired_interval():
+def test_a_significant_fall_on_another_slice_refuses_the_modifier():
     drop = {"base": {"loss": 1.2}, "modifier": {"loss": 0.9}}
-    base, one_flip = [1.0] + [0.0] * 19, [0.0] * 20  # 1/20 -> 0/20: the build's code slice
-    noisy = {"base": score_summary(base), "modifier": score_summary(one_flip),
-             "difference": paired_difference(base, one_flip)}
-    served, why = servable_verdict(drop, noisy)
-    assert served and "a fall within noise" in why
-    base, worse = [1.0] * 12 + [0.0] * 8, [0.0] * 20  # 12/20 -> 0/20: a real regression
-    clear = {"base": score_summary(base), "modifier": score_summary(worse),
-             "difference": paired_difference(base, worse)}
-    served, why = servable_verdict(drop, clear)
-    assert not served and why.startswith("task metric fell (0.600 -> 0.000; paired -0.600")
+    gain = _task([0.0] * 200, [1.0] * 10 + [0.0] * 190)
+    noise = paired_difference([1.0] * 2 + [0.0] * 98, [0.0] * 100)  # 2 losses: p = 0.25
+    fall = paired_difference([1.0] * 9 + [0.0] * 91, [0.0] * 100)  # 9 losses: p = 0.002
+    assert servable_verdict(drop, gain, elsewhere={"mbpp": noise})[0] is True
+    served, why = servable_verdict(drop, gain, elsewhere={"mbpp": noise, "irrelevance": fall})
+    assert not served and "irrelevance (0 wins / 9 losses" in why and "mbpp" not in why
+    assert servable_verdict(drop, gain, alpha=0.001, elsewhere={"irrelevance": fall})[0] is True
 
 
 def test_a_loss_drop_inside_the_noise_is_not_served():
     """The code modifier of the first build passed on a 0.4670 -> 0.4669 drop; that must not pass."""
-    up = {"base": score_summary([0, 1, 0, 0]), "modifier": score_summary([0, 1, 0, 0])}
+    up = _task([0.0] * 50, [1.0] * 10 + [0.0] * 40)
     tiny = {"base": {"loss": 0.4670}, "modifier": {"loss": 0.4669}}
     served, why = servable_verdict(tiny, up)
     assert not served and "did not drop by 1%" in why

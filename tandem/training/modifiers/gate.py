@@ -1,9 +1,17 @@
-"""Whether a modifier is served: it must lower its domain's held-out loss by a margin, with a paired
-interval that excludes no change, and must not score lower than the base on its domain's task
-slice. Also the intervals reported beside every score.
+"""Whether a modifier is served, by a gate fixed in its recipe before any result is seen, and the
+intervals reported beside every score.
 
-Scores are per-item 0/1 on the same items for base and modifier, so the difference gets a paired
-bootstrap interval (resampling items), which is tighter and more honest than two separate ones.
+A modifier is servable only if all of these hold (`servable_verdict`):
+
+1. its held-out loss falls by at least `min_loss_drop` of the base's, with a paired bootstrap
+   interval (over rows) entirely below zero;
+2. its own domain's task improves: an exact one-sided McNemar test on the items where base and
+   modifier disagree gives p < `alpha`;
+3. no other measured slice (the other domains' tasks, BFCL irrelevance) falls: the one-sided
+   McNemar p of a fall is >= `alpha` on each.
+
+Scores are per-item 0/1 on the same items for base and modifier, so they are compared pair-wise
+(McNemar counts only discordant items), with a paired bootstrap interval for the difference.
 """
 
 from __future__ import annotations
@@ -38,13 +46,29 @@ def _paired_bootstrap(diffs: list[float], weights: list[float], confidence: floa
             "high": means[int((1 - tail) * (resamples - 1))]}
 
 
+def mcnemar(base: list[float], modifier: list[float]) -> dict[str, float]:
+    """Exact McNemar on 0/1 scores: `wins` (modifier right, base wrong), `losses` (the reverse) and the
+    one-sided p-values of a gain (`p_gain`) and of a fall (`p_fall`) under no difference."""
+    from scipy.stats import binomtest
+
+    wins = sum(m > b for b, m in zip(base, modifier, strict=True))
+    losses = sum(b > m for b, m in zip(base, modifier, strict=True))
+    if wins + losses == 0:
+        return {"wins": 0, "losses": 0, "p_gain": 1.0, "p_fall": 1.0}
+    return {"wins": wins, "losses": losses,
+            "p_gain": binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue,
+            "p_fall": binomtest(losses, wins + losses, 0.5, alternative="greater").pvalue}
+
+
 def paired_difference(base: list[float], modifier: list[float], confidence: float = 0.95,
                       resamples: int = 2000, seed: int = 0) -> dict[str, float]:
-    """Mean of modifier - base over the same items, with a percentile bootstrap interval."""
+    """Mean of modifier - base over the same items, with a percentile bootstrap interval and the
+    exact McNemar counts and one-sided p-values."""
     if len(base) != len(modifier) or not base:
         raise ValueError("paired scores need the same, non-zero number of items for base and modifier")
     diffs = [m - b for b, m in zip(base, modifier, strict=True)]
-    return {**_paired_bootstrap(diffs, [1] * len(diffs), confidence, resamples, seed), "n": len(diffs)}
+    return {**_paired_bootstrap(diffs, [1] * len(diffs), confidence, resamples, seed), "n": len(diffs),
+            **mcnemar(base, modifier)}
 
 
 def paired_loss_difference(base_nll: list[float], modifier_nll: list[float], tokens: list[int],
@@ -63,14 +87,12 @@ def score_summary(scores: list[float], confidence: float = 0.95) -> dict[str, fl
 
 
 def servable_verdict(heldout: dict[str, dict[str, float]], task: dict[str, dict] | None,
-                     min_loss_drop: float = 0.01) -> tuple[bool, str]:
-    """(servable, why). `heldout` = {"base": {"loss"}, "modifier": {"loss"}, "difference": {"high"}}
-    (the paired interval, when measured); `task` = {"base": {"score"}, "modifier": {"score"}} or None
-    when the task metric was not measured, plus "difference" (the paired interval of modifier - base
-    on the same items) when measured. The loss must fall by at least `min_loss_drop` of the base's,
-    and the interval's upper end must be below zero: a drop inside the noise is no drop. Symmetrically
-    the task score must not fall beyond the noise: with a paired interval, only an interval entirely
-    below zero is a fall (a 1/20 -> 0/20 flip is not); without one, any lower score is."""
+                     min_loss_drop: float = 0.01, alpha: float = 0.05,
+                     elsewhere: dict[str, dict[str, float]] | None = None) -> tuple[bool, str]:
+    """(servable, why) by the three rules of the module docstring. `heldout` = {"base": {"loss"},
+    "modifier": {"loss"}, "difference": paired loss interval}; `task` = {"base": summary, "modifier":
+    summary, "difference": `paired_difference`} on the domain's own slice, or None when not measured;
+    `elsewhere` = {slice name: `paired_difference`} on the other slices."""
     base_loss, mod_loss = heldout["base"]["loss"], heldout["modifier"]["loss"]
     if not mod_loss < base_loss * (1 - min_loss_drop):
         return False, (f"held-out loss did not drop by {min_loss_drop:.0%} "
@@ -81,15 +103,13 @@ def servable_verdict(heldout: dict[str, dict[str, float]], task: dict[str, dict]
                        f"interval {difference['low']:+.4f} to {difference['high']:+.4f})")
     if task is None:
         return False, "task metric not measured; a modifier is served only after it is"
-    base_score, mod_score = task["base"]["score"], task["modifier"]["score"]
-    paired = task.get("difference")
-    scores = f"{base_score:.3f} -> {mod_score:.3f}"
-    if paired is None:
-        if mod_score < base_score:
-            return False, f"task metric fell ({scores})"
-        return True, f"held-out loss {base_loss:.4f} -> {mod_loss:.4f}; task metric {scores}"
-    interval = f"interval {paired['low']:+.3f} to {paired['high']:+.3f}"
-    if paired["high"] < 0:
-        return False, f"task metric fell ({scores}; paired {paired['mean']:+.3f}, {interval})"
-    noise = f" (paired {interval}: a fall within noise)" if mod_score < base_score else ""
-    return True, f"held-out loss {base_loss:.4f} -> {mod_loss:.4f}; task metric {scores}{noise}"
+    paired = task["difference"]
+    scores = (f"{task['base']['score']:.3f} -> {task['modifier']['score']:.3f}, "
+              f"{paired['wins']} wins / {paired['losses']} losses, one-sided McNemar p={paired['p_gain']:.3g}")
+    if not paired["p_gain"] < alpha:
+        return False, f"task metric did not improve at p < {alpha:g} ({scores})"
+    falls = [f"{name} ({d['wins']} wins / {d['losses']} losses, p={d['p_fall']:.3g})"
+             for name, d in (elsewhere or {}).items() if d["p_fall"] < alpha]
+    if falls:
+        return False, f"another slice fell at p < {alpha:g}: {', '.join(falls)}"
+    return True, f"held-out loss {base_loss:.4f} -> {mod_loss:.4f}; task metric {scores}"
