@@ -8,7 +8,15 @@ Grafana dashboards (deploy/grafana) query only names defined here.
 from __future__ import annotations
 
 from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -35,6 +43,10 @@ class ServiceMetrics:
                                  registry=self.registry)
         self.active = Gauge("tandem_active_sequences", "Sequences being generated now.", ["service"],
                             registry=self.registry)
+        self.responses = Counter("tandem_http_responses", "Every HTTP response, by handler (the route's path "
+                                 "template, 'unmatched' for unknown paths) and status: 4xx and 5xx included, "
+                                 "whatever produced them.", ["service", "handler", "status"],
+                                 registry=self.registry)
 
     def observe(self, route: str, status: int, latency: float | None = None) -> None:
         self.requests.labels(self.service, route, str(status)).inc()
@@ -50,3 +62,39 @@ class ServiceMetrics:
         @app.get("/metrics", include_in_schema=False)
         def metrics() -> Response:
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class ResponseCounter:
+    """Pure ASGI middleware counting every response's status in `tandem_http_responses`.
+
+    It wraps the whole app (`service_app` puts it outside every other middleware and the error
+    handlers), so errors raised before a handler runs (body limit, auth, validation, 503 with no
+    worker) and unhandled exceptions (500) are counted too. Labels are bounded: the handler is the
+    matched route's path template, never the client's path, and the status is an HTTP code.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status: int | None = None
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                route = scope.get("route")
+                handler = getattr(route, "path", None) or "unmatched"
+                self.metrics.responses.labels(self.metrics.service, handler, str(status)).inc()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        except Exception:
+            if status is None:  # nothing was sent: the server answers 500
+                self.metrics.responses.labels(self.metrics.service, "unmatched", "500").inc()
+            raise

@@ -23,10 +23,25 @@ class RouterMetrics:
         self.cache_lookups = Counter("tandem_cache_lookups", "Response-cache lookups: hit, miss, bypass "
                                      "(not cacheable or no-cache) or error (store down), by match kind.",
                                      ["result", "kind"], registry=r)
-        self.cache_errors = Counter("tandem_cache_errors", "Failed cache-store calls (bypassed), by operation.",
+        self.cache_errors = Counter("tandem_cache_errors", "Failed cache calls, by operation: get and set (the store "
+                                    "was bypassed), decode (an unreadable entry, answered as a miss).",
                                     ["op"], registry=r)
         self.escalations = Counter("tandem_escalations", "Requests answered by the fallback, by stage "
                                    "(before, after, explicit) and reason (the policy, or explicit model).",
                                    ["stage", "reason"], registry=r)
         self.escalation_refusals = Counter("tandem_escalation_refusals", "Escalations refused (local answer "
                                            "served), by reason.", ["reason"], registry=r)
+
+        # Closed label sets start at 0, so a first event shows as a rate (a series born at 1 shows no
+        # increase) and a dashboard reads 0 rather than "no data".
+        for result in ("hit", "miss", "bypass", "error"):
+            for kind in ("exact", "semantic"):
+                self.cache_lookups.labels(result, kind)
+        self.escalations.labels("explicit", "explicit_model")
+
+    def initialize_feedback(self, domains: list[str]) -> None:
+        """Create every (predicted, actual) feedback series at 0, so that the first feedback is a rate
+        Prometheus can see (a series born at 1 shows no increase) and dashboards read 0, not 'no data'."""
+        for predicted in domains:
+            for actual in domains:
+                self.feedback.labels(predicted, actual, str(predicted == actual).lower())

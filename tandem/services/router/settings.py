@@ -7,6 +7,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tandem.cache.settings import CacheSettings
 from tandem.escalation.settings import EscalationSettings
+from tandem.services.router.canary import CanarySettings
+from tandem.services.router.feedback import FeedbackSettings
 
 
 class WorkerEndpoint(BaseModel):
@@ -36,6 +38,10 @@ class RouterSettings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings, description="Response cache (checked before routing).")
     escalation: EscalationSettings = Field(default_factory=EscalationSettings,
                                            description="Escalation policies and the fallback service.")
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings,
+                                       description="Routing feedback: decisions kept, shared through Redis.")
+    canary: CanarySettings = Field(default_factory=CanarySettings,
+                                   description="Routing canary over the router artifact's probe set.")
 
     @model_validator(mode="after")
     def _check(self) -> RouterSettings:

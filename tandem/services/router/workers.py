@@ -1,4 +1,10 @@
-"""The router's view of its workers: which models each serves, and pooled HTTP calls to them."""
+"""The router's view of its workers: which models each serves, whether each is up, and pooled HTTP
+calls to them.
+
+`refresh_forever` is the background health poll: every `model_refresh_s` it asks each worker for
+its model list and sets `tandem_worker_up` (0 or 1) from the answer, so the gauge is current
+whether or not anyone calls /ready. A failed call to a worker marks it down at once.
+"""
 
 from __future__ import annotations
 
@@ -6,43 +12,69 @@ import asyncio
 import logging
 
 import httpx
+from prometheus_client import Gauge
 
 from tandem.common.errors import OverloadedError, UpstreamTimeoutError
+from tandem.common.internal_auth import InternalAuthSettings
 from tandem.services.router.settings import RouterSettings, WorkerEndpoint
 
 log = logging.getLogger(__name__)
 
+POOL_CONNECTIONS = 256  # to all workers together; a request that finds none free within connect_timeout_s gets 503
+
 
 class WorkerPool:
-    def __init__(self, settings: RouterSettings):
+    def __init__(self, settings: RouterSettings, worker_up: Gauge):
         self.settings = settings
         self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
+            headers=InternalAuthSettings().bearer_headers(),  # workers answer only the router
+            timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s,
+                                  pool=settings.connect_timeout_s),
+            limits=httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=64))
         self.models: dict[str, WorkerEndpoint] = {}
-        self.up: dict[str, bool] = {w.name: False for w in settings.workers}
+        self.served_by: dict[str, list[str]] = {}  # model -> names of the workers that listed it
+        self.worker_up = worker_up
+        self.up: dict[str, bool] = {}
+        for worker in settings.workers:
+            self.mark(worker.name, False)
+
+    def mark(self, name: str, up: bool) -> None:
+        self.up[name] = up
+        self.worker_up.labels(name).set(1 if up else 0)
 
     async def refresh(self) -> None:
-        """Ask every worker which models it serves; a worker that does not answer serves none."""
-        models: dict[str, WorkerEndpoint] = {}
+        """Ask every worker which models it serves. A model goes to the first live worker listing it;
+        a worker that does not answer keeps its models (calls fail fast with 503 until it is back)."""
+        listed: dict[str, list[str]] = {}
         for worker in self.settings.workers:
             try:
                 response = await self.client.get(f"{worker.url}/v1/models", timeout=self.settings.connect_timeout_s)
                 response.raise_for_status()
-                for card in response.json()["data"]:
-                    models.setdefault(card["id"], worker)
+                listed[worker.name] = [card["id"] for card in response.json()["data"]]
                 if not self.up[worker.name]:
                     log.info("worker %s is up at %s", worker.name, worker.url)
-                self.up[worker.name] = True
+                self.mark(worker.name, True)
             except (httpx.HTTPError, ValueError, KeyError) as exc:
                 if self.up[worker.name]:
                     log.error("worker %s at %s stopped answering: %s", worker.name, worker.url, exc)
-                self.up[worker.name] = False
-                # Keep routing its models to it: calls fail fast with 503 until it is back.
-                for model, owner in self.models.items():
-                    if owner.name == worker.name:
-                        models.setdefault(model, owner)
-        self.models = models
+                self.mark(worker.name, False)
+                listed[worker.name] = self.served_by_worker(worker.name)
+        by_name = {w.name: w for w in self.settings.workers}
+        live_first = sorted(self.settings.workers, key=lambda w: not self.up[w.name])  # stable: keeps preference
+        models: dict[str, WorkerEndpoint] = {}
+        served_by: dict[str, list[str]] = {}
+        for worker in live_first:
+            for model in listed[worker.name]:
+                models.setdefault(model, by_name[worker.name])
+                served_by.setdefault(model, []).append(worker.name)
+        self.models, self.served_by = models, served_by
+
+    def served_by_worker(self, name: str) -> list[str]:
+        return [model for model, names in self.served_by.items() if name in names]
+
+    def unserved_models(self) -> list[str]:
+        """Models that no live worker serves now."""
+        return sorted(m for m, names in self.served_by.items() if not any(self.up[n] for n in names))
 
     async def refresh_forever(self) -> None:
         while True:
@@ -52,21 +84,24 @@ class WorkerPool:
     def worker_for(self, model: str) -> WorkerEndpoint | None:
         return self.models.get(model)
 
-    async def send(self, worker: WorkerEndpoint, payload: dict, headers: dict[str, str] | None = None) -> httpx.Response:
-        """POST a chat request; the response is open for streaming (the caller closes it)."""
-        request = self.client.build_request("POST", f"{worker.url}/v1/chat/completions", json=payload,
-                                            headers=headers)
+    async def send(self, worker: WorkerEndpoint, payload: dict, headers: dict[str, str] | None = None,
+                   path: str = "/v1/chat/completions") -> httpx.Response:
+        """POST a chat (or legacy completions) request; the response is open for streaming (the caller closes it)."""
+        request = self.client.build_request("POST", f"{worker.url}{path}", json=payload, headers=headers)
         try:
             return await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:
+            if isinstance(exc, httpx.PoolTimeout):  # every connection to the workers is busy: shed, don't queue
+                raise OverloadedError(f"All {POOL_CONNECTIONS} connections to the workers are busy.",
+                                      headers={"Retry-After": "1"}) from exc
             if isinstance(exc, httpx.ConnectTimeout):
-                self.up[worker.name] = False
+                self.mark(worker.name, False)
                 raise OverloadedError(f"Worker '{worker.name}' did not accept the connection in time.",
                                       headers={"Retry-After": "2"}) from exc
             raise UpstreamTimeoutError(f"Worker '{worker.name}' did not answer within "
                                        f"{self.settings.request_timeout_s:.0f}s.") from exc
         except httpx.TransportError as exc:
-            self.up[worker.name] = False
+            self.mark(worker.name, False)
             raise OverloadedError(f"Worker '{worker.name}' is unavailable ({type(exc).__name__}); "
                                   "no other worker serves this model.", headers={"Retry-After": "2"}) from exc
 
