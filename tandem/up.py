@@ -201,7 +201,9 @@ class Supervisor:
             if not self._wait_ready(time.monotonic() + self.config.ready_timeout_s):
                 return 0  # asked to stop while starting: a clean stop, like after startup
             router = self.services[-1]
-            models = httpx.get(f"{router.url}/v1/models", timeout=5).json()["data"]
+            keys = self.config.router.api_keys  # the router may require one of its own keys
+            auth = {"Authorization": f"Bearer {keys[0]}"} if keys else {}
+            models = httpx.get(f"{router.url}/v1/models", headers=auth, timeout=5).json()["data"]
             print(f"Tandem is up: {router.url}/v1  (models: {', '.join(m['id'] for m in models)})", flush=True)
             return self._watch()
         except RuntimeError as exc:
