@@ -267,6 +267,7 @@ def test_a_stopped_worker_is_shown_as_a_503(page, served, tmp_path):
         assert page.text_content(f"{LAST} .error-box .error-title") == "HTTP 503 · overloaded_error · overloaded"
         assert "unavailable" in page.text_content(f"{LAST} .error-box .error-message")
         assert _fact(page, "route") == "tandem-base"  # the route facts of the failed request are shown too
+        assert page.locator(f"{LAST} dd[data-fact='cost']").count() == 0  # nothing was answered or billed
         page.screenshot(path=tmp_path / "10-worker-stopped.png", full_page=True)
     finally:
         os.kill(supervisor, signal.SIGCONT)

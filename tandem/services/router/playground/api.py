@@ -1,6 +1,7 @@
-"""Read-only endpoints the playground's live panel and per-answer facts read (behind the router's auth)."""
+"""Read-only endpoints the playground's live panel and per-answer facts read (behind the router's auth).
 
-from __future__ import annotations
+No `from __future__ import annotations` here: FastAPI must resolve the `limit` bound (a closure value)
+when the route is declared."""
 
 from typing import Annotated
 

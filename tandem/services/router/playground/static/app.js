@@ -350,12 +350,13 @@ function renderFacts(item, facts, timing, usage, chunks, decision, model) {
       : seconds > 0 ? `${(tokens / seconds).toFixed(1)} tokens/s (${tokens} tokens)` : `${tokens} tokens`;
     addFact(dl, "Speed", rate, "speed");
   }
-  if (facts && facts.escalated) {
+  const answered = item.dataset.state === "done" || item.dataset.state === "stopped";
+  if (facts && answered && facts.escalated) {
     const price = state.prices[facts.route];
     const cost = price && usage ? (usage.prompt_tokens * price.input_per_mtok +
       usage.completion_tokens * price.output_per_mtok) / 1e6 : null;
     addFact(dl, "Cost", cost === null ? "unknown (no price or usage)" : `$${cost.toFixed(6)}`, "cost");
-  } else if (facts) {
+  } else if (facts && answered) {
     addFact(dl, "Cost", "local: no API cost", "cost");
   }
   if (facts && facts.requestId) addFact(dl, "Request id", facts.requestId, "request-id");
@@ -441,8 +442,8 @@ async function refreshLive() {
   for (const d of recent.data) {
     const row = document.createElement("tr");
     row.dataset.requestId = d.request_id;
-    const when = new Date(d.at * 1000).toLocaleTimeString();
-    const escalated = d.escalated ? `yes (${d.escalation_reason})` : d.escalation_refused ? `refused` : "no";
+    const when = new Date(d.at * 1000).toLocaleTimeString([], { hour12: false });
+    const escalated = d.escalated ? `yes: ${d.escalation_reason}` : d.escalation_refused ? "refused" : "no";
     for (const cell of [when, d.route, `${d.domain} ${pct(d.confidence)}`, d.cache, escalated, d.status]) {
       row.append(el("td", cell));
     }
