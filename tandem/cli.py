@@ -21,6 +21,9 @@ COMMAND_MODULES: list[str] = [
     "tandem.training.cli",
     "tandem.compression.cli",
     "tandem.escalation.cli",
+    "tandem.validate",
+    "tandem.pipeline.cli",
+    "tandem.publish",
 ]
 
 
@@ -39,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    _late_overrides(parser, args, extra)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if not getattr(args, "func", None):
@@ -47,6 +51,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result = args.func(args)
     return int(result or 0)
+
+
+def _late_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> None:
+    """`key=value` overrides may also follow options (`tandem data curate IN --out D k=v`): argparse
+    fills a positional list once, so the later ones arrive here and join it."""
+    from tandem.common.recipe_config import OVERRIDE
+
+    if not extra:
+        return
+    target = next((name for name in ("overrides", "inputs") if isinstance(getattr(args, name, None), list)), None)
+    if target is None or not all(OVERRIDE.match(e) for e in extra):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    getattr(args, target).extend(extra)
 
 
 if __name__ == "__main__":

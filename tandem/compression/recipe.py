@@ -12,8 +12,6 @@ accuracy on the same test items (transformers for HF folders, llama.cpp for GGUF
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import shutil
@@ -24,13 +22,13 @@ import numpy as np
 
 from tandem.common.manifest import Manifest, sha256_file, write_json
 from tandem.common.recipe_config import dump_config
+from tandem.common.stage_cache import cached_state, stage_key, store_state
 from tandem.compression import report as report_mod
 from tandem.compression import sizing
 from tandem.compression.config import CompressConfig
 from tandem.compression.report import StageResult
 
 log = logging.getLogger(__name__)
-STAGE_FILE = "stage.json"
 
 
 class CompressionError(Exception):
@@ -102,17 +100,16 @@ class CompressionRecipe:
                   ("recover", cfg.recovery.enabled, self._recover), ("awq", cfg.awq.enabled, self._awq),
                   ("gguf_f16", True, self._gguf_f16), ("quantize", True, self._quantize),
                   ("zstd", cfg.zstd.enabled, self._zstd), ("calibrate", cfg.calibration.enabled, self._calibrate)]
-        key = self._hash({"source": cfg.source.model, "data": dump_config(cfg.data), "eval": dump_config(cfg.eval),
+        key = stage_key({"source": cfg.source.model, "data": dump_config(cfg.data), "eval": dump_config(cfg.eval),
                           "seed": cfg.seed})
         self.current: Path = self.source_dir
         for index, (name, enabled, step) in enumerate(stages):
             if not enabled:
                 continue
-            key = self._hash({"previous": key, "stage": name, "config": self._stage_config(name)})
+            key = stage_key({"previous": key, "stage": name, "config": self._stage_config(name)})
             out = self.work / f"{index:02d}-{name}"
-            done = out / STAGE_FILE
-            if done.is_file() and json.loads(done.read_text())["key"] == key:
-                state = json.loads(done.read_text())
+            state = cached_state(out, key)
+            if state is not None:
                 log.info("stage %s: up to date, reusing %s", name, out)
             else:
                 log.info("stage %s: running", name)
@@ -120,8 +117,7 @@ class CompressionRecipe:
                     shutil.rmtree(out)
                 out.mkdir(parents=True, exist_ok=True)
                 result, output = step(out)
-                state = {"key": key, "output": str(output), "result": result.model_dump()}
-                write_json(done, state)
+                state = store_state(out, key, {"output": str(output), "result": result.model_dump()})
             self.current = Path(state["output"])
             self.results.append(StageResult.model_validate(state["result"]))
             if name == "calibrate":
@@ -132,10 +128,6 @@ class CompressionRecipe:
         section = {"prune": "prune", "recover": "recovery", "awq": "awq", "quantize": "gguf", "gguf_f16": "gguf",
                    "zstd": "zstd", "calibrate": "calibration"}.get(name)
         return dump_config(getattr(self.config, section)) if section else {}
-
-    @staticmethod
-    def _hash(payload: dict) -> str:
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     # --------------------------------------------------------------- stages
     def _source(self, out: Path):

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from tandem.common.recipe_config import add_override_argument
+from tandem.common.recipe_config import split_overrides
 from tandem.curation.formats import ALIASES, FORMATS
 
 
@@ -27,9 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "inputs",
         nargs="*",
-        metavar="INPUT",
+        metavar="INPUT | KEY=VALUE",
         help="Data files, read in order (the first copy of a duplicate wins); PATH::FORMAT forces "
-        "one file's format. They replace the recipe's `inputs`.",
+        "one file's format. They replace the recipe's `inputs`. An argument that starts with a dotted "
+        "name and `=` overrides a recipe field instead, e.g. near_dedup.threshold=0.85 "
+        "'language.keep=[en,fr]'.",
     )
     p.add_argument("--out", required=True, help="Output folder.")
     p.add_argument("--config", help="Recipe YAML (configs/curation/default.yaml shows every field).")
@@ -40,7 +42,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=min(2, os.cpu_count() or 1),
         help="Worker processes for parsing, filtering and hashing.",
     )
-    add_override_argument(p, "near_dedup.threshold=0.85 'language.keep=[en,fr]'.")
     p.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
     p.set_defaults(func=_run)
 
@@ -50,13 +51,14 @@ def _run(args: argparse.Namespace) -> int:
     from tandem.curation.config import CurationConfig
     from tandem.curation.pipeline import curate, inputs_from_args
 
-    overrides = [*args.overrides, f"out_dir={args.out}", f"workers={args.workers}"]
+    overrides, inputs = split_overrides(args.inputs)
+    overrides += [f"out_dir={args.out}", f"workers={args.workers}"]
     if args.no_progress:
         overrides.append("progress=false")
     try:
         config = load_config(CurationConfig, args.config, overrides)
-        if args.inputs:  # command-line inputs replace the recipe's
-            config = config.model_copy(update={"inputs": inputs_from_args(args.inputs, args.format)})
+        if inputs:  # command-line inputs replace the recipe's
+            config = config.model_copy(update={"inputs": inputs_from_args(inputs, args.format)})
         summary = curate(config)
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"tandem data curate: {exc}", file=sys.stderr)

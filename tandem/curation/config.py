@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from tandem.common.recipe_config import RecipeModel
 from tandem.curation.domains import DEFAULT_DOMAIN_RULES, DomainRule
 
 
-class InputSpec(BaseModel):
+class InputSpec(RecipeModel):
     path: Path
     format: str | None = Field(
         default=None, description="Force a format (see `formats.FORMATS`); else detected."
@@ -27,19 +28,19 @@ class InputSpec(BaseModel):
         return name
 
 
-class QualityConfig(BaseModel):
+class QualityConfig(RecipeModel):
     min_words: int = Field(default=3, ge=0, description="Fewest words in user + assistant text.")
     min_response_chars: int = Field(default=1, ge=0, description="Shortest final assistant answer.")
     max_chars: int = Field(default=32_000, ge=1, description="Longest conversation, in characters.")
 
 
-class LanguageConfig(BaseModel):
+class LanguageConfig(RecipeModel):
     keep: list[str] = Field(default_factory=lambda: ["en"], description="ISO codes to keep; empty keeps all.")
     min_score: float = Field(default=0.0, ge=0.0, le=1.0, description="Lowest fastText probability to keep.")
     sample_chars: int = Field(default=400, ge=50, description="Characters of prose given to fastText.")
 
 
-class NearDedupConfig(BaseModel):
+class NearDedupConfig(RecipeModel):
     enabled: bool = True
     threshold: float = Field(
         default=0.8, gt=0.0, le=1.0, description="Jaccard similarity that makes a duplicate."
@@ -56,7 +57,7 @@ class NearDedupConfig(BaseModel):
         return self
 
 
-class CurationConfig(BaseModel):
+class CurationConfig(RecipeModel):
     inputs: list[InputSpec] = Field(default_factory=list, description="Read in this order (first copy wins).")
     out_dir: Path
     quality: QualityConfig = Field(default_factory=QualityConfig)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from tandem.common.recipe_config import RecipeModel
 
 
-class DomainRule(BaseModel):
+class DomainRule(RecipeModel):
     keywords: list[str] = Field(default_factory=list, description="Lowercase words or two-word phrases.")
     patterns: list[str] = Field(
         default_factory=list, description="Regexes (case-sensitive) over the raw text."

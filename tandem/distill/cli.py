@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from tandem.common.recipe_config import add_override_argument
+from tandem.common.recipe_config import add_override_argument, split_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,11 +47,13 @@ def _run(args: argparse.Namespace) -> int:
         "budget.max_usd": args.max_usd,
         "budget.max_tokens": args.max_tokens,
     }
-    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + args.overrides
+    # `--training-data a.jsonl k=v`: argparse hands a trailing override to the list option
+    trailing, training_data = split_overrides(args.training_data)
+    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + args.overrides + trailing
     try:
         config = load_config(DistillConfig, args.config, overrides)
-        if args.training_data:
-            extra = [Path(p) for p in args.training_data]
+        if training_data:
+            extra = [Path(p) for p in training_data]
             config = config.model_copy(update={"training_data": [*config.training_data, *extra]})
         stats = asyncio.run(distill(config))
     except ConfigError as exc:

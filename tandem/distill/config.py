@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from tandem.common.recipe_config import RecipeModel
 from tandem.curation.config import NearDedupConfig
 from tandem.eval.costs import Price
 
 
-class TeacherConfig(BaseModel):
+class TeacherConfig(RecipeModel):
     base_url: str = Field(default="https://api.openai.com/v1", description="Any OpenAI-compatible endpoint.")
     model: str = "gpt-4o"
     api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the key.")
@@ -24,7 +25,7 @@ class TeacherConfig(BaseModel):
     concurrency: int = Field(default=8, ge=1, description="Requests in flight.")
 
 
-class BudgetConfig(BaseModel):
+class BudgetConfig(RecipeModel):
     max_usd: float | None = Field(
         default=10.0, ge=0.0, description="Stop before spending more; None: no cap."
     )
@@ -32,7 +33,7 @@ class BudgetConfig(BaseModel):
     price: Price | None = Field(default=None, description="Teacher price; default: configs/eval/prices.yaml.")
 
 
-class DistillConfig(BaseModel):
+class DistillConfig(RecipeModel):
     failures: Path = Field(description="failures.json from `tandem analyze failures`.")
     out_dir: Path = Path("distilled")
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)

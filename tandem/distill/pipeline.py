@@ -203,5 +203,18 @@ def _write(
         config=dump_config(config),
         metrics={k: stats[k] for k in ("rows", "spent_tokens", "spent_usd", "budget_exhausted")},
         servable=False,
+        extra={"trained_on": shown_items([category for category, _ in tasks])},
     )
     return stats
+
+
+def shown_items(categories: list[dict]) -> dict[str, list[str]]:
+    """The eval items whose prompts the teacher was shown, as a `trained_on` record: the new tasks
+    imitate them, so a model trained on sft.jsonl must not be scored on them."""
+    from tandem.eval.datasets import suite_dataset
+
+    shown: dict[str, set[str]] = {}
+    for category in {c["id"]: c for c in categories}.values():
+        for example in category["examples"]:
+            shown.setdefault(suite_dataset(example["suite"]), set()).add(str(example["id"]))
+    return {dataset: sorted(ids) for dataset, ids in sorted(shown.items())}

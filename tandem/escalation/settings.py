@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from tandem.common.recipe_config import RecipeModel
 
 
-class PolicySpec(BaseModel):
+class PolicySpec(RecipeModel):
     name: str = Field(description="Policy name: router_confidence, difficulty, answer_confidence.")
     threshold: float | None = Field(None, description="Escalate at this score; empty: the calibrated threshold "
                                     "from artifacts/escalation/thresholds.json.")
 
 
-class EscalationSettings(BaseModel):
+class EscalationSettings(RecipeModel):
     fallback_url: str | None = Field(None, description="Base URL of the fallback service; empty: no escalation, "
                                      "and no fallback models in /v1/models.")
     fallback_model: str = Field("gpt-4o", description="Fallback model that policy escalations ask for.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tandem.common.manifest import Manifest
+from tandem.common.manifest import MANIFEST_NAME, Manifest
 from tandem.eval.splits import SPLITS, split_ids
 
 
@@ -18,19 +18,33 @@ class ContaminationError(Exception):
     """Items to be evaluated were trained on by an artifact in the manifest."""
 
 
+def manifests(artifacts: Path) -> list[Manifest]:
+    """The artifacts folder's manifest and every nested one (a recipe's own output folder, e.g. the
+    SFT runner's or curation's, keeps a manifest of its own), outermost first."""
+    found = sorted(artifacts.rglob(MANIFEST_NAME), key=lambda p: (len(p.parts), str(p)))
+    return [Manifest(p.parent) for p in found]
+
+
 def trained_ids(artifacts: Path | None) -> dict[str, dict[str, set[str]]]:
-    """dataset -> artifact name -> ids that artifact trained on."""
+    """dataset -> artifact name -> ids that artifact trained on. A nested manifest's entries are
+    named by their folder, e.g. `training/base:adapter`."""
     result: dict[str, dict[str, set[str]]] = {}
     if artifacts is None:
         return result
-    for name, entry in Manifest(artifacts).read().artifacts.items():
-        for dataset, spec in (entry.extra.get("trained_on") or {}).items():
-            ids: set[str] = set()
-            values = spec.get("ids", []) if isinstance(spec, dict) else spec
-            for value in values:
-                ids |= split_ids(dataset, value) if value in SPLITS else {str(value)}
-            result.setdefault(dataset, {})[name] = ids
+    for manifest in manifests(Path(artifacts)):
+        prefix = "" if manifest.root == Path(artifacts) else f"{manifest.root.relative_to(artifacts)}:"
+        for name, entry in manifest.read().artifacts.items():
+            _add(result, prefix + name, entry.extra.get("trained_on") or {})
     return result
+
+
+def _add(result: dict[str, dict[str, set[str]]], name: str, trained_on: dict) -> None:
+    for dataset, spec in trained_on.items():
+        ids: set[str] = set()
+        values = spec.get("ids", []) if isinstance(spec, dict) else spec
+        for value in values:
+            ids |= split_ids(dataset, value) if value in SPLITS else {str(value)}
+        result.setdefault(dataset, {})[name] = ids
 
 
 def contaminated(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import fnmatch
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from tandem.common.recipe_config import load_config
+from tandem.common.recipe_config import RecipeModel, load_config
 
 
-class Price(BaseModel):
+class Price(RecipeModel):
     input_per_mtok: float = Field(ge=0.0, description="USD per 1M prompt tokens")
     output_per_mtok: float = Field(ge=0.0, description="USD per 1M completion tokens")
 
@@ -18,7 +18,7 @@ class Price(BaseModel):
         return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
 
 
-class PriceTable(BaseModel):
+class PriceTable(RecipeModel):
     currency: str = "USD"
     models: dict[str, Price] = Field(description="model name or glob (e.g. tandem-*) -> price")
 

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from tandem.common.recipe_config import add_override_argument
+from tandem.common.recipe_config import add_override_argument, split_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,8 +58,11 @@ def _run(args: argparse.Namespace) -> int:
     from tandem.failures.rows import ResultsError
 
     try:
-        config = load_config(FailureAnalysisConfig, args.config, [*args.overrides, f"out_dir={args.out}"])
-        results = list(args.results)
+        # `--results a.jsonl k=v`: argparse hands a trailing override to the list option
+        trailing, result_paths = split_overrides([str(r) for r in args.results])
+        config = load_config(FailureAnalysisConfig, args.config,
+                             [*args.overrides, *trailing, f"out_dir={args.out}"])
+        results = [Path(r) for r in result_paths]
         if args.base_url:
             results.append(_run_eval(args))
         if not results and not config.results:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
+
+from tandem.common.recipe_config import RecipeModel
 
 
-class FailureAnalysisConfig(BaseModel):
+class FailureAnalysisConfig(RecipeModel):
     results: list[Path] = Field(
         default_factory=list, description="Eval result JSONL files, or folders of them (tandem eval --out)."
     )

@@ -27,8 +27,8 @@ class AxolotlValidationError(Exception):
 
 def axolotl_config(recipe: BaseRecipeConfig, output_dir: Path) -> dict[str, Any]:
     sft, ax = recipe.sft, recipe.axolotl
-    dataset = {"path": str(Path(recipe.data.train).resolve()), "type": "chat_template",
-               "field_messages": "messages", "roles_to_train": ["assistant"], "train_on_eos": "turn"}
+    dataset = {"type": "chat_template", "field_messages": "messages", "roles_to_train": ["assistant"],
+               "train_on_eos": "turn"}
     config: dict[str, Any] = {
         "base_model": ax.base_model,
         "load_in_4bit": ax.load_in_4bit,
@@ -37,7 +37,7 @@ def axolotl_config(recipe: BaseRecipeConfig, output_dir: Path) -> dict[str, Any]
         "lora_alpha": sft.lora.alpha,
         "lora_dropout": sft.lora.dropout,
         "chat_template": "tokenizer_default",
-        "datasets": [dataset],
+        "datasets": [dataset | {"path": str(Path(train).resolve())} for train in recipe.data.train],
         "dataset_prepared_path": ax.dataset_prepared_path,
         "sequence_len": sft.max_seq_len,
         "sample_packing": sft.packing,

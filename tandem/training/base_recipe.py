@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tandem.common.manifest import Manifest, write_json
+from tandem.common.provenance import data_trained_on
 from tandem.common.recipe_config import dump_config
 from tandem.training.axolotl_yaml import axolotl_python, validate_axolotl_yaml, write_axolotl_yaml
 from tandem.training.base_recipe_config import BaseRecipeConfig
@@ -47,7 +48,7 @@ def check_axolotl(recipe: BaseRecipeConfig, yaml_path: Path) -> dict[str, Any]:
 
 
 def split_rows(recipe: BaseRecipeConfig) -> tuple[list[dict], list[dict]]:
-    rows = read_chat_jsonl(recipe.data.train)
+    rows = [row for path in recipe.data.train for row in read_chat_jsonl(path)]
     if recipe.data.max_rows:
         rows = rows[: recipe.data.max_rows]
     if recipe.data.eval is not None:
@@ -84,12 +85,14 @@ def run_base_recipe(recipe: BaseRecipeConfig) -> BaseRecipeResult:
         return result
 
     train_rows, eval_rows = split_rows(recipe)
-    sft = run_sft(recipe.sft, train_rows, eval_rows)
+    trained_on = data_trained_on([*recipe.data.train, recipe.data.eval])
+    sft = run_sft(recipe.sft, train_rows, eval_rows, trained_on=trained_on)
     result.metrics = sft.metrics
     if recipe.export_gguf and state.is_main_process:
         from tandem.training.lora_export import export_lora_gguf
 
         result.lora_gguf = export_lora_gguf(sft.adapter_dir, sft.base_hf_dir, out / "base_lora.gguf")
         Manifest(out).record("base-lora", "adapter", [result.lora_gguf], base_sha256=sft.base_gguf_sha256,
-                        config=dump_config(recipe), metrics=sft.metrics)
+                             config=dump_config(recipe), metrics=sft.metrics,
+                             extra={"trained_on": trained_on})
     return result

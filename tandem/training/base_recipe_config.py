@@ -10,19 +10,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field, field_validator
 
+from tandem.common.recipe_config import RecipeModel
 from tandem.training.sft_config import SFTConfig
 
 
-class DataSettings(BaseModel):
-    train: Path = Field(description="Chat JSONL (`messages` per row), e.g. the curation step's curated.jsonl.")
+class DataSettings(RecipeModel):
+    train: list[Path] = Field(min_length=1, description=(
+        "Chat JSONL files (`messages` per row), read in order: e.g. curation's curated.jsonl and "
+        "distill's sft.jsonl. One path or a list. What they were made from (`trained_on` in the "
+        "manifest beside each) is carried into the adapter's manifest entry."))
     eval: Path | None = Field(None, description="Held-out chat JSONL; if absent, val_fraction of train is held out.")
     val_fraction: float = Field(0.02, gt=0, lt=0.5, description="Share of train held out for eval loss.")
     max_rows: int | None = Field(None, ge=2, description="Use only the first N rows (short runs).")
 
+    @field_validator("train", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str | Path) else value
 
-class AxolotlSettings(BaseModel):
+
+class AxolotlSettings(RecipeModel):
     base_model: str = Field("meta-llama/Llama-3.1-8B", description="HF id or folder Axolotl loads.")
     load_in_4bit: bool = Field(True, description="QLoRA: NF4 base weights (bitsandbytes).")
     optimizer: str = Field("paged_adamw_8bit", description="Axolotl optimizer name.")
@@ -35,7 +44,7 @@ class AxolotlSettings(BaseModel):
                                 "the YAML (default: $TANDEM_AXOLOTL_PYTHON or .cache/axolotl-venv).")
 
 
-class BaseRecipeConfig(BaseModel):
+class BaseRecipeConfig(RecipeModel):
     data: DataSettings
     sft: SFTConfig
     axolotl: AxolotlSettings = Field(default_factory=AxolotlSettings)

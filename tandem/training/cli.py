@@ -39,7 +39,7 @@ def register_base(recipes: argparse._SubParsersAction) -> argparse.ArgumentParse
         "hyperparameters (CPU or one GPU; `accelerate launch` for several). Outputs: adapter/, "
         "base_lora.gguf, axolotl.yaml, config/metrics JSON, loss_curve.png, manifest.json.",
         epilog="example: tandem train base --config configs/training/base_qlora.yaml "
-        "data.train=artifacts/curated/curated.jsonl sft.max_steps=20")
+        "data.train=artifacts/data/curated.jsonl sft.max_steps=20")
     parser.add_argument("--config", type=Path, default=DEFAULT_BASE_CONFIG,
                         help=f"Recipe YAML (default {DEFAULT_BASE_CONFIG}).")
     parser.add_argument("--axolotl-only", action="store_true",

@@ -157,8 +157,11 @@ def _load_model(hf_dir: Path, config: SFTConfig, precision: str):
     return model
 
 
-def run_sft(config: SFTConfig, train_rows: list[dict], eval_rows: list[dict]) -> SFTResult:
-    """Train a LoRA adapter on chat rows; see the module docstring for what lands in output_dir."""
+def run_sft(config: SFTConfig, train_rows: list[dict], eval_rows: list[dict],
+            trained_on: dict[str, Any] | None = None) -> SFTResult:
+    """Train a LoRA adapter on chat rows; see the module docstring for what lands in output_dir.
+    `trained_on` (dataset -> splits or ids, see tandem/common/provenance.py) goes into the
+    adapter's manifest entry for the contamination guard."""
     from transformers import AutoTokenizer, EarlyStoppingCallback, Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -234,5 +237,6 @@ def run_sft(config: SFTConfig, train_rows: list[dict], eval_rows: list[dict]) ->
         write_json(out / "log_history.json", state.log_history)
         plot_loss_curve(state.log_history, loss_curve, f"LoRA SFT r={config.lora.r} on {Path(config.base_model).name}")
         Manifest(out).record("adapter", "adapter", sorted(p for p in adapter_dir.iterdir() if p.is_file()),
-                             base_sha256=base.gguf_sha256, config=dump_config(config), metrics=metrics)
+                             base_sha256=base.gguf_sha256, config=dump_config(config), metrics=metrics,
+                             extra={"trained_on": trained_on or {}})
     return SFTResult(out, adapter_dir, base.hf_dir, base.gguf_sha256, metrics, loss_curve)

@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
+
+from tandem.common.recipe_config import RecipeModel
 
 LLAMA_LINEAR_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-class LoraSettings(BaseModel):
+class LoraSettings(RecipeModel):
     r: int = Field(16, ge=1, description="LoRA rank.")
     alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
     dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
@@ -20,7 +22,7 @@ class LoraSettings(BaseModel):
         description="Module names to adapt, or 'all-linear' (peft picks every linear layer but the head).")
 
 
-class SFTConfig(BaseModel):
+class SFTConfig(RecipeModel):
     """Supervised fine-tuning of a LoRA adapter on chat rows (`{"messages": [...]}`)."""
 
     base_model: str = Field(

@@ -105,13 +105,12 @@ def test_workers_give_the_same_output_as_one_process(tmp_path, inputs):
                 "data",
                 "curate",
                 *inputs,
+                "batch_size=3",
                 "--out",
                 str(tmp_path / workers),
                 "--workers",
                 workers,
                 "--no-progress",
-                "--set",
-                "batch_size=3",
             ]
         )
     assert (tmp_path / "1" / "curated.jsonl").read_text() == (tmp_path / "2" / "curated.jsonl").read_text()
@@ -126,12 +125,11 @@ def test_format_override_overrides_and_config_fields(tmp_path, inputs):
             "data",
             "curate",
             f"{alpaca}::dolly",
+            "language.keep=[]",
+            "near_dedup.enabled=false",
             "--out",
             str(out),
             "--no-progress",
-            "--set",
-            "language.keep=[]",
-            "near_dedup.enabled=false",
         ]
     )
     stats = json.loads((out / "stats.json").read_text())

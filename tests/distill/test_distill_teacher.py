@@ -100,7 +100,6 @@ def base_args(failures, training, out, teacher, *extra):
         str(training),
         "--max-usd",
         "1",
-        "--set",
         "budget.price.input_per_mtok=1",
         "budget.price.output_per_mtok=2",
         "tasks_per_category=10",
@@ -206,7 +205,7 @@ def test_the_embedded_model_behind_tandem_up_can_be_the_teacher(tmp_path, tandem
     failures.write_text(json.dumps({"categories": [category(0, "eggs / dozen / total", "gsm8k", n=2)]}))
     settings = ["budget.max_usd=null", "tasks_per_category=2", "tasks_per_request=2", "teacher.max_tokens=48"]
     argv = ["distill", "--failures", str(failures), "--out", str(out), "--base-url", tandem_up.base_url]
-    assert run_cli([*argv, "--model", "tandem-base", "--max-tokens", "20000", "--set", *settings]) == 0
+    assert run_cli([*argv, "--model", "tandem-base", "--max-tokens", "20000", *settings]) == 0
     stats = json.loads((out / "stats.json").read_text())
     counts = stats["per_category"]["eggs / dozen / total"]
     assert stats["requests_sent"] >= 1 and 0 < stats["spent_tokens"] <= 20000

@@ -106,7 +106,6 @@ def test_runs_the_eval_harness_against_a_live_endpoint(tmp_path, tandem_up):
             "4",
             "--out",
             str(out),
-            "--set",
             "k_min=2",
         ]
     )
