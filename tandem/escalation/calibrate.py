@@ -1,6 +1,8 @@
 """`tandem escalation calibrate`: on held-out labels, the cost/quality curve of each escalation
-model, its APGR and CPT(50/80/95%), and the threshold meeting the user's target; written to
-`artifacts/escalation/` (thresholds.json, calibration.json, curve.png) and the manifest.
+model of each domain (on that domain's held-out labels only, tandem.escalation.domains), its APGR
+and CPT(50/80/95%), and the threshold meeting the user's target; written to `artifacts/escalation/`
+(thresholds.json: one threshold per policy and domain; calibration.json, curve.png) and the
+manifest.
 
 The strong model's per-item scores come from `--strong` labels (the fallback run over the same
 items) or, where no paid upstream is reachable, from the benchmark's gold answers (score 1 on
@@ -16,6 +18,7 @@ from pydantic import BaseModel
 
 from tandem.common.manifest import Manifest, sha256_file, write_json
 from tandem.escalation.curves import Curve, escalation_curve, pick_index
+from tandem.escalation.domains import label_domain
 from tandem.escalation.labels import LabelRow, answer_of, read_labels
 from tandem.escalation.models import (
     ANSWER_ENTRY,
@@ -45,13 +48,13 @@ class PolicyCalibration(BaseModel):
 class CalibrationReport(BaseModel):
     target: dict[str, float]
     strong_source: str
-    policies: dict[str, PolicyCalibration]
+    policies: dict[str, dict[str, PolicyCalibration]]  # policy -> domain -> calibration
 
     def summary_line(self) -> str:
-        parts = [f"{name}: threshold {p.threshold:.3f}, escalates {p.escalation_rate:.1%}, APGR {p.apgr:.3f}, "
-                 f"CPT50/80/95 {'/'.join('-' if v is None else f'{v:.0%}' for v in p.cpt.values())}"
-                 for name, p in self.policies.items()]
-        return f"strong={self.strong_source}; " + "; ".join(parts)
+        parts = [f"{name}/{domain}: threshold {p.threshold:.3f}, escalates {p.escalation_rate:.1%}, APGR "
+                 f"{p.apgr:.3f}, CPT50/80/95 {'/'.join('-' if v is None else f'{v:.0%}' for v in p.cpt.values())}"
+                 for name, by_domain in self.policies.items() for domain, p in by_domain.items()]
+        return f"strong={self.strong_source}; " + ("; ".join(parts) or "no domain has a model")
 
 
 def _calibrate(scores: np.ndarray, rows: list[LabelRow], strong: np.ndarray, target: tuple[str, float]
@@ -87,19 +90,26 @@ def calibrate_threshold(heldout: Path, artifacts: Path, target: tuple[str, float
     difficulty = DifficultyModel(load_weights(artifacts, DIFFICULTY_ENTRY))
     answer = AnswerConfidenceModel(load_weights(artifacts, ANSWER_ENTRY))
     strong, source = _strong_scores(rows, strong_path)
-    answered = np.array([bool(r.token_logprobs) for r in rows])
-    scored = {
-        "difficulty": (np.array([difficulty.p_fail(request_of(r)) for r in rows]), rows, strong),
-        "answer_confidence": (np.array([answer.p_fail(request_of(r), answer_of(r)) for r in rows if r.token_logprobs]),
-                              [r for r in rows if r.token_logprobs], strong[answered]),
-    }
-    policies, curves = {}, {}
-    for name, (scores, subset, strong_subset) in scored.items():
-        policies[name], curves[name] = _calibrate(scores, subset, strong_subset, target)
+    policies: dict[str, dict[str, PolicyCalibration]] = {"difficulty": {}, "answer_confidence": {}}
+    curves: dict[str, Curve] = {}
+    for domain in difficulty.weights.models:
+        idx = [i for i, r in enumerate(rows) if label_domain(r) == domain]
+        if not idx:
+            raise ValueError(f"the held-out labels have no '{domain}' rows to calibrate its threshold on")
+        answered = [i for i in idx if rows[i].token_logprobs]
+        scored = {
+            "difficulty": (np.array([difficulty.p_fail(request_of(rows[i]), domain) for i in idx]), idx),
+            "answer_confidence": (np.array([answer.p_fail(request_of(rows[i]), answer_of(rows[i]), domain)
+                                            for i in answered]), answered),
+        }
+        for name, (scores, subset) in scored.items():
+            policies[name][domain], curves[f"{name}/{domain}"] = _calibrate(
+                scores, [rows[i] for i in subset], strong[subset], target)
     report = CalibrationReport(target={target[0]: target[1]}, strong_source=source, policies=policies)
     out = artifacts / "escalation"
-    thresholds = write_json(out / "thresholds.json", {"thresholds": {n: p.threshold for n, p in policies.items()},
-                                                      "target": report.target, "strong_source": source})
+    thresholds = write_json(out / "thresholds.json", {
+        "thresholds": {name: {d: p.threshold for d, p in by_domain.items()} for name, by_domain in policies.items()},
+        "target": report.target, "strong_source": source})
     details = write_json(out / "calibration.json", {"report": report.model_dump(),
                                                     "curves": {n: c.model_dump() for n, c in curves.items()}})
     png = plot_curves(curves, out / "curve.png", source)

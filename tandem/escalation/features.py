@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -54,7 +55,7 @@ def _dense(text: str, offered: dict[str, dict]) -> list[float]:
 def _hashed(text: str) -> np.ndarray:
     words = WORD.findall(text.lower())
     vector = np.zeros(HASH_DIMS, dtype=np.float32)
-    for gram in words + [f"{a} {b}" for a, b in zip(words, words[1:])]:
+    for gram in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
         vector[int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=4).digest(), "little") % HASH_DIMS] = 1.0
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm else vector
@@ -109,6 +110,30 @@ def answer_structure(request: ChatCompletionRequest, answer: Answer) -> list[flo
     letters = len(set(_LETTER.findall(answer.text))) if options else 0
     return [float(answer.finish_reason == "length"), float(bool(calls)), invalid,
             float(bool(offered) and not calls), _code_unparsable(answer.text), math.log1p(letters)]
+
+
+_PYTHON_BLOCK = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def structure_failures(request: ChatCompletionRequest, answer: Answer) -> list[str]:
+    """The structure checks a local answer fails outright, for the `answer_structure` policy: a tool
+    call that names no offered function or whose arguments fail its schema; no call where the
+    request forced one; a complete fenced Python block that does not parse. Softer signals (text
+    where a call may have been due, a cut-off answer) are left to the fitted answer model."""
+    offered = _offered_functions(request)
+    failed = []
+    if any(not _call_is_valid(call, offered) for call in answer.tool_calls):
+        failed.append("tool_call_invalid")
+    forced = request.tool_choice == "required" or isinstance(request.tool_choice, dict)
+    if offered and forced and not answer.tool_calls:
+        failed.append("forced_call_missing")
+    for block in _PYTHON_BLOCK.findall(answer.text):
+        try:
+            ast.parse(block)
+        except SyntaxError:
+            failed.append("python_unparsable")
+            break
+    return failed
 
 
 def answer_features(request: ChatCompletionRequest, answer: Answer) -> np.ndarray:

@@ -1,10 +1,11 @@
 """The escalation models as served: logistic regressions stored as JSON, applied with numpy.
 
-Both predict P(the local route's answer is wrong). `DifficultyModel` reads the prompt (before
-generation); `AnswerConfidenceModel` reads the answer: its token log-probabilities and its
-structure against the request (after). They are
-fitted by `tandem escalation train` (scikit-learn, offline) and listed in the artifacts manifest
-as kind `escalation`; serving loads only what the manifest lists, after checking its sha256.
+Both predict P(the local route's answer is wrong), one model per domain (tandem.escalation.domains).
+`DifficultyModel` reads the prompt (before generation); `AnswerConfidenceModel` reads the answer:
+its token log-probabilities and its structure against the request (after). A domain without a
+model gets no score (None), never another domain's. They are fitted by `tandem escalation train`
+(scikit-learn, offline) and listed in the artifacts manifest as kind `escalation`; serving loads
+only what the manifest lists, after checking its sha256.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from tandem.common.manifest import Manifest
 from tandem.common.wire import ChatCompletionRequest
@@ -29,6 +30,7 @@ from tandem.escalation.features import (
 DIFFICULTY_ENTRY = "escalation-difficulty"
 ANSWER_ENTRY = "escalation-answer-confidence"
 THRESHOLDS_ENTRY = "escalation-thresholds"
+REFIT = "refit it with `tandem escalation train`"
 
 
 class LogisticWeights(BaseModel):
@@ -47,37 +49,57 @@ class LogisticWeights(BaseModel):
         return float(1.0 / (1.0 + np.exp(-logit)))
 
 
-def _check_features(weights: LogisticWeights, expected: list[str], model: str) -> None:
-    if weights.feature_names != expected:
-        raise ValueError(f"the {model} model was fitted on features {weights.feature_names}; this version "
-                         f"computes {expected}: refit it with `tandem escalation train`")
+class DomainWeights(BaseModel):
+    """One model per domain that has enough labels; why the others have none."""
+
+    models: dict[str, LogisticWeights]
+    without_model: dict[str, str] = {}
+
+
+def _check_features(weights: DomainWeights, expected: list[str], model: str) -> None:
+    for domain, w in weights.models.items():
+        if w.feature_names != expected:
+            raise ValueError(f"the {model} model for '{domain}' was fitted on features {w.feature_names}; this "
+                             f"version computes {expected}: {REFIT}")
 
 
 class DifficultyModel:
-    def __init__(self, weights: LogisticWeights):
+    def __init__(self, weights: DomainWeights):
         _check_features(weights, DENSE_NAMES + ROUTER_NAMES, "difficulty")
         self.weights = weights
 
-    def p_fail(self, request: ChatCompletionRequest) -> float:
+    def p_fail(self, request: ChatCompletionRequest, domain: str | None) -> float | None:
+        """None when `domain` has no model of its own."""
+        model = self.weights.models.get(domain or "")
+        if model is None:
+            return None
         dense, hashed = prompt_features(request)
-        return self.weights.probability(dense, hashed)
+        return model.probability(dense, hashed)
 
 
 class AnswerConfidenceModel:
-    def __init__(self, weights: LogisticWeights):
+    def __init__(self, weights: DomainWeights):
         _check_features(weights, ANSWER_NAMES, "answer-confidence")
         self.weights = weights
 
-    def p_fail(self, request: ChatCompletionRequest, answer: Answer) -> float:
-        return self.weights.probability(answer_features(request, answer))
+    def p_fail(self, request: ChatCompletionRequest, answer: Answer, domain: str | None) -> float | None:
+        """None when `domain` has no model of its own."""
+        model = self.weights.models.get(domain or "")
+        if model is None:
+            return None
+        return model.probability(answer_features(request, answer))
 
 
-def load_weights(artifacts_dir: str | Path, entry: str) -> LogisticWeights:
+def load_weights(artifacts_dir: str | Path, entry: str) -> DomainWeights:
     path = Manifest(artifacts_dir).verified_path(entry)
-    return LogisticWeights.model_validate_json(path.read_text())
+    try:
+        return DomainWeights.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        raise ValueError(f"{path} is not a per-domain escalation model (an older build fitted one model for "
+                         f"all domains): {REFIT}") from exc
 
 
-def load_thresholds(artifacts_dir: str | Path) -> dict[str, float]:
-    """Thresholds chosen by `tandem escalation calibrate`: {policy name: threshold}."""
+def load_thresholds(artifacts_dir: str | Path) -> dict[str, float | dict[str, float]]:
+    """Thresholds chosen by `tandem escalation calibrate`: {policy: threshold, or {domain: threshold}}."""
     path = Manifest(artifacts_dir).verified_path(THRESHOLDS_ENTRY)
     return json.loads(path.read_text())["thresholds"]

@@ -11,6 +11,10 @@ A policy is one method, `judge(context) -> Verdict`, at one stage:
 Policies register a factory under a name (as domain routers do); the router's settings list the
 ones to run, in order; the first that says "escalate" decides, and its name is the reason in
 `x-tandem-escalation-reason` and in `tandem_escalations_total{reason=...}`.
+
+The model policies (difficulty, answer_confidence) judge a request only with its own domain's
+model and threshold (tandem.escalation.domains); for a domain without one they have nothing to
+say, so such a domain is escalated only by router confidence and the answer's structure.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from pydantic import BaseModel
 
 from tandem.common.wire import ChatCompletionRequest
 from tandem.escalation.answers import Answer
+from tandem.escalation.domains import domain_of_route
+from tandem.escalation.features import structure_failures
 from tandem.escalation.models import (
     ANSWER_ENTRY,
     DIFFICULTY_ENTRY,
@@ -42,6 +48,11 @@ class EscalationContext:
     decision: RouteDecision | None = None  # None for an explicit model
     answer: Answer | None = None  # the local answer, after generation
 
+    @property
+    def domain(self) -> str | None:
+        """The routed domain; for an explicit `tandem-<domain>` model, that domain."""
+        return self.decision.domain if self.decision is not None else domain_of_route(self.request.model)
+
 
 class Verdict(BaseModel):
     policy: str
@@ -53,6 +64,7 @@ class Verdict(BaseModel):
 class EscalationPolicy(Protocol):
     name: str
     stage: Stage
+    needs_threshold: bool  # False: build_policy reads no calibrated threshold for it
 
     def judge(self, context: EscalationContext) -> Verdict | None:
         """None when the policy has nothing to say about this request."""
@@ -72,21 +84,27 @@ def register_policy(name: str) -> Callable[[PolicyFactory], PolicyFactory]:
 def build_policy(name: str, threshold: float | None, artifacts_dir: str | None) -> EscalationPolicy:
     if name not in POLICIES:
         raise ValueError(f"unknown escalation policy '{name}'; known: {', '.join(sorted(POLICIES))}")
-    if threshold is None:
+    calibrated: float | dict[str, float] | None = threshold
+    if threshold is None and getattr(POLICIES[name], "needs_threshold", True):
         if not artifacts_dir:
             raise ValueError(f"escalation policy '{name}' has no threshold and no artifacts to read one from")
         thresholds = load_thresholds(artifacts_dir)
         if name not in thresholds:
             raise ValueError(f"the calibrated thresholds hold none for '{name}': run `tandem escalation calibrate`")
-        threshold = thresholds[name]
-    return POLICIES[name](threshold=threshold, artifacts_dir=artifacts_dir)
+        calibrated = thresholds[name]
+    return POLICIES[name](threshold=calibrated, artifacts_dir=artifacts_dir)
+
+
+def _domain_threshold(threshold: float | dict[str, float], domain: str | None) -> float | None:
+    """A configured threshold applies to every domain; calibrated ones are per domain."""
+    return threshold if not isinstance(threshold, dict) else threshold.get(domain or "")
 
 
 @register_policy("router_confidence")
 class RouterConfidencePolicy:
     """Escalate a `model=auto` request whose domain decision is less sure than `threshold`."""
 
-    name, stage = "router_confidence", "before"
+    name, stage, needs_threshold = "router_confidence", "before", True
 
     def __init__(self, threshold: float, **_: object):
         self.threshold = threshold
@@ -101,28 +119,31 @@ class RouterConfidencePolicy:
 
 @register_policy("difficulty")
 class DifficultyPolicy:
-    """Escalate when the difficulty model's P(local route fails) reaches `threshold`."""
+    """Escalate when the domain's difficulty model's P(local route fails) reaches its threshold."""
 
-    name, stage = "difficulty", "before"
+    name, stage, needs_threshold = "difficulty", "before", True
 
-    def __init__(self, threshold: float, artifacts_dir: str | None = None, **_: object):
+    def __init__(self, threshold: float | dict[str, float], artifacts_dir: str | None = None, **_: object):
         if not artifacts_dir:
             raise ValueError("the difficulty policy needs the artifacts folder holding its model")
         self.model = DifficultyModel(load_weights(artifacts_dir, DIFFICULTY_ENTRY))
         self.threshold = threshold
 
     def judge(self, context: EscalationContext) -> Verdict | None:
-        p_fail = self.model.p_fail(context.request)
-        return Verdict(policy=self.name, escalate=p_fail >= self.threshold, score=p_fail, threshold=self.threshold)
+        threshold = _domain_threshold(self.threshold, context.domain)
+        p_fail = self.model.p_fail(context.request, context.domain)
+        if p_fail is None or threshold is None:
+            return None
+        return Verdict(policy=self.name, escalate=p_fail >= threshold, score=p_fail, threshold=threshold)
 
 
 @register_policy("answer_confidence")
 class AnswerConfidencePolicy:
-    """Escalate when the answer-confidence model's P(answer wrong) reaches `threshold`."""
+    """Escalate when the domain's answer-confidence model's P(answer wrong) reaches its threshold."""
 
-    name, stage = "answer_confidence", "after"
+    name, stage, needs_threshold = "answer_confidence", "after", True
 
-    def __init__(self, threshold: float, artifacts_dir: str | None = None, **_: object):
+    def __init__(self, threshold: float | dict[str, float], artifacts_dir: str | None = None, **_: object):
         if not artifacts_dir:
             raise ValueError("the answer_confidence policy needs the artifacts folder holding its model")
         self.model = AnswerConfidenceModel(load_weights(artifacts_dir, ANSWER_ENTRY))
@@ -131,8 +152,29 @@ class AnswerConfidencePolicy:
     def judge(self, context: EscalationContext) -> Verdict | None:
         if context.answer is None or not context.answer.token_logprobs:
             return None
-        p_fail = self.model.p_fail(context.request, context.answer)
-        return Verdict(policy=self.name, escalate=p_fail >= self.threshold, score=p_fail, threshold=self.threshold)
+        threshold = _domain_threshold(self.threshold, context.domain)
+        p_fail = self.model.p_fail(context.request, context.answer, context.domain)
+        if p_fail is None or threshold is None:
+            return None
+        return Verdict(policy=self.name, escalate=p_fail >= threshold, score=p_fail, threshold=threshold)
+
+
+@register_policy("answer_structure")
+class AnswerStructurePolicy:
+    """Escalate an answer that fails a structure check against its request (any domain, no model):
+    a tool call naming no offered function or with arguments its schema rejects, no call where the
+    request forced one, fenced Python that does not parse. Needs no labels and no logprobs."""
+
+    name, stage, needs_threshold = "answer_structure", "after", False
+
+    def __init__(self, **_: object):
+        pass
+
+    def judge(self, context: EscalationContext) -> Verdict | None:
+        if context.answer is None:
+            return None
+        failed = structure_failures(context.request, context.answer)
+        return Verdict(policy=self.name, escalate=bool(failed), score=float(len(failed)), threshold=1.0)
 
 
 def first_escalation(policies: list[EscalationPolicy], stage: Stage, context: EscalationContext) -> Verdict | None:

@@ -1,6 +1,8 @@
 """Fit the escalation models on labels from train splits; measure them on held-out (dev) items.
 
-Difficulty: logistic regression on prompt features (dense statistics + keyword-router
+One difficulty and one answer-confidence model per domain, each fitted only on the labels that
+stand for that domain (tandem.escalation.domains); a domain without enough of them gets none, and
+the report says why. Difficulty: logistic regression on prompt features (dense statistics + keyword-router
 probabilities, standardised, plus hashed n-grams), its regularisation picked by 5-fold
 cross-validated AUROC on the train labels. Answer confidence: logistic regression on the
 answer's logprob statistics and structure checks (a calibrated probability by construction;
@@ -23,6 +25,7 @@ from sklearn.model_selection import StratifiedKFold
 from tandem.common.calibration import expected_calibration_error
 from tandem.common.manifest import Manifest, sha256_file, write_json
 from tandem.common.wire import ChatCompletionRequest
+from tandem.escalation.domains import by_domain, why_no_model
 from tandem.escalation.features import (
     ANSWER_NAMES,
     DENSE_NAMES,
@@ -31,7 +34,13 @@ from tandem.escalation.features import (
     prompt_features,
 )
 from tandem.escalation.labels import LabelRow, answer_of, read_labels
-from tandem.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, AnswerConfidenceModel, LogisticWeights
+from tandem.escalation.models import (
+    ANSWER_ENTRY,
+    DIFFICULTY_ENTRY,
+    AnswerConfidenceModel,
+    DomainWeights,
+    LogisticWeights,
+)
 
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
 
@@ -52,14 +61,20 @@ class ModelReport(BaseModel):
 
 
 class TrainReport(BaseModel):
-    difficulty: ModelReport
-    answer_confidence: ModelReport
+    difficulty: dict[str, ModelReport]
+    answer_confidence: dict[str, ModelReport]
+    without_model: dict[str, str]
+    labels_by_domain: dict[str, int]
+    labels_for_no_domain: int
 
     def summary_line(self) -> str:
-        d, a = self.difficulty, self.answer_confidence
-        return (f"difficulty AUROC {d.auroc_heldout:.3f} (n={d.n_heldout} held out, acc@0.5 {d.accuracy_at_half:.3f}); "
-                f"answer confidence AUROC {a.auroc_heldout:.3f} (n={a.n_heldout}, ECE {a.ece_heldout:.3f}); "
-                f"suite prior alone {d.suite_prior_auroc or float('nan'):.3f}")
+        parts = []
+        for domain, d in self.difficulty.items():
+            a = self.answer_confidence[domain]
+            parts.append(f"{domain}: difficulty AUROC {d.auroc_heldout:.3f} (n={d.n_heldout} held out), answer "
+                         f"confidence AUROC {a.auroc_heldout:.3f} (ECE {a.ece_heldout or float('nan'):.3f})")
+        parts += [f"{domain}: no model ({why})" for domain, why in self.without_model.items()]
+        return f"{'; '.join(parts)}; {self.labels_for_no_domain} train labels stand for no domain"
 
 
 def request_of(row: LabelRow) -> ChatCompletionRequest:
@@ -127,37 +142,59 @@ def _suite_rates(rows: list[LabelRow]) -> dict[str, float]:
     return {suite: float(np.mean(f)) for suite, f in fails.items()}
 
 
-def train_escalation_models(train_path: Path, heldout_path: Path, artifacts: Path) -> TrainReport:
-    train, held = read_labels(train_path), read_labels(heldout_path)
-    if not train or not held:
-        raise ValueError("both label files need rows")
+def _fit_domain(domain: str, train: list[LabelRow], held: list[LabelRow]
+                ) -> tuple[LogisticWeights, ModelReport, LogisticWeights, ModelReport]:
+    """Both models for one domain's labels, and their held-out figures."""
     y = np.array([r.fails for r in train], dtype=int)
-
     dense, hashed = difficulty_matrix(train)
     difficulty, c_d = _fit(dense, hashed, y, DENSE_NAMES + ROUTER_NAMES)
-    held_dense, held_hashed = difficulty_matrix(held)
-    p_d = np.array([difficulty.probability(d, h) for d, h in zip(held_dense, held_hashed)])
+    p_d = np.empty(0)
+    if held:
+        held_dense, held_hashed = difficulty_matrix(held)
+        p_d = np.array([difficulty.probability(d, h) for d, h in zip(held_dense, held_hashed)])
     d_report = _report(train, held, p_d, c_d)
 
     train_a = [r for r in train if r.token_logprobs]
     held_a = [r for r in held if r.token_logprobs]
     a_dense = np.stack([answer_features(request_of(r), answer_of(r)) for r in train_a])
     answer, c_a = _fit(a_dense, None, np.array([r.fails for r in train_a], dtype=int), ANSWER_NAMES)
-    served = AnswerConfidenceModel(answer)
-    p_a = np.array([served.p_fail(request_of(r), answer_of(r)) for r in held_a])
+    served = AnswerConfidenceModel(DomainWeights(models={domain: answer}))
+    p_a = np.array([served.p_fail(request_of(r), answer_of(r), domain) for r in held_a])
     a_report = _report(train_a, held_a, p_a, c_a)
-    correct = np.array([not r.fails for r in held_a], dtype=float)
-    a_report.ece_heldout = expected_calibration_error(1.0 - p_a, correct, n_bins=10)
+    if held_a:
+        correct = np.array([not r.fails for r in held_a], dtype=float)
+        a_report.ece_heldout = expected_calibration_error(1.0 - p_a, correct, n_bins=10)
+    return difficulty, d_report, answer, a_report
 
-    report = TrainReport(difficulty=d_report, answer_confidence=a_report)
+
+def train_escalation_models(train_path: Path, heldout_path: Path, artifacts: Path) -> TrainReport:
+    train, held = read_labels(train_path), read_labels(heldout_path)
+    if not train or not held:
+        raise ValueError("both label files need rows")
+    train_by, held_by = by_domain(train), by_domain(held)
+    difficulty, answer = DomainWeights(models={}), DomainWeights(models={})
+    d_reports: dict[str, ModelReport] = {}
+    a_reports: dict[str, ModelReport] = {}
+    for domain, rows in train_by.items():
+        reason = why_no_model(rows)
+        if reason is not None:
+            difficulty.without_model[domain] = answer.without_model[domain] = reason
+            continue
+        (difficulty.models[domain], d_reports[domain], answer.models[domain],
+         a_reports[domain]) = _fit_domain(domain, rows, held_by[domain])
+    used = [r for domain in difficulty.models for r in train_by[domain]]
+    report = TrainReport(difficulty=d_reports, answer_confidence=a_reports, without_model=difficulty.without_model,
+                         labels_by_domain={d: len(rows) for d, rows in train_by.items()},
+                         labels_for_no_domain=len(train) - sum(len(rows) for rows in train_by.values()))
     inputs = {"train_labels": {"path": str(train_path), "sha256": sha256_file(train_path)},
               "heldout_labels": {"path": str(heldout_path), "sha256": sha256_file(heldout_path)}}
     manifest = Manifest(artifacts)
-    for entry, weights, figures in ((DIFFICULTY_ENTRY, difficulty, d_report), (ANSWER_ENTRY, answer, a_report)):
+    for entry, weights, figures in ((DIFFICULTY_ENTRY, difficulty, d_reports), (ANSWER_ENTRY, answer, a_reports)):
         path = write_json(artifacts / "escalation" / f"{entry.removeprefix('escalation-')}.json",
                           weights.model_dump())
         manifest.record(entry, "escalation", [path.resolve()], config={"C_grid": list(C_GRID), **inputs},
-                        metrics=figures.model_dump(), extra={"trained_on": _trained_on(train)})
+                        metrics={d: r.model_dump() for d, r in figures.items()},
+                        extra={"trained_on": _trained_on(used)})
     write_json(artifacts / "escalation" / "train_report.json", report.model_dump())
     return report
 
