@@ -82,7 +82,7 @@ class EscalationGate:
         return first_escalation(self.policies, "before", EscalationContext(request, decision))
 
     def after(self, request: ChatCompletionRequest, decision: RouteDecision | None, answer: Answer) -> Verdict | None:
-        if not self.enabled or not answer.token_logprobs:
+        if not self.enabled:  # each policy says whether it needs the answer's logprobs
             return None
         return first_escalation(self.policies, "after", EscalationContext(request, decision, answer))
 

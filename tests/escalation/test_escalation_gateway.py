@@ -22,7 +22,7 @@ import yaml
 from tandem.common.manifest import Manifest, write_json
 from tandem.escalation.features import ANSWER_NAMES
 from tandem.escalation.labels import read_labels
-from tandem.escalation.models import ANSWER_ENTRY, LogisticWeights
+from tandem.escalation.models import ANSWER_ENTRY, DomainWeights, LogisticWeights
 from tandem.services.fallback.budget import KEY_PREFIX, today
 from tests.conftest import free_port, start_tandem_up, stop_tandem_up
 from tests.fallback.servers import RedisServer, start_service, stop_process
@@ -142,13 +142,15 @@ def test_redis_cache_answers_repeats(client, private_redis):
 @pytest.fixture(scope="module")
 def after_router(tandem, tmp_path_factory):
     """A second router on the same worker and fallback, escalating after generation on answer confidence
-    (a model that escalates exactly the answers cut off at max_tokens: one structure check, end to end)."""
+    (a model for the general domain that escalates exactly the answers cut off at max_tokens: one
+    structure check, end to end)."""
     artifacts = tmp_path_factory.mktemp("after-artifacts")
     n = len(ANSWER_NAMES)
     coef = [20.0 if name == "truncated" else 0.0 for name in ANSWER_NAMES]
     weights = LogisticWeights(feature_names=ANSWER_NAMES, mean=[0.0] * n, scale=[1.0] * n, dense_coef=coef,
                               intercept=-10.0)
-    path = write_json(artifacts / "escalation" / "answer-confidence.json", weights.model_dump())
+    path = write_json(artifacts / "escalation" / "answer-confidence.json",
+                      DomainWeights(models={"general": weights}).model_dump())
     Manifest(artifacts).record(ANSWER_ENTRY, "escalation", [path])
     settings = {"workers": [{"name": "base_model", "url": tandem.worker_url}], "artifacts_dir": str(artifacts),
                 "cache": {"enabled": False},
@@ -161,16 +163,16 @@ def after_router(tandem, tmp_path_factory):
 
 def test_after_generation_policy_escalates_and_strips_logprobs(after_router):
     client = openai.OpenAI(base_url=f"{after_router}/v1", api_key="unused", max_retries=0, timeout=120)
-    raw = chat(client, "Name a bird.", model="tandem-base", max_tokens=3)
+    raw = chat(client, "Name a bird.", max_tokens=3)  # auto: the keyword router says general
     assert raw.headers["x-tandem-escalated"] == "true", "an answer cut off at max_tokens escalates"
     assert raw.headers["x-tandem-escalation-reason"] == "answer_confidence"
     assert raw.parse().choices[0].logprobs is None, "the client did not ask for logprobs"
     assert metric(after_router, 'tandem_escalations_total{reason="answer_confidence",stage="after"}') == 1
-    finished = chat(client, "Name a bird.", model="tandem-base", max_tokens=200)
+    finished = chat(client, "Name a bird.", max_tokens=200)
     assert finished.parse().choices[0].finish_reason == "stop"
     assert finished.headers["x-tandem-escalated"] == "false", "a finished answer stays local"
     stream = client.chat.completions.with_raw_response.create(
-        model="tandem-base", messages=[{"role": "user", "content": "Name a bird."}], max_tokens=4, temperature=0,
+        model="auto", messages=[{"role": "user", "content": "Name a bird."}], max_tokens=4, temperature=0,
         stream=True)
     assert stream.headers["x-tandem-escalated"] == "false", "streams decide before the first byte, or not at all"
     assert "".join(c.choices[0].delta.content or "" for c in stream.parse() if c.choices)
