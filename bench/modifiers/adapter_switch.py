@@ -41,7 +41,7 @@ def _rss_mb() -> float:
 async def _timed_requests(engine, adapters: list[str | None], max_tokens: int) -> list[float]:
     from tandem.engine.batched import SamplingParams
 
-    tokens = engine.tokenize(PROMPT)
+    tokens = engine.tokenize(PROMPT, special=True)  # our own template text
     latencies = []
     for adapter in adapters:
         started = time.perf_counter()

@@ -33,8 +33,10 @@ from llama_cpp import _internals as internals
 
 from tandem.common.errors import ContextLengthError, OverloadedError
 from tandem.engine.llama_loader import safe_model_params
+from tandem.engine.chat import ChatPrompt
 
 log = logging.getLogger(__name__)
+from tandem.engine.prompt_tokens import PromptTokenizer
 
 
 @dataclass
@@ -170,10 +172,20 @@ class BatchedEngine:
                              "(not a GGUF LoRA, or made for another base model)")
         self._adapters[name] = adapter
 
-    def tokenize(self, text: str) -> list[int]:
-        return self._model.tokenize(text.encode("utf-8"), add_bos=self._model.add_bos_token(), special=True)
+    def tokenize(self, text: str, *, special: bool = False, add_bos: bool | None = None) -> list[int]:
+        """Token ids of `text`. Control tokens written in it are parsed only with `special=True`,
+        which is for text the server itself wrote (a chat template), never for a client's text."""
+        bos = self._model.add_bos_token() if add_bos is None else add_bos
+        return self._model.tokenize(text.encode("utf-8"), add_bos=bos, special=special)
+
+    def tokenize_prompt(self, prompt: ChatPrompt) -> list[int]:
+        """A rendered chat prompt: control tokens from the template only, messages as text."""
+        if self._prompt_tokenizer is None:
+            self._prompt_tokenizer = PromptTokenizer(self._model)
+        return self._prompt_tokenizer(prompt)
 
     def metadata(self) -> dict[str, str]:
+        self._prompt_tokenizer: PromptTokenizer | None = None  # built on first use (scans the vocabulary)
         return self._model.metadata()
 
     def special_token_texts(self) -> tuple[str, str]:

@@ -35,7 +35,7 @@ async def answer_in_process(model_path: str | Path, items: list[EvalItem], max_t
     prompter = _prompter(engine)
 
     async def one(item: EvalItem) -> Answer:
-        tokens = engine.tokenize(prompter.render(item.messages, item.tools))
+        tokens = engine.tokenize_prompt(prompter.render(item.messages, item.tools))
         params = SamplingParams(max_tokens=max_tokens.get(item.suite, 256), temperature=0.0, seed=0, logprobs=True)
         handle = engine.submit(tokens, params)
         text, logprobs = [], []

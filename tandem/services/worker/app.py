@@ -102,7 +102,7 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         try:
             adapter = state.adapter_for(body.model)
             prompt = state.prompter.render([m.model_dump(exclude_none=True) for m in body.messages], body.tools)
-            tokens = state.engine.tokenize(prompt)
+            tokens = state.engine.tokenize_prompt(prompt)
             room = state.engine.ctx_per_slot - len(tokens)
             requested = body.token_limit(settings.default_max_tokens)
             params = SamplingParams(
