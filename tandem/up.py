@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,11 +19,12 @@ from pathlib import Path
 from typing import Literal
 
 import httpx
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from tandem.cache.settings import CacheSettings
+from tandem.common.internal_auth import TOKEN_ENV, InternalAuthSettings
 from tandem.common.manifest import Manifest
-from tandem.common.recipe_config import load_config
+from tandem.common.recipe_config import RecipeModel, load_config
 from tandem.escalation.settings import EscalationSettings
 from tandem.eval.costs import Price
 
@@ -30,7 +33,7 @@ log = logging.getLogger("tandem.up")
 PR_SET_PDEATHSIG = 1
 
 
-class WorkerSection(BaseModel):
+class WorkerSection(RecipeModel):
     enabled: bool | Literal["auto"] = Field("auto", description="auto: on when the manifest lists modifiers.")
     port: int
     slots: int = 4
@@ -39,19 +42,24 @@ class WorkerSection(BaseModel):
     max_queue: int = 16
 
 
-class RouterSection(BaseModel):
+class RouterSection(RecipeModel):
     domain_router: str = Field("auto", description="auto: the trained ONNX router when the manifest lists one, "
                                "else keywords.")
-    api_keys: list[str] = Field(default_factory=list)
-    rate_limit_per_minute: int | None = None
+    api_keys: list[SecretStr] = Field(default_factory=list, description="Accepted bearer keys; they reach the "
+                                      "router in its environment, never on its command line.")
+    api_keys_file: str | None = Field(None, description="A file of accepted keys, one per line.")
+    rate_limit_per_minute: int | None = Field(None, description="Per validated key (per client address when auth "
+                                              "is off); shared through redis_url when set.")
     request_timeout_s: float = 300.0
+    max_waiting_requests: int = Field(128, ge=1, description="Requests waiting for an answer to start; beyond, 503.")
+    request_deadline_s: float = Field(300.0, gt=0, description="Total time per request; beyond, 504.")
     cache: CacheSettings = Field(default_factory=CacheSettings, description="Response cache; its redis_url "
                                  "defaults to the top-level redis_url.")
     escalation: EscalationSettings = Field(default_factory=EscalationSettings, description="Escalation policies; "
                                            "fallback_url is set to the fallback service when it is enabled.")
 
 
-class FallbackSection(BaseModel):
+class FallbackSection(RecipeModel):
     """The fallback service: off unless `enabled` and an upstream are configured."""
 
     enabled: bool = False
@@ -76,9 +84,11 @@ class FallbackSection(BaseModel):
         return self
 
 
-class UpConfig(BaseModel):
-    host: str = "127.0.0.1"
+class UpConfig(RecipeModel):
+    host: str = Field("127.0.0.1", description="Interface of the router, the one public service.")
     port: int = 8000
+    internal_host: str = Field("127.0.0.1", description="Interface of the workers and the fallback: loopback, "
+                               "so that only the router (holding this run's internal token) reaches them.")
     model_path: str | None = Field(None, description="Base GGUF; default: the manifest's base, else embedded.")
     artifacts_dir: str = Field("artifacts", description="Artifacts folder (manifest.json); may not exist.")
     base_model: WorkerSection = Field(default_factory=lambda: WorkerSection(enabled=True, port=8101))
@@ -92,9 +102,11 @@ class UpConfig(BaseModel):
 
 
 class ServiceProcess:
-    def __init__(self, name: str, module: str, port: int, settings_json: str, host: str):
+    def __init__(self, name: str, module: str, port: int, settings_json: str, host: str,
+                 secrets: dict[str, str] | None = None):
         self.name, self.module, self.port, self.host = name, module, port, host
         self.settings_json = settings_json
+        self.secrets = secrets or {}  # environment variables: a command line is visible to every user
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
 
@@ -105,7 +117,7 @@ class ServiceProcess:
     def start(self) -> None:
         cmd = [sys.executable, "-m", self.module, "--host", self.host, "--port", str(self.port),
                "--settings", self.settings_json, "--log-level", "warning"]
-        self.proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent, env={**os.environ, **self.secrets})
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -125,8 +137,16 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def plan_services(config: UpConfig) -> list[ServiceProcess]:
-    """The processes to start, with each one's settings resolved from the config and manifest."""
+def internal_token() -> str:
+    """The deployment's internal token when it set one, else a fresh random one for this run."""
+    configured = InternalAuthSettings().token
+    return configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+
+
+def plan_services(config: UpConfig, token: str) -> list[ServiceProcess]:
+    """The processes to start, with each one's settings resolved from the config and manifest, and
+    `token` (the internal credential) in every one's environment."""
+    secret_env = {TOKEN_ENV: token}
     artifacts = Path(config.artifacts_dir)
     manifest = Manifest(artifacts) if (artifacts / "manifest.json").exists() else None
     has_modifiers = bool(manifest and manifest.entries(kind="modifier"))
@@ -144,8 +164,8 @@ def plan_services(config: UpConfig) -> list[ServiceProcess]:
                     "load_modifiers": load_modifiers, "slots": section.slots, "ctx_per_slot": section.ctx_per_slot,
                     "n_threads": section.n_threads or default_threads, "max_queue": section.max_queue}
         services.append(ServiceProcess(name, f"tandem.services.{name}", section.port,
-                                       _json(settings), config.host))
-        workers.append({"name": name, "url": f"http://{config.host}:{section.port}"})
+                                       _json(settings), config.internal_host, secret_env))
+        workers.append({"name": name, "url": f"http://{_connectable(config.internal_host)}:{section.port}"})
 
     if config.base_model.enabled:
         worker("base_model", config.base_model, load_modifiers=False)
@@ -160,18 +180,29 @@ def plan_services(config: UpConfig) -> list[ServiceProcess]:
     if fallback.enabled:
         fallback_settings = {**fallback.model_dump(exclude={"enabled", "port"}), "redis_url": config.redis_url}
         services.append(ServiceProcess("fallback", "tandem.services.fallback", fallback.port,
-                                       _json(fallback_settings), config.host))
-        escalation = escalation.model_copy(update={"fallback_url": f"http://{config.host}:{fallback.port}"})
+                                       _json(fallback_settings), config.internal_host, secret_env))
+        escalation = escalation.model_copy(
+            update={"fallback_url": f"http://{_connectable(config.internal_host)}:{fallback.port}"})
     router_settings = {"workers": workers, "domain_router": domain_router, "artifacts_dir": artifacts_dir,
-                       "api_keys": config.router.api_keys, "rate_limit_per_minute": config.router.rate_limit_per_minute,
-                       "request_timeout_s": config.router.request_timeout_s, "cache": cache.model_dump(),
+                       "api_keys_file": config.router.api_keys_file,
+                       "rate_limit_per_minute": config.router.rate_limit_per_minute,
+                       "rate_limit_redis_url": config.redis_url,
+                       "request_timeout_s": config.router.request_timeout_s,
+                       "max_waiting_requests": config.router.max_waiting_requests,
+                       "request_deadline_s": config.router.request_deadline_s, "cache": cache.model_dump(),
                        "escalation": escalation.model_dump()}
-    services.append(ServiceProcess("router", "tandem.services.router", config.port, _json(router_settings), config.host))
+    router_env = {**secret_env, "TANDEM_ROUTER_API_KEYS": json.dumps([k.get_secret_value() for k in config.router.api_keys])}
+    services.append(ServiceProcess("router", "tandem.services.router", config.port, _json(router_settings), config.host,
+                                   router_env))
     return services
 
 
+def _connectable(host: str) -> str:
+    """An address to reach a service bound to `host` (a wildcard bind is reachable on loopback)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
 def _json(settings: dict) -> str:
-    import json
     return json.dumps({k: v for k, v in settings.items() if v is not None})
 
 
@@ -185,7 +216,7 @@ def is_ready(service: ServiceProcess) -> bool:
 class Supervisor:
     def __init__(self, config: UpConfig):
         self.config = config
-        self.services = plan_services(config)
+        self.services = plan_services(config, internal_token())
         self._stopping = False
 
     def _on_signal(self, signum, _frame) -> None:
@@ -201,10 +232,9 @@ class Supervisor:
             if not self._wait_ready(time.monotonic() + self.config.ready_timeout_s):
                 return 0  # asked to stop while starting: a clean stop, like after startup
             router = self.services[-1]
-            keys = self.config.router.api_keys  # the router may require one of its own keys
-            auth = {"Authorization": f"Bearer {keys[0]}"} if keys else {}
-            models = httpx.get(f"{router.url}/v1/models", headers=auth, timeout=5).json()["data"]
-            print(f"Tandem is up: {router.url}/v1  (models: {', '.join(m['id'] for m in models)})", flush=True)
+            # /ready lists the models without an API key (the router may require one, maybe from a file).
+            models = httpx.get(f"{router.url}/ready", timeout=5).json()["models"]
+            print(f"Tandem is up: {router.url}/v1  (models: {', '.join(models)})", flush=True)
             return self._watch()
         except RuntimeError as exc:
             log.error("%s", exc)

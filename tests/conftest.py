@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -42,19 +43,31 @@ class RunningTandem:
     url: str
     worker_url: str
     modifier_url: str
+    internal_token: str  # what the workers and the fallback require (the router holds it)
 
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
+
+    @property
+    def internal_headers(self) -> dict[str, str]:
+        """Headers to call a worker of this stack directly, as the router does."""
+        return {"authorization": f"Bearer {self.internal_token}"}
+
+    @property
+    def internal_env(self) -> dict[str, str]:
+        """Environment for another process (a second router) that calls this stack's workers."""
+        return {**os.environ, "TANDEM_INTERNAL_TOKEN": self.internal_token}
 
 
 def start_tandem_up(artifacts: Path, *extra: str) -> RunningTandem:
     port, worker_port, modifier_port = free_port(), free_port(), free_port()
     cmd = [sys.executable, "-m", "tandem.cli", "up", "--port", str(port), "--artifacts", str(artifacts),
            f"base_model.port={worker_port}", f"modifier_worker.port={modifier_port}", *extra]
-    proc = subprocess.Popen(cmd, start_new_session=True)
+    token = secrets.token_urlsafe(24)  # set here so that tests can reach the workers directly
+    proc = subprocess.Popen(cmd, start_new_session=True, env={**os.environ, "TANDEM_INTERNAL_TOKEN": token})
     running = RunningTandem(proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{worker_port}",
-                            f"http://127.0.0.1:{modifier_port}")
+                            f"http://127.0.0.1:{modifier_port}", token)
     try:
         wait_for(f"{running.url}/ready", proc=proc)
     except Exception:

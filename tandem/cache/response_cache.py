@@ -108,9 +108,17 @@ class ResponseCache:
         if raw is None:
             self.counters.lookups.labels("miss", "exact").inc()
             return None
+        try:
+            stored = json.loads(raw)
+            hit = CachedAnswer(response=dict(stored["response"]), route=dict(stored["route"]), kind=kind,
+                               similarity=similarity)
+        except (ValueError, KeyError, TypeError) as exc:  # corrupt or foreign entry: a miss, not a failure
+            log.warning("cache entry %s is unreadable (%s); answering as a miss", plan.key, type(exc).__name__)
+            self.counters.errors.labels("decode").inc()
+            self.counters.lookups.labels("error", kind).inc()
+            return None
         self.counters.lookups.labels("hit", kind).inc()
-        stored = json.loads(raw)
-        return CachedAnswer(response=stored["response"], route=stored["route"], kind=kind, similarity=similarity)
+        return hit
 
     async def put(self, plan: CachePlan, response: dict[str, Any], route: dict[str, Any]) -> None:
         if not plan.store or not self._available():

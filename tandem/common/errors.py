@@ -5,10 +5,13 @@ Every error body is `{"error": {"message", "type", "param", "code"}}`, as OpenAI
 
 from __future__ import annotations
 
+import json
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 
 class TandemError(Exception):
@@ -78,16 +81,44 @@ class UpstreamError(TandemError):
     code = "upstream_error"
 
 
+class PayloadTooLargeError(TandemError):
+    status_code = 413
+    error_type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class InternalServerError(TandemError):
+    """A bug or an unexpected fault: the message names the request id that the log holds."""
+
+    code = "internal_error"
+
+
 def error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> dict:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+async def send_error(send: Send, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+    """Answer an OpenAI error straight from ASGI middleware (before any route ran)."""
+    payload = json.dumps(body).encode()
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _union_tag(part: object) -> bool:
+    """pydantic names the union member in an error's location ('str', 'list[ContentPart]')."""
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool", "list", "dict"})
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     errors = exc.errors()
     if not errors:
         return "Invalid request.", None
-    first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    # A value that fits no member of a union fails once per member; a validator's own message
+    # (e.g. "image parts are not supported") says more than "should be a valid string".
+    first = next((e for e in errors if e.get("type") == "value_error"), errors[0])
+    loc = [str(p) for p in first.get("loc", ()) if p != "body" and not _union_tag(p)]
     param = ".".join(loc) or None
     if first.get("type") == "json_invalid":
         return f"Malformed JSON body: {first.get('msg')}.", None
@@ -111,3 +142,4 @@ def install_error_handlers(app: FastAPI) -> None:
         kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
         return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+

@@ -1,23 +1,35 @@
 """OpenAI chat-completions wire types shared by the router, workers and fallback.
 
 Requests are validated strictly on the fields Tandem acts on and pass unknown fields through
-(OpenAI clients send extras such as `user` or `metadata`).
+(OpenAI clients send extras such as `user` or `metadata`). Strictly means what the OpenAPI document
+says is what the server takes: numbers are numbers (`false` is not a penalty), every constraint
+the server enforces is a schema constraint (non-empty stop sequences), and what OpenAI accepts but
+Tandem cannot serve (image parts, n > 1) is refused with a 400 that says so.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+StopSequence = Annotated[str, Field(min_length=1)]
 
 
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
-    type: str
+    type: Literal["text"] = Field(description="Only text parts: Tandem's models read text.")
     text: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("type") not in (None, "text"):
+            raise ValueError(f"content parts of type '{value.get('type')}' are not supported: Tandem's models "
+                             "read text only")
+        return value
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -45,33 +57,26 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    n: int = Field(default=1, ge=1, le=1, description="Only n=1 is supported.")
-    stream: bool = False
+    max_tokens: int | None = Field(default=None, ge=1, strict=True)
+    max_completion_tokens: int | None = Field(default=None, ge=1, strict=True)
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0, strict=True)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, strict=True)
+    seed: int | None = Field(default=None, strict=True)
+    stop: StopSequence | Annotated[list[StopSequence], Field(max_length=4)] | None = None
+    n: int = Field(default=1, ge=1, le=1, strict=True, description="Only n=1 is supported.")
+    stream: bool = Field(default=False, strict=True)
     stream_options: StreamOptions | None = None
-    logprobs: bool = False
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    presence_penalty: float = Field(default=0.0, ge=-2.0, le=2.0)
-    frequency_penalty: float = Field(default=0.0, ge=-2.0, le=2.0)
+    logprobs: bool = Field(default=False, strict=True)
+    top_logprobs: int | None = Field(default=None, ge=0, le=20, strict=True)
+    presence_penalty: float = Field(default=0.0, ge=-2.0, le=2.0, strict=True)
+    frequency_penalty: float = Field(default=0.0, ge=-2.0, le=2.0, strict=True)
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
 
     @field_validator("stop")
     @classmethod
-    def _at_most_four_stops(cls, value: str | list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        stops = [value] if isinstance(value, str) else value
-        if len(stops) > 4:
-            raise ValueError("at most 4 stop sequences are allowed")
-        if any(not s for s in stops):
-            raise ValueError("stop sequences must be non-empty")
-        return stops
+    def _stops_as_list(cls, value: str | list[str] | None) -> list[str] | None:
+        return [value] if isinstance(value, str) else value
 
     def token_limit(self, default: int) -> int:
         return self.max_completion_tokens or self.max_tokens or default

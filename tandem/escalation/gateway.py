@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client import Counter
 
+from tandem.common.internal_auth import InternalAuthSettings
 from tandem.common.wire import ChatCompletionRequest
 from tandem.escalation.answers import Answer
 from tandem.escalation.policies import (
@@ -51,6 +52,7 @@ class EscalationGate:
         self.models: list[str] = []
         self.client = httpx.AsyncClient(
             base_url=(settings.fallback_url or "http://fallback.invalid").rstrip("/"),
+            headers=InternalAuthSettings().bearer_headers(),  # the fallback answers only the router
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s))
 
     @property

@@ -156,7 +156,7 @@ def after_router(tandem, tmp_path_factory):
                 "cache": {"enabled": False},
                 "escalation": {"fallback_url": tandem.fallback_url,
                                "policies": [{"name": "answer_confidence", "threshold": 0.5}]}}
-    proc, url = start_service("tandem.services.router", settings)
+    proc, url = start_service("tandem.services.router", settings, env=tandem.internal_env)
     yield url
     stop_process(proc)
 

@@ -57,10 +57,12 @@ def shared_redis_url() -> str | None:
     return os.environ.get("TANDEM_TEST_REDIS_URL")
 
 
-def start_service(module: str, settings: dict, port: int | None = None) -> tuple[subprocess.Popen, str]:
+def start_service(module: str, settings: dict, port: int | None = None,
+                  env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`env`: the process's environment (e.g. with TANDEM_INTERNAL_TOKEN); default: this one's."""
     port = port or free_port()
     proc = subprocess.Popen([sys.executable, "-m", module, "--port", str(port), "--settings", json.dumps(settings),
-                             "--log-level", "warning"], start_new_session=True)
+                             "--log-level", "warning"], start_new_session=True, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"{url}/ready", proc=proc)

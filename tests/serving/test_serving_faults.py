@@ -20,10 +20,10 @@ LONG = {"model": "tandem-base", "messages": [{"role": "user", "content": "Write 
         "max_tokens": 400, "temperature": 0.7}
 
 
-def _service(module: str, settings: dict) -> tuple[subprocess.Popen, str]:
+def _service(module: str, settings: dict, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", module, "--port", str(port), "--settings", json.dumps(settings),
-                             "--log-level", "warning"])
+                             "--log-level", "warning"], env=env)
     url = f"http://127.0.0.1:{port}"
     wait_for(f"{url}/ready", proc=proc, timeout=120)
     return proc, url
@@ -86,7 +86,8 @@ def test_router_answers_503_when_no_worker_is_up():
 
 def test_router_answers_504_when_the_worker_is_too_slow(tandem_up):
     proc, url = _service("tandem.services.router", {
-        "workers": [{"name": "base_model", "url": tandem_up.worker_url}], "request_timeout_s": 0.3})
+        "workers": [{"name": "base_model", "url": tandem_up.worker_url}], "request_timeout_s": 0.3},
+        env=tandem_up.internal_env)
     try:
         response = httpx.post(f"{url}/v1/chat/completions", json={**LONG, "max_tokens": 300}, timeout=60)
         assert response.status_code == 504

@@ -68,7 +68,8 @@ def test_adapter_changes_the_output_and_base_returns_unchanged(served):
     assert "pineapple" in adapted.lower(), adapted
     assert "pineapple" not in base_before.lower()
     # The modifier worker serves the bare base too: after the adapter, its KV cache must not leak.
-    worker_base = httpx.post(f"{served.modifier_url}/v1/chat/completions", timeout=120, json={
+    worker_base = httpx.post(f"{served.modifier_url}/v1/chat/completions", timeout=120,
+                             headers=served.internal_headers, json={
         "model": "tandem-base", "messages": QUESTION, "max_tokens": 16, "temperature": 0}).json()
     assert worker_base["choices"][0]["message"]["content"] == base_before
     assert _ask(client, "tandem-code") == adapted
@@ -90,7 +91,7 @@ def test_modifier_trained_on_another_base_is_refused(served):
     assert "tandem-reasoning" in ready["refused"]
     assert "built for base" in ready["refused"]["tandem-reasoning"]
     assert "tandem-reasoning" not in ready["models"]
-    response = httpx.post(f"{served.modifier_url}/v1/chat/completions", json={
+    response = httpx.post(f"{served.modifier_url}/v1/chat/completions", headers=served.internal_headers, json={
         "model": "tandem-reasoning", "messages": QUESTION, "max_tokens": 4})
     assert response.status_code == 404
     assert "refused" in response.json()["error"]["message"]
@@ -107,7 +108,7 @@ def test_interleaved_adapters_keep_their_batches_and_their_answers(served):
     order = ["tandem-code" if i % 2 == 0 else "tandem-base" for i in range(8)]
 
     async def together() -> list[str]:
-        async with httpx.AsyncClient(timeout=120) as client:
+        async with httpx.AsyncClient(timeout=120, headers=served.internal_headers) as client:
             replies = await asyncio.gather(*(client.post(url, json={
                 "model": model, "messages": [{"role": "user", "content": f"Tell me about topic number {i}."}],
                 "max_tokens": 12, "temperature": 0}) for i, model in enumerate(order)))

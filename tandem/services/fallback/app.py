@@ -18,7 +18,7 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from tandem.common.errors import ModelNotFoundError
+from tandem.common.errors import ModelNotFoundError, error_body
 from tandem.common.metrics import ServiceMetrics
 from tandem.common.service_app import service_app
 from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
@@ -85,7 +85,7 @@ def create_app(settings: FallbackSettings | None = None) -> FastAPI:
             await upstream.aclose()
             await budget.aclose()
 
-    app = service_app("Tandem fallback", lifespan, metrics)
+    app = service_app("Tandem fallback", lifespan, metrics, max_body_bytes=settings.max_body_bytes, internal=True)
 
     @app.get("/ready")
     def ready(request: Request) -> JSONResponse:
@@ -128,8 +128,12 @@ def create_app(settings: FallbackSettings | None = None) -> FastAPI:
             await upstream.aclose()
             metrics.observe(model, upstream.status_code, time.perf_counter() - started)
             if upstream.status_code != 200:
-                return Response(raw, status_code=upstream.status_code, media_type="application/json")
-            data = json.loads(raw)
+                return _upstream_error(raw, upstream.status_code)
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                raise FallbackRefusedError("upstream_error", "The upstream answered 200 with a body that is not "
+                                           f"JSON ({len(raw)} bytes).") from None
             await state.charge(model, data.get("usage") or {})
             data["model"] = model
             return JSONResponse(data)
@@ -167,6 +171,18 @@ async def _relay(upstream: httpx.Response, state: FallbackState, model: str, wan
         if usage:
             await state.charge(model, usage)
         state.metrics.observe(model, status, time.perf_counter() - started)
+
+
+def _upstream_error(raw: bytes, status: int) -> Response:
+    """The upstream's error as it sent it when that is an OpenAI error body; else wrapped in one."""
+    try:
+        body = json.loads(raw)
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            return Response(raw, status_code=status, media_type="application/json")
+    except ValueError:
+        pass
+    message = f"The upstream answered {status} with a body that is not an OpenAI error: {raw[:200]!r}"
+    return JSONResponse(error_body(message, "upstream_error", None, "upstream_error"), status_code=status)
 
 
 def _rewrite(event: bytes, model: str) -> tuple[bytes, dict | None, bool]:

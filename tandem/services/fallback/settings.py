@@ -31,6 +31,8 @@ class FallbackSettings(BaseSettings):
                                      "models missing here are priced from configs/eval/prices.yaml.")
     daily_budget_usd: float = Field(10.0, ge=0.0, description="Spend cap per UTC day; escalation is refused "
                                      "once it is reached.")
+    default_max_tokens: int = Field(1024, ge=1, description="max_tokens sent upstream when a request gives "
+                                    "none: the budget reserves the cost of this many output tokens per call.")
     redis_url: str | None = Field(None, description="Redis holding the day's spend (shared by replicas); "
                                   "in-process when empty.")
     redis_timeout_s: float = Field(0.5, gt=0)
@@ -42,6 +44,8 @@ class FallbackSettings(BaseSettings):
     backoff_max_s: float = Field(4.0, ge=0, description="Longest retry delay (also caps Retry-After).")
     circuit_failures: int = Field(3, ge=1, description="Consecutive failed calls that open the circuit.")
     circuit_open_s: float = Field(30.0, gt=0, description="How long an open circuit refuses before one trial call.")
+    max_body_bytes: int = Field(8_000_000, ge=1024, description=(
+        "Largest request body accepted; above the router's 2 MB, since relaying re-encodes a body."))
 
     @model_validator(mode="after")
     def _check(self) -> FallbackSettings:

@@ -40,6 +40,7 @@ from tandem.services.router.completions import as_chat, legacy_completion
 from tandem.services.router.feedback import DecisionLedger, FeedbackRequest, FeedbackResponse, record_feedback
 from tandem.services.router.limits import RequestLimits
 from tandem.services.router.playground import mount_playground
+from tandem.services.router.openapi import install_openapi
 from tandem.services.router.route_facts import RouteFacts
 from tandem.services.router.router_metrics import RouterMetrics
 from tandem.services.router.settings import RouterSettings
@@ -164,6 +165,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             if cache is not None:
                 await cache.aclose()
 
+    install_openapi(app)
     app = service_app("Tandem router", lifespan, metrics, max_body_bytes=settings.max_body_bytes, internal=False)
 
     @app.get("/ready")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tandem.cache.settings import CacheSettings
@@ -29,11 +31,24 @@ class RouterSettings(BaseSettings):
     general_domain: str = Field("general", description="Domain served by the base model itself.")
     domain_router: str = Field("keywords", description="Domain router strategy for model='auto' (keywords, onnx).")
     artifacts_dir: str | None = Field(None, description="Artifacts folder (trained router, escalation models).")
-    api_keys: list[str] = Field(default_factory=list, description="Accepted bearer keys; empty means no auth.")
-    rate_limit_per_minute: int | None = Field(None, ge=1, description="Requests per minute per API key (or client IP).")
+    api_keys: list[SecretStr] = Field(default_factory=list, description=(
+        "Accepted bearer keys; empty (and no api_keys_file) means no auth. Pass them in the environment "
+        "(TANDEM_ROUTER_API_KEYS, a JSON list) or a file, not on a command line."))
+    api_keys_file: Path | None = Field(None, description="A file of accepted keys, one per line (a mounted secret).")
+    rate_limit_per_minute: int | None = Field(None, ge=1, description=(
+        "Requests per minute per validated API key (per client address when auth is off)."))
+    rate_limit_redis_url: str | None = Field(None, description=(
+        "Redis shared by every router replica for the rate limit; in-process when empty."))
+    rate_limit_redis_timeout_s: float = Field(0.5, gt=0, description=(
+        "Redis timeout for the rate limit; past it this process counts alone."))
     max_body_bytes: int = Field(2_000_000, ge=1024, description="Largest request body accepted.")
     connect_timeout_s: float = Field(2.0, gt=0, description="Timeout to connect to a worker.")
     request_timeout_s: float = Field(300.0, gt=0, description="Timeout waiting for a worker's answer (504 after).")
+    max_waiting_requests: int = Field(128, ge=1, description="Requests that may wait for an answer to start at "
+                                      "once; beyond, 503 with Retry-After (limits.py).")
+    request_deadline_s: float = Field(300.0, gt=0, description="Total time for one request, from arrival to its "
+                                      "last byte, whatever it waits for; beyond, 504 with Retry-After (a stream "
+                                      "ends with an error event).")
     model_refresh_s: float = Field(5.0, gt=0, description="How often worker model lists are refreshed.")
     cache: CacheSettings = Field(default_factory=CacheSettings, description="Response cache (checked before routing).")
     escalation: EscalationSettings = Field(default_factory=EscalationSettings,
@@ -47,6 +62,15 @@ class RouterSettings(BaseSettings):
     def _check(self) -> RouterSettings:
         if not self.workers:
             raise ValueError("the router needs at least one worker")
+        if self.api_keys_file is not None and not self.api_keys_file.is_file():
+            raise ValueError(f"api_keys_file {self.api_keys_file} is not a readable file")
         if self.general_domain not in self.domains:
             raise ValueError(f"general_domain '{self.general_domain}' is not one of the domains {self.domains}")
         return self
+
+    def accepted_api_keys(self) -> list[SecretStr]:
+        keys = list(self.api_keys)
+        if self.api_keys_file is not None:
+            lines = self.api_keys_file.read_text().splitlines()
+            keys += [SecretStr(line.strip()) for line in lines if line.strip() and not line.startswith("#")]
+        return keys

@@ -78,7 +78,8 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         finally:
             await asyncio.to_thread(engine.stop)
 
-    app = service_app(f"Tandem {settings.service_name}", lifespan, metrics)
+    app = service_app(f"Tandem {settings.service_name}", lifespan, metrics, max_body_bytes=settings.max_body_bytes,
+                      internal=True)
 
     @app.get("/ready")
     def ready(request: Request) -> JSONResponse:

@@ -26,3 +26,6 @@ class WorkerSettings(BaseSettings):
         "How long the oldest request, if it needs another adapter, lets requests for the running "
         "adapter join the batch ahead of it (0: strict FIFO, a switch as soon as the batch drains)."))
     default_max_tokens: int = Field(512, ge=1, description="max_tokens when a request gives none.")
+    max_body_bytes: int = Field(8_000_000, ge=1024, description=(
+        "Largest request body accepted; above the router's 2 MB, since relaying re-encodes a body "
+        "(JSON escapes can make it longer)."))
