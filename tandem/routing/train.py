@@ -137,6 +137,11 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
         "domains": domains, "max_tokens": config.encoder.max_tokens, "threads": config.encoder.threads,
         "feature_names": FEATURE_NAMES, "cascade": config.cascade.enabled, "encoder": "all-MiniLM-L6-v2",
         "quantized": config.encoder.quantize})
+    # The held-out test split ships with the artifact: the serving router's canary routes it on a
+    # schedule (tandem/services/router/canary.py) to export live routing accuracy per domain.
+    probes_path = out / "probes.jsonl"
+    probes_path.write_text("".join(ex.model_dump_json(include={"text", "domain", "tools"}) + "\n"
+                                   for ex in everything if ex.split == "test" and ex.origin != "handwritten"))
     files = [p.resolve() for p in (model_path, tokenizer_path, heads_path, meta_path)]
     size_mb = sum(p.stat().st_size for p in files) / 1e6
     report: dict[str, Any] = {
@@ -146,7 +151,7 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
         "cascade": {"enabled": config.cascade.enabled, "threshold": tok_head.threshold,
                     "coverage": {s: round(float(first[m].mean()), 3) for s, m in sets.items()}},
         "handwritten_mistakes": mistakes}
-    _record(config, files, report, everything)
+    _record(config, [*files, probes_path.resolve()], report, everything)  # size_mb: the model files only
     if measure_latency:
         from tandem.routing.latency import measure, prompt_pool
         from tandem.routing.onnx_router import OnnxRouter

@@ -51,9 +51,48 @@ class Stack:
         return self.tandem.url
 
 
+LORA_RANK = 4
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, redis_url, frontier) -> Iterator[Stack]:
-    artifacts = Path(os.environ.get("TANDEM_TEST_PLAYGROUND_ARTIFACTS") or tmp_path_factory.mktemp("artifacts"))
+def code_modifier_artifacts(tmp_path_factory) -> Path:
+    """An artifacts folder whose manifest lists a `code` modifier for the embedded base, so `auto` has a
+    `tandem-code` route to take. The adapter is a real GGUF LoRA on every attention query projection,
+    written with the `gguf` library as peft initialises one (B = 0: it leaves the base's output as it
+    is): these tests are about the page, not about what the modifier learned."""
+    import gguf
+    import numpy as np
+
+    from tandem.common.manifest import Manifest, sha256_file
+    from tandem.common.model_files import embedded_model_path
+
+    root = tmp_path_factory.mktemp("artifacts")
+    base = embedded_model_path()
+    reader = gguf.GGUFReader(str(base))
+    lora = root / "modifiers" / "code.gguf"
+    lora.parent.mkdir()
+    writer = gguf.GGUFWriter(str(lora), "llama")
+    writer.add_string(gguf.Keys.General.TYPE, gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 2.0 * LORA_RANK)
+    rng = np.random.default_rng(0)
+    for tensor in reader.tensors:
+        if tensor.name.endswith("attn_q.weight"):
+            n_in, n_out = (int(n) for n in tensor.shape[:2])  # ggml order: input features first
+            writer.add_tensor(f"{tensor.name}.lora_a", (rng.standard_normal((LORA_RANK, n_in)) * 0.01).astype(np.float32))
+            writer.add_tensor(f"{tensor.name}.lora_b", np.zeros((n_out, LORA_RANK), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    Manifest(root).record("code", "modifier", [lora], base_sha256=sha256_file(base),
+                          config={"note": "untrained LoRA (B = 0) for the playground tests"})
+    return root
+
+
+@pytest.fixture(scope="module")
+def served(code_modifier_artifacts, redis_url, frontier) -> Iterator[Stack]:
+    artifacts = code_modifier_artifacts
     fallback_port = free_port()
     running = start_tandem_up(
         artifacts, f"router.api_keys=[{API_KEY}]", f"redis_url={redis_url}",

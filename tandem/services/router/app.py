@@ -124,12 +124,11 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     # Built here, not in lifespan, so a missing or corrupt router artifact fails at start-up.
     domain_router = build_router(settings.domain_router, artifacts_dir=settings.artifacts_dir,
                                  domains=settings.domains, default_domain=settings.general_domain)
-    canary = None
+    canary, canary_metrics = None, CanaryMetrics(metrics.registry)
     if settings.canary.enabled:
         probes = load_probes(settings.artifacts_dir, settings.canary.router_entry, settings.domains,
                              settings.canary.max_probes_per_domain)
-        canary = RoutingCanary(domain_router, probes, settings.domains, CanaryMetrics(metrics.registry)) \
-            if probes else None
+        canary = RoutingCanary(domain_router, probes, settings.domains, canary_metrics) if probes else None
         log.info("routing canary: %s", f"{len(probes)} probes every {settings.canary.interval_s:.0f}s" if probes
                  else "off (the router artifact ships no probes.jsonl)")
     semantic = None
