@@ -73,6 +73,7 @@ class ChatCompletionRequest(BaseModel):
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
 
+    response_format: dict[str, Any] | None = None  # text, json_object or json_schema (workers enforce them)
     @field_validator("stop")
     @classmethod
     def _stops_as_list(cls, value: str | list[str] | None) -> list[str] | None:
@@ -132,6 +133,7 @@ class Delta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
 
+    tool_calls: list[dict[str, Any]] | None = None  # OpenAI's shape: each with its `index`
 
 class ChunkChoice(BaseModel):
     index: int = 0

@@ -24,6 +24,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,11 +33,18 @@ import numpy as np
 from llama_cpp import _internals as internals
 
 from tandem.common.errors import ContextLengthError, OverloadedError
-from tandem.engine.llama_loader import safe_model_params
 from tandem.engine.chat import ChatPrompt
+from tandem.engine.grammar import GrammarSampling
+from tandem.engine.llama_loader import safe_model_params
+from tandem.engine.prompt_tokens import PromptTokenizer
 
 log = logging.getLogger(__name__)
-from tandem.engine.prompt_tokens import PromptTokenizer
+
+
+class EngineFailedError(OverloadedError):
+    """The engine thread died: this worker answers 503 until its supervisor restarts it."""
+
+    code = "engine_failed"
 
 
 @dataclass
@@ -48,6 +56,7 @@ class SamplingParams:
     stop: list[str] = field(default_factory=list)
     logprobs: bool = False
     top_logprobs: int = 0
+    grammar: str | None = None  # GBNF (root rule `root`) the output must follow, as llama-server's json_schema
 
 
 @dataclass
@@ -69,6 +78,7 @@ class GenerationEvent:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
+    fatal: bool = False  # the engine stopped serving (thread died or shutdown): retry on a restarted worker
 
 
 class GenerationHandle:
@@ -101,10 +111,12 @@ class GenerationHandle:
 class _Sequence:
     """Engine-thread state of one running request."""
 
-    def __init__(self, handle: GenerationHandle, seq_id: int, sampler: ctypes.c_void_p):
+    def __init__(self, handle: GenerationHandle, seq_id: int, sampler: ctypes.c_void_p,
+                 grammar: ctypes.c_void_p | None = None):
         self.handle = handle
         self.seq_id = seq_id
         self.sampler = sampler
+        self.grammar = grammar  # the output's GBNF sampler (grammar.py), when the request constrains it
         self.n_prompt = len(handle.prompt_tokens)
         self.prompt_cursor = 0  # prompt tokens already fed
         self.pos = 0
@@ -122,8 +134,13 @@ class BatchedEngine:
 
     def __init__(self, model_path: str | Path, *, slots: int = 4, ctx_per_slot: int = 2048,
                  n_threads: int | None = None, n_batch: int = 512, max_queue: int = 16,
-                 adapters: dict[str, str | Path] | None = None, max_switch_wait_s: float = 2.0):
+                 adapters: dict[str, str | Path] | None = None, max_switch_wait_s: float = 2.0,
+                 fault_after_admits: int | None = None):
         self.model_path = str(model_path)
+        self.fault_after_admits = fault_after_admits  # tests only: _admit raises after this many admissions
+        self._admitted = 0
+        self.failure: str | None = None  # why the engine thread died; it serves nothing after that
+        self.on_death: Callable[[str], None] | None = None  # called on the engine thread when it dies
         self.max_switch_wait_s = max_switch_wait_s
         self.slots = slots
         self.ctx_per_slot = ctx_per_slot
@@ -146,6 +163,7 @@ class BatchedEngine:
         self._batch = internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1, verbose=False)
         self._vocab = lib.llama_model_get_vocab(self._model.model)
         self.n_vocab = self._model.n_vocab()
+        self._grammars = GrammarSampling(self._vocab, self.n_vocab)
         self._piece_buf = ctypes.create_string_buffer(64)
         self._adapters: dict[str, ctypes.c_void_p] = {}
         for name, path in (adapters or {}).items():
@@ -158,6 +176,7 @@ class BatchedEngine:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.adapter_switches = 0
+        self._prompt_tokenizer: PromptTokenizer | None = None  # built on first use (scans the vocabulary)
 
     # ---- public API (any thread) -------------------------------------------------------------
 
@@ -185,7 +204,6 @@ class BatchedEngine:
         return self._prompt_tokenizer(prompt)
 
     def metadata(self) -> dict[str, str]:
-        self._prompt_tokenizer: PromptTokenizer | None = None  # built on first use (scans the vocabulary)
         return self._model.metadata()
 
     def special_token_texts(self) -> tuple[str, str]:
@@ -227,6 +245,11 @@ class BatchedEngine:
         return len(self._waiting)
 
     @property
+    def alive(self) -> bool:
+        """Serving: started, its thread running, and not dead of an error."""
+        return self.failure is None and self._thread is not None and self._thread.is_alive()
+
+    @property
     def active_count(self) -> int:
         return len(self._active)
 
@@ -242,6 +265,9 @@ class BatchedEngine:
                 "tokens long. Shorten the messages.", param="messages")
         handle = GenerationHandle(prompt_tokens, params, adapter, loop or asyncio.get_running_loop())
         with self._cond:
+            if self.failure is not None:
+                raise EngineFailedError(f"This worker's engine stopped ({self.failure}); it is being restarted. "
+                                        "Retry shortly.", headers={"Retry-After": "2"})
             if len(self._waiting) - len(self._free_ids) >= self.max_queue:
                 raise OverloadedError(f"The model is busy: {self.max_queue} requests are already waiting. "
                                       "Retry shortly.", headers={"Retry-After": "1"})
@@ -252,12 +278,26 @@ class BatchedEngine:
     # ---- engine thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # whatever kills the thread must not strand requests
+            log.critical("the engine thread died: %r", exc, exc_info=exc)
+            with self._cond:
+                self.failure = f"the engine thread died ({type(exc).__name__}: {exc})"
+                self._abandon_all(self.failure, fatal=True)
+            if self.on_death is not None:
+                self.on_death(self.failure)
+            return
+        with self._cond:
+            self._abandon_all("the worker is shutting down", fatal=True)
+
+    def _loop(self) -> None:
         while True:
             with self._cond:
                 while not self._stopping and not self._active and not self._waiting:
                     self._cond.wait()
                 if self._stopping:
-                    break
+                    return
                 self._drop_cancelled_waiting()
                 self._admit()
             if not self._active:
@@ -269,11 +309,20 @@ class BatchedEngine:
                 for seq in list(self._active):
                     seq.handle._push(GenerationEvent(error=f"generation failed: {exc}", finish_reason="error"))
                     self._release(seq)
+
+    def _abandon_all(self, reason: str, fatal: bool) -> None:
+        """End every running and waiting request with an error event (the engine stops serving)."""
         for seq in list(self._active):
-            seq.handle._push(GenerationEvent(error="the worker is shutting down", finish_reason="error"))
-            self._release(seq)
+            seq.handle._push(GenerationEvent(error=reason, finish_reason="error", fatal=fatal))
+            try:
+                self._release(seq)
+            except Exception:  # the context may be what broke; the requests are told anyway
+                log.exception("releasing sequence %d failed", seq.seq_id)
+                if seq in self._active:
+                    self._active.remove(seq)
         for handle in self._waiting:
-            handle._push(GenerationEvent(error="the worker is shutting down", finish_reason="error"))
+            handle._push(GenerationEvent(error=reason, finish_reason="error", fatal=fatal))
+        self._waiting.clear()
 
     def _drop_cancelled_waiting(self) -> None:
         if any(h.cancelled for h in self._waiting):
@@ -296,8 +345,16 @@ class BatchedEngine:
                     pick = None
             if pick is None:
                 return
+            self._admitted += 1
+            if self.fault_after_admits is not None and self._admitted > self.fault_after_admits:
+                raise RuntimeError(f"injected engine fault after {self.fault_after_admits} admissions")
             self._waiting.remove(pick)
-            self._active.append(_Sequence(pick, self._free_ids.pop(0), self._make_sampler(pick.params)))
+            try:
+                grammar = self._grammars.make(pick.params.grammar) if pick.params.grammar is not None else None
+            except ValueError as exc:  # this request's fault, not the engine's: fail it alone
+                pick._push(GenerationEvent(error=str(exc), finish_reason="error"))
+                continue
+            self._active.append(_Sequence(pick, self._free_ids.pop(0), self._make_sampler(pick.params), grammar))
 
     def _switch_adapter(self, name: str | None) -> None:
         if name is None:
@@ -312,6 +369,10 @@ class BatchedEngine:
         lib.llama_memory_clear(lib.llama_get_memory(self._ctx.ctx), False)
         self._current_adapter = name
         self.adapter_switches += 1
+
+    def check_grammar(self, grammar: str) -> None:
+        """Raise ValueError when llama.cpp cannot parse `grammar` (checked before a request is queued)."""
+        lib.llama_sampler_free(self._grammars.make(grammar))
 
     @staticmethod
     def _make_sampler(params: SamplingParams) -> ctypes.c_void_p:
@@ -378,7 +439,7 @@ class BatchedEngine:
         if params.logprobs:
             logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self._ctx.ctx, idx), shape=(self.n_vocab,))
             logprobs = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
-        token = lib.llama_sampler_sample(seq.sampler, self._ctx.ctx, idx)
+        token = self._grammars.sample(seq.sampler, seq.grammar, self._ctx.ctx, idx)
         seq.last_token = token
         if lib.llama_vocab_is_eog(self._vocab, token):
             self._finish(seq, "stop")
@@ -438,5 +499,7 @@ class BatchedEngine:
     def _release(self, seq: _Sequence) -> None:
         lib.llama_memory_seq_rm(lib.llama_get_memory(self._ctx.ctx), seq.seq_id, -1, -1)
         lib.llama_sampler_free(seq.sampler)
+        if seq.grammar is not None:
+            lib.llama_sampler_free(seq.grammar)
         self._active.remove(seq)
         self._free_ids.append(seq.seq_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -13,16 +14,21 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from tandem.common.errors import InvalidRequestError, ModelNotFoundError, TandemError
+from tandem.common.legacy_wire import CompletionRequest
 from tandem.common.metrics import ServiceMetrics
 from tandem.common.service_app import service_app
 from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
 from tandem.engine.batched import BatchedEngine, SamplingParams
 from tandem.engine.chat import ChatPrompter
+from tandem.services.worker.constraints import output_grammar
 from tandem.services.worker.generation import CompletionObserver, complete, stream
 from tandem.services.worker.model_loading import ServedModels, resolve_served_models
 from tandem.services.worker.settings import WorkerSettings
+from tandem.services.worker.text_completion import complete_text, stream_text
 
 log = logging.getLogger(__name__)
+
+ENGINE_DEATH_EXIT_CODE = 70  # EX_SOFTWARE: `tandem up` restarts a worker that exits
 
 
 class WorkerState:
@@ -66,7 +72,9 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
             BatchedEngine, served.base_path, slots=settings.slots, ctx_per_slot=settings.ctx_per_slot,
             n_threads=settings.n_threads, n_batch=settings.n_batch, max_queue=settings.max_queue,
             adapters={name: str(path) for name, path in served.adapters.items()},
-            max_switch_wait_s=settings.max_switch_wait_s)
+            max_switch_wait_s=settings.max_switch_wait_s, fault_after_admits=settings.engine_fault_after_admits)
+        loop = asyncio.get_running_loop()
+        engine.on_death = lambda reason: loop.call_soon_threadsafe(_exit_after_engine_death, app, reason)
         engine.start()
         metrics.queue_depth.labels(settings.service_name).set_function(lambda: engine.queue_depth)
         metrics.active.labels(settings.service_name).set_function(lambda: engine.active_count)
@@ -86,6 +94,9 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         state: WorkerState | None = getattr(request.app.state, "worker", None)
         if state is None:
             return JSONResponse({"status": "loading"}, status_code=503)
+        if not state.engine.alive:
+            return JSONResponse({"status": "engine stopped", "reason": state.engine.failure, "pid": os.getpid()},
+                                status_code=503)
         return JSONResponse({"status": "ready", "models": state.model_names(), "refused": state.served.refused,
                              "base_sha256": state.served.base_sha256, "slots": settings.slots,
                              "ctx_per_slot": state.engine.ctx_per_slot, "active": state.engine.active_count,
@@ -96,21 +107,70 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
     def models(state: StateDep) -> ModelList:
         return ModelList(data=[ModelCard(id=name) for name in state.model_names()])
 
+    @app.get("/v1/models/{model_id:path}")
+    def model(model_id: str, state: StateDep) -> ModelCard:
+        state.adapter_for(model_id)  # 404 in the OpenAI shape when not served here
+        return ModelCard(id=model_id)
+
+    @app.post("/v1/completions")
+    async def completions(body: CompletionRequest, request: Request, state: StateDep):
+        """Legacy completions: the prompt as is, no chat template."""
+        started = time.perf_counter()
+        route = body.model if body.model in state.model_names() else "unknown"  # a metric label: never client text
+        try:
+            adapter = state.adapter_for(body.model)
+            tokens = state.engine.tokenize(body.text)
+            params = SamplingParams(max_tokens=max(1, min(body.max_tokens, state.engine.ctx_per_slot - len(tokens))),
+                                    temperature=body.temperature, top_p=body.top_p, seed=body.seed,
+                                    stop=body.stop or [])
+            handle = state.engine.submit(tokens, params, adapter)
+        except TandemError as exc:
+            metrics.observe(route, exc.status_code)
+            raise
+        observer = CompletionObserver(started)
+        if body.stream:
+            async def body_iter():
+                status = 200
+                try:
+                    async for part in stream_text(handle, body, observer):
+                        yield part
+                except BaseException:
+                    status = 499
+                    raise
+                finally:
+                    metrics.observe(route, status, time.perf_counter() - started)
+            return StreamingResponse(body_iter(), media_type="text/event-stream",
+                                     headers={"x-tandem-route": body.model, "cache-control": "no-cache"})
+        try:
+            response = await complete_text(handle, body, request, observer)
+        except TandemError as exc:
+            metrics.observe(route, exc.status_code, time.perf_counter() - started)
+            raise
+        metrics.observe(route, 200, time.perf_counter() - started)
+        metrics.tokens(route, observer.prompt_tokens, observer.completion_tokens)
+        return JSONResponse(response.model_dump(exclude_none=True), headers={"x-tandem-route": body.model})
+
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request, state: StateDep):
         started = time.perf_counter()
-        # A metric label, so never the client's string: an unknown model is counted as "unknown".
-        route = body.model if body.model in state.model_names() else "unknown"
+        route = body.model
         try:
             adapter = state.adapter_for(body.model)
             prompt = state.prompter.render([m.model_dump(exclude_none=True) for m in body.messages], body.tools)
             tokens = state.engine.tokenize_prompt(prompt)
             room = state.engine.ctx_per_slot - len(tokens)
             requested = body.token_limit(settings.default_max_tokens)
+            grammar = output_grammar(body)
+            if grammar is not None:
+                try:
+                    state.engine.check_grammar(grammar)
+                except ValueError as exc:
+                    raise InvalidRequestError(f"The requested output format cannot be enforced: {exc}.",
+                                              param="response_format") from exc
             params = SamplingParams(
                 max_tokens=max(1, min(requested, room)), temperature=body.temperature, top_p=body.top_p,
                 seed=body.seed, stop=body.stop or [], logprobs=body.logprobs,
-                top_logprobs=body.top_logprobs or 0)
+                top_logprobs=body.top_logprobs or 0, grammar=grammar)
             if body.top_logprobs and not body.logprobs:
                 raise InvalidRequestError("top_logprobs requires logprobs=true", param="top_logprobs")
             handle = state.engine.submit(tokens, params, adapter)
@@ -150,3 +210,16 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         return JSONResponse(response.model_dump(exclude_none=True), headers={"x-tandem-route": route})
 
     return app
+
+
+def _exit_after_engine_death(app: FastAPI, reason: str) -> None:
+    """A worker whose engine thread died serves nothing: it has already failed every request it held
+    (503), and now shuts down with a non-zero exit code so that its supervisor restarts it. The short
+    delay lets those error responses reach their clients first."""
+    log.critical("engine stopped (%s): shutting down for a restart", reason)
+    app.state.exit_code = ENGINE_DEATH_EXIT_CODE
+    server = getattr(app.state, "server", None)  # set by launch.run_service
+    if server is not None:
+        asyncio.get_running_loop().call_later(0.5, setattr, server, "should_exit", True)
+    else:  # served some other way: its own SIGTERM handling decides the exit code
+        asyncio.get_running_loop().call_later(0.5, os.kill, os.getpid(), signal.SIGTERM)

@@ -24,8 +24,9 @@ from tandem.common.wire import (
     Usage,
     new_completion_id,
 )
-from tandem.engine.batched import GenerationEvent, GenerationHandle, TokenInfo
+from tandem.engine.batched import EngineFailedError, GenerationEvent, GenerationHandle, TokenInfo
 from tandem.engine.chat import parse_tool_calls
+from tandem.services.worker.tool_stream import ToolCallHold
 
 DISCONNECT_POLL_S = 0.25
 
@@ -36,6 +37,14 @@ class GenerationFailedError(TandemError):
     code = "generation_failed"
 
 
+def event_error(event: GenerationEvent) -> TandemError:
+    """The error an engine error event becomes: a dead engine is a 503 (retry once it is restarted)."""
+    if event.fatal:
+        return EngineFailedError(f"The worker stopped serving ({event.error}); retry shortly.",
+                                 headers={"Retry-After": "2"})
+    return GenerationFailedError(event.error or "generation failed")
+
+
 def to_logprobs(tokens: list[TokenInfo]) -> list[TokenLogprob]:
     return [TokenLogprob(token=t.text, logprob=t.logprob if t.logprob is not None else 0.0,
                          bytes=list(t.text.encode()),
@@ -43,7 +52,12 @@ def to_logprobs(tokens: list[TokenInfo]) -> list[TokenLogprob]:
             for t in tokens]
 
 
-async def _next_event(handle: GenerationHandle, request: Request) -> GenerationEvent:
+def offers_tools(body: ChatCompletionRequest) -> bool:
+    """Whether the answer may be a tool call (tools offered, and tool_choice is not "none")."""
+    return bool(body.tools) and body.tool_choice != "none"
+
+
+async def next_event(handle: GenerationHandle, request: Request) -> GenerationEvent:
     """The next engine event; cancels the generation if the client goes away meanwhile."""
     while True:
         try:
@@ -80,10 +94,10 @@ async def complete(handle: GenerationHandle, body: ChatCompletionRequest, reques
     text, tokens = [], []
     try:
         while True:
-            event = await _next_event(handle, request)
+            event = await next_event(handle, request)
             observer.saw(event)
             if event.error:
-                raise GenerationFailedError(event.error)
+                raise event_error(event)
             text.append(event.text)
             tokens.extend(event.tokens)
             if event.finish_reason:
@@ -93,7 +107,7 @@ async def complete(handle: GenerationHandle, body: ChatCompletionRequest, reques
         raise
     content = "".join(text)
     finish = event.finish_reason
-    tool_calls = parse_tool_calls(content) if body.tools else None
+    tool_calls = parse_tool_calls(content) if offers_tools(body) else None
     message = AssistantMessage(content=None if tool_calls else content, tool_calls=tool_calls)
     return ChatCompletionResponse(
         model=body.model,
@@ -117,20 +131,27 @@ async def stream(handle: GenerationHandle, body: ChatCompletionRequest, observer
         return f"data: {payload.model_dump_json(exclude_none=True)}\n\n"
 
     finished = False
+    hold = ToolCallHold(offers_tools(body))
     try:
         yield chunk(Delta(role="assistant", content=""))
         while True:
             event = await handle.events.get()
             observer.saw(event)
             if event.error:
-                yield f"data: {json.dumps(GenerationFailedError(event.error).body())}\n\n"
+                yield f"data: {json.dumps(event_error(event).body())}\n\n"
                 finished = True
                 return
-            if event.text or event.tokens:
-                yield chunk(Delta(content=event.text), tokens=event.tokens)
+            text, tokens = hold.feed(event.text, event.tokens)
+            if text or tokens:
+                yield chunk(Delta(content=text), tokens=tokens)
             if event.finish_reason:
                 finished = True
-                yield chunk(Delta(), finish=event.finish_reason)
+                text, tokens, calls = hold.finish()
+                if calls:
+                    yield chunk(Delta(tool_calls=calls), tokens=tokens)
+                elif text or tokens:
+                    yield chunk(Delta(content=text), tokens=tokens)
+                yield chunk(Delta(), finish="tool_calls" if calls else event.finish_reason)
                 if body.stream_options and body.stream_options.include_usage:
                     usage = Usage(prompt_tokens=event.prompt_tokens, completion_tokens=event.completion_tokens,
                                   total_tokens=event.prompt_tokens + event.completion_tokens)

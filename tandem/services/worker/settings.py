@@ -29,3 +29,6 @@ class WorkerSettings(BaseSettings):
     max_body_bytes: int = Field(8_000_000, ge=1024, description=(
         "Largest request body accepted; above the router's 2 MB, since relaying re-encodes a body "
         "(JSON escapes can make it longer)."))
+    engine_fault_after_admits: int | None = Field(None, ge=0, description=(
+        "Tests only: the engine thread raises after admitting this many requests, to exercise what a "
+        "dead engine does (503s, unready, exit for a restart). Never set it in a deployment."))
