@@ -1,7 +1,7 @@
 """Cache keys: the sha256 of the normalized request.
 
 Normalized means what can change the answer, in a canonical form: the requested model, the
-messages (role, text, name, tool calls), tools and tool_choice, and the sampling parameters
+messages (role, text, name, tool calls), tools, tool_choice and response_format, and the sampling parameters
 (temperature, top_p, seed, stop, token limit, penalties, logprobs). Left out: `stream` and
 `stream_options` (a streamed request replays a cached answer as SSE) and client bookkeeping
 such as `user` or `metadata`. Whitespace inside text is kept: it can change the answer.
@@ -36,8 +36,11 @@ def sampling_fields(body: ChatCompletionRequest) -> dict:
 
 
 def normalized(body: ChatCompletionRequest) -> dict:
-    return {"model": body.model, "messages": [_message(m) for m in body.messages], "tools": body.tools,
-            "tool_choice": body.tool_choice, **sampling_fields(body)}
+    out = {"model": body.model, "messages": [_message(m) for m in body.messages], "tools": body.tools,
+           "tool_choice": body.tool_choice, **sampling_fields(body)}
+    if body.response_format is not None:  # only when given, so that the keys of earlier entries still match
+        out["response_format"] = body.response_format
+    return out
 
 
 def _digest(payload: dict) -> str:

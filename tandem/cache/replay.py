@@ -52,6 +52,7 @@ class StreamAssembler:
         self._buffer = b""
         self._base: dict[str, Any] = {}
         self._content: list[str] = []
+        self._calls: dict[int, dict[str, Any]] = {}  # tool calls by index, their arguments joined
         self._logprobs: list[dict] = []
         self._finish: str | None = None
         self._usage: dict | None = None
@@ -82,16 +83,33 @@ class StreamAssembler:
         if payload.get("usage"):
             self._usage = payload["usage"]
         for choice in payload.get("choices") or []:
-            self._content.append((choice.get("delta") or {}).get("content") or "")
+            delta = choice.get("delta") or {}
+            self._content.append(delta.get("content") or "")
+            for part in delta.get("tool_calls") or []:
+                self._call_part(part)
             if choice.get("logprobs") and choice["logprobs"].get("content"):
                 self._logprobs += choice["logprobs"]["content"]
             self._finish = choice.get("finish_reason") or self._finish
 
+    def _call_part(self, part: dict[str, Any]) -> None:
+        """OpenAI streams a call as parts sharing an `index`: id, type and name once, arguments in pieces."""
+        call = self._calls.setdefault(part.get("index", len(self._calls)),
+                                      {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+        call["id"] = part.get("id") or call["id"]
+        call["type"] = part.get("type") or call["type"]
+        function = part.get("function") or {}
+        call["function"]["name"] += function.get("name") or ""
+        call["function"]["arguments"] += function.get("arguments") or ""
+
     def completion(self) -> dict[str, Any] | None:
         if self._failed or not self._done or self._finish is None or not self._base:
             return None
-        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": "".join(self._content)},
-                                  "finish_reason": self._finish}
+        content = "".join(self._content)
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if self._calls:
+            message = {"role": "assistant", "content": content or None,
+                       "tool_calls": [self._calls[i] for i in sorted(self._calls)]}
+        choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": self._finish}
         if self._logprobs:
             choice["logprobs"] = {"content": self._logprobs}
         out = {**self._base, "object": "chat.completion", "choices": [choice]}

@@ -25,6 +25,8 @@ DEFAULT_KEYWORDS: dict[str, list[str]] = {
 class KeywordRouter:
     """Counts keyword hits per domain; `tools` on the request is a strong automation signal."""
 
+    cpu_bound = False  # a few regexes: cheaper than the hop to a thread the router makes for other routers
+
     def __init__(self, domains: list[str] | None = None, keywords: dict[str, list[str]] | None = None,
                  default_domain: str = "general", **_: object):
         table = keywords or DEFAULT_KEYWORDS

@@ -1,8 +1,8 @@
 """Fallback app factory: an OpenAI-compatible proxy to the frontier upstream.
 
-Per request: known public model? -> budget left today? -> upstream call (retries, circuit
-breaker) with the model name mapped -> relay (streams chunk by chunk) -> cost = usage x price,
-added to the day's spend. Every refusal is an OpenAI error whose `code` (and the
+Per request: known public model? -> reserve its worst-case cost in today's budget (budget.py) ->
+upstream call (retries, circuit breaker) with the model name mapped -> relay (streams chunk by
+chunk) -> cost = usage x price settles the reservation. Every refusal is an OpenAI error whose `code` (and the
 `x-tandem-fallback-refused` header) says why: the router then serves the local answer.
 """
 
@@ -22,7 +22,7 @@ from tandem.common.errors import ModelNotFoundError, error_body
 from tandem.common.metrics import ServiceMetrics
 from tandem.common.service_app import service_app
 from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
-from tandem.services.fallback.budget import BudgetUnavailable, DailyBudget
+from tandem.services.fallback.budget import BudgetUnavailable, DailyBudget, Reservation
 from tandem.services.fallback.fallback_metrics import FallbackMetrics
 from tandem.services.fallback.refusals import FallbackRefusedError
 from tandem.services.fallback.settings import FallbackSettings
@@ -40,26 +40,42 @@ class FallbackState:
         self.metrics = metrics
         self.fallback_metrics = fallback_metrics
 
-    async def check_budget(self) -> None:
+    async def reserve(self, model: str, payload: dict) -> Reservation:
+        """Count the call's largest possible cost before it is made (budget.py says why)."""
+        worst = self.settings.prices[model].cost(prompt_bytes(payload), payload["max_tokens"])
         try:
-            remaining = await self.budget.remaining()
+            reservation = await self.budget.reserve(worst)
         except BudgetUnavailable as exc:
             raise FallbackRefusedError("budget_unavailable", f"The spend budget cannot be checked: {exc}.") from exc
-        self.fallback_metrics.budget_remaining.set(remaining)
-        if remaining <= 0:
+        self.fallback_metrics.budget_remaining.set(self.settings.daily_budget_usd - reservation.total)
+        if not reservation.granted:
+            left = self.settings.daily_budget_usd - reservation.total
             raise FallbackRefusedError("budget_exhausted", f"Today's fallback budget of "
-                                       f"${self.settings.daily_budget_usd:.2f} is spent.")
+                                       f"${self.settings.daily_budget_usd:.2f} has ${left:.4f} left, less than this "
+                                       f"request may cost (${worst:.4f} at max_tokens={payload['max_tokens']}).")
+        return reservation
 
-    async def charge(self, model: str, usage: dict) -> None:
-        cost = self.settings.prices[model].cost(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
-        self.fallback_metrics.spend.labels(model).inc(cost)
-        self.metrics.tokens(model, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+    async def settle(self, model: str, reservation: Reservation, usage: dict | None) -> None:
+        """Replace the reservation by the actual cost; without usage (unknown cost) keep all of it."""
+        if usage is None:
+            cost = reservation.usd
+        else:
+            cost = self.settings.prices[model].cost(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+            self.fallback_metrics.spend.labels(model).inc(cost)
+            self.metrics.tokens(model, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
         try:
-            total = await self.budget.add(cost)
+            total = await self.budget.settle(reservation, cost)
         except BudgetUnavailable as exc:
-            log.error("spend of $%.6f on %s not recorded: %s", cost, model, exc)
+            log.error("spend of $%.6f on %s not settled (its reservation of $%.6f stays counted): %s", cost, model,
+                      reservation.usd, exc)
             return
         self.fallback_metrics.budget_remaining.set(self.settings.daily_budget_usd - total)
+
+
+def prompt_bytes(payload: dict) -> int:
+    """An upper bound of the prompt's tokens: its messages' and tools' UTF-8 bytes (every token of a
+    byte-level BPE holds at least one byte; template tokens are covered by the JSON punctuation)."""
+    return len(json.dumps([payload.get("messages"), payload.get("tools")], ensure_ascii=False).encode())
 
 
 def get_state(request: Request) -> FallbackState:
@@ -101,7 +117,10 @@ def create_app(settings: FallbackSettings | None = None) -> FastAPI:
 
     @app.get("/v1/budget")
     async def budget(state: StateDep) -> dict:
-        spent = await state.budget.spent()
+        try:
+            spent = await state.budget.spent()
+        except BudgetUnavailable as exc:
+            raise FallbackRefusedError("budget_unavailable", f"The spend budget cannot be read: {exc}.") from exc
         return {"day": time.strftime("%Y-%m-%d", time.gmtime()), "spent_usd": spent,
                 "limit_usd": settings.daily_budget_usd, "remaining_usd": settings.daily_budget_usd - spent}
 
@@ -112,41 +131,56 @@ def create_app(settings: FallbackSettings | None = None) -> FastAPI:
         if model not in settings.model_map:
             raise ModelNotFoundError(f"The fallback serves {', '.join(settings.model_map)}, not '{model}'.",
                                      param="model")
+        payload = body.model_dump(exclude_none=True)
+        payload["model"] = settings.model_map[model]
+        # A bounded answer bounds the reservation; the request's own limit wins when it gives one.
+        payload["max_tokens"] = body.token_limit(settings.default_max_tokens)
+        payload.pop("max_completion_tokens", None)
+        if body.stream:
+            payload["stream_options"] = {"include_usage": True}
+        reservation = None
         try:
-            await state.check_budget()
-            payload = body.model_dump(exclude_none=True)
-            payload["model"] = settings.model_map[model]
-            if body.stream:
-                payload["stream_options"] = {"include_usage": True}
+            reservation = await state.reserve(model, payload)
             upstream = await state.upstream.send(payload)
         except FallbackRefusedError as exc:
+            if reservation is not None:
+                await state.settle(model, reservation, {})  # nothing was spent: refund it all
             fallback_metrics.refusals.labels(exc.reason).inc()
             metrics.observe(model, exc.status_code, time.perf_counter() - started)
             raise
+        except BaseException:
+            if reservation is not None:  # the call may have been made: its cost is unknown, keep it all
+                await state.settle(model, reservation, None)
+            raise
         if upstream.status_code != 200 or not body.stream:
-            raw = await upstream.aread()
-            await upstream.aclose()
+            try:
+                raw = await upstream.aread()
+            finally:
+                await upstream.aclose()
             metrics.observe(model, upstream.status_code, time.perf_counter() - started)
             if upstream.status_code != 200:
+                await state.settle(model, reservation, {})  # an upstream error is not billed
                 return _upstream_error(raw, upstream.status_code)
             try:
                 data = json.loads(raw)
-            except ValueError:
+            except ValueError:  # billed or not, unknown: the reservation stays spent
+                await state.settle(model, reservation, None)
                 raise FallbackRefusedError("upstream_error", "The upstream answered 200 with a body that is not "
                                            f"JSON ({len(raw)} bytes).") from None
-            await state.charge(model, data.get("usage") or {})
+            await state.settle(model, reservation, data.get("usage"))
             data["model"] = model
             return JSONResponse(data)
         wants_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_relay(upstream, state, model, wants_usage, started),
+        return StreamingResponse(_relay(upstream, state, model, wants_usage, started, reservation),
                                  media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
     return app
 
 
-async def _relay(upstream: httpx.Response, state: FallbackState, model: str, wants_usage: bool, started: float):
-    """Pass the upstream's SSE events through, with our model name; charge the usage event (and drop it
-    when the client did not ask for usage)."""
+async def _relay(upstream: httpx.Response, state: FallbackState, model: str, wants_usage: bool, started: float,
+                 reservation: Reservation):
+    """Pass the upstream's SSE events through, with our model name; settle the reservation with the usage
+    event (and drop that event when the client did not ask for usage)."""
     status, usage, buffer, first = 200, None, b"", True
     try:
         async for data in upstream.aiter_raw():
@@ -168,8 +202,7 @@ async def _relay(upstream: httpx.Response, state: FallbackState, model: str, wan
         raise
     finally:
         await upstream.aclose()
-        if usage:
-            await state.charge(model, usage)
+        await state.settle(model, reservation, usage or None)
         state.metrics.observe(model, status, time.perf_counter() - started)
 
 

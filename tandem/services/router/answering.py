@@ -9,11 +9,13 @@ logprobs, and strip them from the answer when the client did not ask for them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import TYPE_CHECKING
 
 import httpx
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tandem.cache.replay import StreamAssembler, replay_sse
@@ -60,7 +62,7 @@ async def answer(body: ChatCompletionRequest, facts: RouteFacts, decision: Route
         facts.escalated, facts.escalation_refused = False, reply.refused or "refused"
         facts.route, facts.domain = state.settings.base_model_name, state.settings.general_domain
     else:
-        verdict = gate.before(body, decision)
+        verdict = await off_loop(gate, gate.before, body, decision)
         if verdict is not None:
             reply = await gate.ask(_fallback_payload(body, gate.settings.fallback_model), "before", verdict.policy)
             if reply.response is not None:
@@ -97,13 +99,16 @@ async def _served(upstream: httpx.Response, body: ChatCompletionRequest, facts: 
     """Return an open upstream response (worker or fallback) to the client; store a good answer."""
     store = plan if facts.escalation_refused == "" else None
     if upstream.status_code == 200 and body.stream:
-        return StreamingResponse(_relay(upstream, facts, started, state, source, store),
+        return StreamingResponse(relay(upstream, facts, started, state, source, store),
                                  media_type="text/event-stream", headers={**facts.headers(), **SSE_HEADERS})
-    raw = await upstream.aread()
-    await upstream.aclose()
+    try:
+        raw = await upstream.aread()
+    finally:  # also when the router's deadline cancels the read: the connection goes back to the pool
+        await upstream.aclose()
     if upstream.status_code != 200:
         state.metrics.observe(facts.route, upstream.status_code, time.perf_counter() - started)
-        return Response(raw, status_code=upstream.status_code, media_type="application/json", headers=facts.headers())
+        return Response(raw, status_code=upstream.status_code, media_type="application/json",
+                        headers={**passed_on(upstream), **facts.headers()})
     data = json.loads(raw)
     if judge_after:
         escalated = await _judge_after(data, body, facts, decision, plan, state, started)
@@ -125,7 +130,7 @@ async def _judge_after(data: dict, body: ChatCompletionRequest, facts: RouteFact
     answer = Answer.from_choice(choice)
     if not body.logprobs:
         choice.pop("logprobs", None)
-    verdict = state.gate.after(body, decision, answer)
+    verdict = await off_loop(state.gate, state.gate.after, body, decision, answer)
     if verdict is None:
         return None
     reply = await state.gate.ask(_fallback_payload(body, state.gate.settings.fallback_model), "after",
@@ -139,10 +144,23 @@ async def _judge_after(data: dict, body: ChatCompletionRequest, facts: RouteFact
 
 
 def _stored_facts(facts: RouteFacts) -> dict:
+def passed_on(upstream: httpx.Response) -> dict[str, str]:
+    """The headers of an upstream's refusal the client needs too (when to retry a 503 or 429)."""
+    return {"Retry-After": upstream.headers["retry-after"]} if "retry-after" in upstream.headers else {}
+
+
+async def off_loop(gate, judge, *args):
+    """Run an escalation judgement in a worker thread when policies (models) run in it, so that their
+    CPU time never stalls the streams this event loop relays; without policies it costs nothing."""
+    if gate.enabled and gate.policies:
+        return await run_in_threadpool(judge, *args)
+    return judge(*args)
+
+
     return facts.model_dump(exclude={"request_id", "cache"})
 
 
-async def _relay(upstream: httpx.Response, facts: RouteFacts, started: float, state: RouterState, source: str,
+async def relay(upstream: httpx.Response, facts: RouteFacts, started: float, state: RouterState, source: str,
                  plan: CachePlan | None):
     """Pass an SSE stream through chunk by chunk; closing it (client gone) closes the upstream's. A stream
     that completes is assembled into an answer and stored in the cache."""
@@ -151,7 +169,18 @@ async def _relay(upstream: httpx.Response, facts: RouteFacts, started: float, st
     first = True
     status = 200
     try:
-        async for chunk in upstream.aiter_raw():
+    chunks = upstream.aiter_raw()
+        while True:
+            try:  # the rest of the request's deadline (limits.py) bounds the stream too
+                chunk = await asyncio.wait_for(anext(chunks), max(0.0, state.settings.request_deadline_s -
+                                                                  (time.perf_counter() - started)))
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                status = 504
+                message = f"The answer did not finish within the router's deadline of {state.settings.request_deadline_s:g}s."
+                yield f"data: {json.dumps(error_body(message, 'timeout_error', None, 'deadline_exceeded'))}\n\n".encode()
+                break
             if first:
                 metrics.ttft.labels(metrics.service, facts.route).observe(time.perf_counter() - started)
                 first = False

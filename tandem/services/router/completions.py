@@ -1,0 +1,63 @@
+"""Legacy `/v1/completions` through the router: route the raw prompt, forward it to a worker.
+
+The prompt is routed as a one-message chat (for `model=auto`) and generated from as is by the
+worker (no chat template). Fallback models speak chat only, so naming one here is a 400; the
+response cache and escalation policies, built around chat answers, are not applied.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING
+
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from tandem.common.errors import InvalidRequestError, OverloadedError, TandemError
+from tandem.common.legacy_wire import CompletionRequest
+from tandem.common.wire import ChatCompletionRequest, ChatMessage
+from tandem.services.router.answering import SSE_HEADERS, passed_on, relay
+
+if TYPE_CHECKING:
+    from tandem.services.router.app import RouterState
+    from tandem.services.router.route_facts import RouteFacts
+
+
+def as_chat(body: CompletionRequest) -> ChatCompletionRequest:
+    """The chat request the domain router and route resolution see for this prompt."""
+    return ChatCompletionRequest(model=body.model, messages=[ChatMessage(role="user", content=body.text)],
+                                 max_tokens=body.max_tokens, temperature=body.temperature)
+
+
+async def legacy_completion(body: CompletionRequest, facts: RouteFacts, state: RouterState,
+                            started: float) -> Response:
+    if facts.escalated:
+        raise InvalidRequestError(f"'{body.model}' is a fallback model, which serves chat completions only: call "
+                                  "/v1/chat/completions.", param="model")
+    worker = state.pool.worker_for(facts.route)
+    if worker is None:
+        raise OverloadedError(f"No worker serving '{facts.route}' is available right now.",
+                              headers={"Retry-After": "2", **facts.headers()})
+    payload = {**body.model_dump(exclude_none=True), "model": facts.route}
+    try:
+        upstream = await state.pool.send(worker, payload, path="/v1/completions")
+    except TandemError as exc:
+        state.router_metrics.upstream_errors.labels(worker.name, exc.code or "error").inc()
+        state.metrics.observe(facts.route, exc.status_code, time.perf_counter() - started)
+        exc.headers.update(facts.headers())
+        raise
+    if upstream.status_code == 200 and body.stream:
+        return StreamingResponse(relay(upstream, facts, started, state, worker.name, None),
+                                 media_type="text/event-stream", headers={**facts.headers(), **SSE_HEADERS})
+    try:
+        raw = await upstream.aread()
+    finally:
+        await upstream.aclose()
+    state.metrics.observe(facts.route, upstream.status_code, time.perf_counter() - started)
+    if upstream.status_code != 200:
+        return Response(raw, status_code=upstream.status_code, media_type="application/json",
+                        headers={**passed_on(upstream), **facts.headers()})
+    data = json.loads(raw)
+    usage = data.get("usage") or {}
+    state.metrics.tokens(facts.route, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+    return JSONResponse({**data, "tandem": facts.model_dump()}, headers=facts.headers())
