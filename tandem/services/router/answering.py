@@ -143,7 +143,6 @@ async def _judge_after(data: dict, body: ChatCompletionRequest, facts: RouteFact
     return await _served(reply.response, body, facts, plan, state, started, "fallback")
 
 
-def _stored_facts(facts: RouteFacts) -> dict:
 def passed_on(upstream: httpx.Response) -> dict[str, str]:
     """The headers of an upstream's refusal the client needs too (when to retry a 503 or 429)."""
     return {"Retry-After": upstream.headers["retry-after"]} if "retry-after" in upstream.headers else {}
@@ -157,6 +156,7 @@ async def off_loop(gate, judge, *args):
     return judge(*args)
 
 
+def _stored_facts(facts: RouteFacts) -> dict:
     return facts.model_dump(exclude={"request_id", "cache"})
 
 
@@ -168,8 +168,8 @@ async def relay(upstream: httpx.Response, facts: RouteFacts, started: float, sta
     assembler = StreamAssembler() if plan is not None and state.cache is not None else None
     first = True
     status = 200
-    try:
     chunks = upstream.aiter_raw()
+    try:
         while True:
             try:  # the rest of the request's deadline (limits.py) bounds the stream too
                 chunk = await asyncio.wait_for(anext(chunks), max(0.0, state.settings.request_deadline_s -
