@@ -39,8 +39,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="Checkpoints and intermediate files (default build/modifiers).")
     parser.add_argument("--cross-domain-limit", type=int, default=5,
                         help="Items per other domain's slice when measuring a modifier's cost there (0: skip).")
+    parser.add_argument("--irrelevance-limit", type=int, default=5,
+                        help="BFCL irrelevance items every model answers (calling a tool when none fits; 0: skip).")
     parser.add_argument("--eval-concurrency", type=int, default=4,
-                        help="Requests in flight per model while scoring (1 on a heavily loaded CPU).")
+                        help="Requests in flight per model and stack while scoring (1 on a heavily loaded CPU).")
+    parser.add_argument("--eval-replicas", type=int, default=1,
+                        help="Independent `tandem up` stacks the scoring requests are spread over (default 1).")
+    parser.add_argument("--eval-slots", type=int, default=4,
+                        help="Slots per worker while scoring; 1 decodes every answer alone, so answers do not "
+                        "depend on batch composition (the gate's runs use 1; default 4 for speed).")
+    parser.add_argument("--eval-threads", type=int, default=None,
+                        help="llama.cpp threads per worker while scoring (default: tandem up's split of the cores).")
+    parser.add_argument("--task-matrix", type=Path, default=None,
+                        help="Scores of every model on every slice (`python -m tandem.training.modifiers.task_matrix`, "
+                        "e.g. run on a bigger machine): read from this file instead of scoring here; its adapter "
+                        "sha256s must be the ones exported here.")
     parser.add_argument("--router-config", type=Path, default=Path("configs/routing/router.yaml"),
                         help="Domain router recipe, trained first into the same artifacts folder (default %(default)s).")
     parser.add_argument("--no-router", action="store_true", help="Skip the domain router (modifiers only).")
@@ -91,6 +104,42 @@ def train_escalation(labels: Path, artifacts: Path) -> None:
     log.info("escalation threshold: %s", calibrate_threshold(dev, artifacts, DEFAULT_TARGET, None).summary_line())
 
 
+IRRELEVANCE = "irrelevance"
+
+
+def evaluation_plan(configs: list, adapters: dict[str, Path], cross_limit: int,
+                    irrelevance_limit: int) -> tuple[dict, dict[str, list[str]], frozenset[str]]:
+    """(slices, models per slice, slices every model answers in full). Each domain's slice: the base
+    and its own modifier first (they gate), then the other modifiers (their cost there); BFCL
+    irrelevance: every model, to see whether a modifier calls tools where none fits."""
+    from tandem.training.modifiers.config import TaskSlice
+    from tandem.training.modifiers.task_eval import BASE_MODEL
+
+    slices = {c.domain: c.evaluation.task for c in configs}
+    plan = {d: [BASE_MODEL, f"tandem-{d}", *(m for m in adapters if m != f"tandem-{d}" and cross_limit)]
+            for d in slices}
+    if irrelevance_limit:
+        slices[IRRELEVANCE] = TaskSlice(suite="bfcl", limit=irrelevance_limit,
+                                        where={"category": ["irrelevance"]}, max_tokens=256)
+        plan[IRRELEVANCE] = [BASE_MODEL, *adapters]
+    return slices, plan, frozenset({IRRELEVANCE})
+
+
+def adapter_digests(adapters: dict[str, Path]) -> dict[str, str]:
+    from tandem.common.manifest import sha256_file
+
+    return {model: sha256_file(path) for model, path in adapters.items()}
+
+
+def read_task_matrix(path: Path, adapters: dict[str, Path]) -> dict:
+    """A matrix scored elsewhere, refused unless it scored exactly these adapter files."""
+    saved = json.loads(path.read_text())
+    if saved["adapters_sha256"] != adapter_digests(adapters):
+        raise SystemExit(f"{path} scored other adapter files than the ones exported here "
+                         f"({saved['adapters_sha256']} vs {adapter_digests(adapters)})")
+    return saved["matrix"]
+
+
 @contextmanager
 def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     """Record the wall time of the block as `timings[stage]` (seconds)."""
@@ -104,7 +153,7 @@ def run_build(args: argparse.Namespace) -> int:
     from tandem.common.model_files import resolve_model_path
     from tandem.training.modifiers.eval_table import eval_table
     from tandem.training.modifiers.recipe import finalize_modifier, record_modifier, train_modifier
-    from tandem.training.modifiers.task_eval import BASE_MODEL, score_matrix, serving, stage_artifacts
+    from tandem.training.modifiers.task_eval import BASE_MODEL, score_matrix, serving_pool, stage_artifacts
 
     started = time.monotonic()
     configs = load_domain_configs(args)  # every config validated before any heavy work
@@ -128,15 +177,16 @@ def run_build(args: argparse.Namespace) -> int:
 
     with timed(timings, "task_eval"):
         adapters = {f"tandem-{d}": adapter for d, (_, adapter, _, _) in trained.items()}
-        staging = args.work_dir / "staging-artifacts"
-        stage_artifacts(staging, resolve_model_path(configs[0].base_model), adapters)
-        slices = {c.domain: c.evaluation.task for c in configs}
-        # Each slice: the base and its own modifier first (they gate), then the others (their cost there).
-        plan = {d: [BASE_MODEL, f"tandem-{d}", *(m for m in adapters if m != f"tandem-{d}" and args.cross_domain_limit)]
-                for d in slices}
-        with serving(staging) as url:
-            matrix = score_matrix(url, slices, plan, configs[0].evaluation.confidence,
-                                  cross_limit=args.cross_domain_limit or None, concurrency=args.eval_concurrency)
+        if args.task_matrix and args.task_matrix.is_file():
+            matrix = read_task_matrix(args.task_matrix, adapters)
+        else:
+            staging = args.work_dir / "staging-artifacts"
+            stage_artifacts(staging, resolve_model_path(configs[0].base_model), adapters)
+            slices, plan, full = evaluation_plan(configs, adapters, args.cross_domain_limit, args.irrelevance_limit)
+            with serving_pool(staging, args.eval_replicas, args.eval_threads, args.eval_slots) as urls:
+                matrix = score_matrix(urls, slices, plan, configs[0].evaluation.confidence,
+                                      cross_limit=args.cross_domain_limit or None, concurrency=args.eval_concurrency,
+                                      full_slices=full)
 
     results = []
     for domain, (config, adapter, sft, metrics) in trained.items():
@@ -147,7 +197,7 @@ def run_build(args: argparse.Namespace) -> int:
                 "items": {m: own["items"][m] for m in keep}}
         metrics["cost_elsewhere"] = {other: matrix[other]["vs_base"][f"tandem-{domain}"]
                                      for other in matrix if other != domain and f"tandem-{domain}" in matrix[other]["vs_base"]}
-        results.append(finalize_modifier(config, adapter, sft, metrics, mine))
+        results.append(finalize_modifier(config, adapter, sft, metrics, mine, metrics["cost_elsewhere"]))
     timings["total"] = time.monotonic() - started
     reports = args.artifacts / "reports" / "modifiers"
     write_json(reports / "build.json", {"timings_s": timings, "matrix": {d: {k: v for k, v in m.items() if k != "items"}

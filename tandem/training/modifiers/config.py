@@ -49,6 +49,9 @@ class ModifierEvaluation(RecipeModel):
     min_loss_drop: float = Field(0.01, ge=0, lt=1, description=(
         "Relative held-out loss drop a modifier needs to be served (0.01 = 1% of the base's loss); "
         "the paired interval of the drop must also exclude zero."))
+    alpha: float = Field(0.05, gt=0, lt=1, description=(
+        "One-sided significance of the gate's McNemar tests: the own task must improve at p < alpha, "
+        "and no other slice may fall at p < alpha."))
     confidence: float = Field(0.95, gt=0, lt=1, description="Level of the reported confidence intervals.")
 
     @model_validator(mode="after")

@@ -153,8 +153,10 @@ def copy_reports(config: ModifierConfig, sft_output: Path) -> Path:
 
 
 def finalize_modifier(config: ModifierConfig, adapter_gguf: Path, sft: Any, metrics: dict[str, Any],
-                      task_result: dict[str, Any] | None) -> ModifierResult:
-    """Step 5: gate on held-out loss and the task slice, write the report, record the manifest entry."""
+                      task_result: dict[str, Any] | None,
+                      elsewhere: dict[str, dict[str, Any]] | None = None) -> ModifierResult:
+    """Step 5: gate on held-out loss, the task slice and the other slices (`elsewhere`: slice ->
+    paired difference of this modifier vs the base), write the report, record the manifest entry."""
     if task_result is not None:
         metrics["task"] = {k: v for k, v in task_result.items() if k != "items"}
         write_json(config.work_dir / "task.json", task_result)
@@ -162,7 +164,7 @@ def finalize_modifier(config: ModifierConfig, adapter_gguf: Path, sft: Any, metr
     servable, reason = servable_verdict(metrics["heldout"], task_result and {
         "base": task_result["models"]["tandem-base"], "modifier": task_result["models"][model],
         "difference": task_result["vs_base"][model]},
-        config.evaluation.min_loss_drop)
+        config.evaluation.min_loss_drop, config.evaluation.alpha, elsewhere)
     write_json(config.work_dir / "report.json", {"domain": config.domain, "servable": servable, "reason": reason,
                                                 "metrics": metrics})
     record_modifier(config, adapter_gguf, sft.base_gguf_sha256, metrics, servable, reason)

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +77,23 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(artifacts: Path, ready_timeout_s: float = 300.0, threads: int | None = None):
+def serving_pool(artifacts: Path, replicas: int, threads: int | None = None, slots: int = 1):
+    """`replicas` independent `tandem up` stacks over `artifacts`; yields their OpenAI base URLs.
+
+    With one slot per worker every answer is decoded alone, so it does not depend on which other
+    requests shared its batch (llama.cpp's sums depend on batch shape): base and modifier answers
+    are then reproducible item by item, and replicas add throughput without adding that noise."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(serving(artifacts, threads=threads, slots=slots)) for _ in range(replicas)]
+
+
+@contextmanager
+def serving(artifacts: Path, ready_timeout_s: float = 300.0, threads: int | None = None, slots: int = 4):
     """`tandem up` on free ports for `artifacts`; yields the OpenAI base URL; stops it after."""
     port, base_port, mod_port = _free_port(), _free_port(), _free_port()
     cmd = [sys.executable, "-m", "tandem.cli", "up", "--artifacts", str(artifacts), "--port", str(port),
-           f"base_model.port={base_port}", f"modifier_worker.port={mod_port}", "base_model.slots=4",
-           "modifier_worker.slots=4", f"ready_timeout_s={ready_timeout_s}",
+           f"base_model.port={base_port}", f"modifier_worker.port={mod_port}", f"base_model.slots={slots}",
+           f"modifier_worker.slots={slots}", f"ready_timeout_s={ready_timeout_s}",
            "router.request_timeout_s=3600"]  # a loaded CPU box can take minutes per answer: measure, don't time out
     if threads:
         cmd += [f"base_model.n_threads={threads}", f"modifier_worker.n_threads={threads}"]
@@ -122,19 +133,23 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-async def _score_model(base_url: str, model: str, items: list, task: TaskSlice, concurrency: int) -> list[dict]:
+async def _score_model(base_urls: list[str], model: str, items: list, task: TaskSlice,
+                       concurrency: int) -> list[dict]:
+    """Every item answered by `model`, items spread round-robin over the stacks at `base_urls`
+    with at most `concurrency` requests in flight per stack."""
     from tandem.eval.client import ask, make_client
     from tandem.eval.scoring import BLOCKING_SUITES, Reply, score
     from tandem.eval.settings import Sampling
 
-    client = make_client(base_url, "tandem", 900.0)
+    clients = [make_client(url, "tandem", 3600.0) for url in base_urls]
+    semaphores = [asyncio.Semaphore(concurrency) for _ in base_urls]
     sampling = Sampling(max_tokens=task.max_tokens)
-    semaphore = asyncio.Semaphore(concurrency)
     bar = tqdm(total=len(items), desc=f"{task.suite} {model}", unit="item")
 
-    async def one(item) -> dict:
-        async with semaphore:
-            exchange = await ask(client, model, item, sampling)
+    async def one(index: int, item) -> dict:
+        stack = index % len(clients)
+        async with semaphores[stack]:
+            exchange = await ask(clients[stack], model, item, sampling)
         reply = Reply(text=exchange.text, tool_calls=exchange.tool_calls)
         result = (await asyncio.to_thread(score, item, reply)) if item.suite in BLOCKING_SUITES else score(item, reply)
         bar.update(1)
@@ -143,30 +158,35 @@ async def _score_model(base_url: str, model: str, items: list, task: TaskSlice, 
                 "response": exchange.text[:2000], "tool_calls": exchange.tool_calls, "detail": result.detail}
 
     try:
-        return list(await asyncio.gather(*(one(it) for it in items)))
+        return list(await asyncio.gather(*(one(i, it) for i, it in enumerate(items))))
     finally:
         bar.close()
-        await client.close()
+        for client in clients:
+            await client.close()
 
 
-def score_matrix(base_url: str, slices: dict[str, TaskSlice], models: dict[str, list[str]], confidence: float,
-                 cross_limit: int | None = None, concurrency: int = 4) -> dict[str, Any]:
+def score_matrix(base_urls: str | list[str], slices: dict[str, TaskSlice], models: dict[str, list[str]],
+                 confidence: float, cross_limit: int | None = None, concurrency: int = 4,
+                 full_slices: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Score `models[slice]` on each slice: {slice: {"n", "models": {model: summary}, "vs_base":
     {model: paired difference}, "items": {model: rows}}}. The base and the slice's own modifier
     (the first two models) answer every item; others answer the first `cross_limit` (an id-hash
-    sample too, so the pairs with the base stay pairs)."""
+    sample too, so the pairs with the base stay pairs), except on `full_slices`, where every model
+    answers every item. Requests are spread over the stacks at `base_urls`."""
+    urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
     out: dict[str, Any] = {}
     for name, task in slices.items():
         items = slice_items(task)
-        subsets = {m: items if k < 2 or cross_limit is None else items[:cross_limit]
+        subsets = {m: items if k < 2 or cross_limit is None or name in full_slices else items[:cross_limit]
                    for k, m in enumerate(models[name])}
 
         async def all_models() -> list[list[dict]]:  # the base and modifier workers answer in parallel
-            return await asyncio.gather(*(_score_model(base_url, m, subsets[m], task, concurrency) for m in subsets))
+            return await asyncio.gather(*(_score_model(urls, m, subsets[m], task, concurrency) for m in subsets))
 
         per_model = dict(zip(subsets, asyncio.run(all_models()), strict=True))
         scores = {m: [r["score"] for r in rows] for m, rows in per_model.items()}
         base = scores.get(BASE_MODEL, [])
+        log.info("%s: %s", name, {m: f"{sum(s):.0f}/{len(s)}" for m, s in scores.items()})
         out[name] = {
             "suite": task.suite, "where": task.where, "n": len(items),
             "errors": {m: sum(r["error"] is not None for r in rows) for m, rows in per_model.items()},

@@ -1,0 +1,70 @@
+"""Score base and candidate modifiers on every slice, on whatever machine has the cores, for `tandem build`.
+
+    python -m tandem.training.modifiers.task_matrix --staging build/modifiers/staging-artifacts \\
+        --out build/task-matrix.json --replicas 8 --slots 1 --threads 1
+
+The staging folder is the one `tandem build` writes (the base GGUF plus each candidate adapter,
+`stage_artifacts`). The same slices as the build's (`evaluation_plan`: each domain's task from
+`configs/modifiers/<domain>.yaml`, the other modifiers on `--cross-domain-limit` items of it,
+BFCL irrelevance for every model) are answered through `tandem up` stacks (the served path) and
+scored by the evaluation harness. `tandem build --task-matrix <out>` then gates on this file; it
+refuses it unless the adapter sha256s recorded here are the files it exported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from tandem.build import adapter_digests, evaluation_plan
+from tandem.common.manifest import Manifest
+from tandem.common.recipe_config import load_config
+from tandem.training.modifiers.config import ModifierConfig
+from tandem.training.modifiers.task_eval import score_matrix, serving_pool
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tandem.training.modifiers.task_matrix", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--staging", type=Path, required=True, help="Staging artifacts folder (base + candidates).")
+    parser.add_argument("--out", type=Path, required=True, help="Where the matrix JSON goes.")
+    parser.add_argument("--config-dir", type=Path, default=Path("configs/modifiers"))
+    parser.add_argument("--domains", default="code,reasoning,automation")
+    parser.add_argument("--cross-domain-limit", type=int, default=100)
+    parser.add_argument("--irrelevance-limit", type=int, default=120)
+    parser.add_argument("--replicas", type=int, default=1, help="Independent `tandem up` stacks.")
+    parser.add_argument("--slots", type=int, default=1, help="Slots per worker (1: every answer decoded alone).")
+    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads per worker.")
+    parser.add_argument("--concurrency", type=int, default=1, help="Requests in flight per model and stack.")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides for every domain's recipe.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    configs = [load_config(ModifierConfig, args.config_dir / f"{d}.yaml", args.overrides)
+               for d in args.domains.split(",") if d]
+    manifest = Manifest(args.staging)
+    adapters = {f"tandem-{c.domain}": args.staging / manifest.entry(c.domain).files[0].path for c in configs}
+    slices, plan, full = evaluation_plan(configs, adapters, args.cross_domain_limit, args.irrelevance_limit)
+    started = time.monotonic()
+    with serving_pool(args.staging, args.replicas, args.threads, args.slots) as urls:
+        matrix = score_matrix(urls, slices, plan, configs[0].evaluation.confidence,
+                              cross_limit=args.cross_domain_limit or None, concurrency=args.concurrency,
+                              full_slices=full)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "adapters_sha256": adapter_digests(adapters), "matrix": matrix,
+        "settings": {"replicas": args.replicas, "slots": args.slots, "threads": args.threads,
+                     "concurrency": args.concurrency, "cross_domain_limit": args.cross_domain_limit,
+                     "irrelevance_limit": args.irrelevance_limit, "sampling": "greedy (temperature 0, seed 0)"},
+        "wall_s": time.monotonic() - started}))
+    for name, entry in matrix.items():
+        print(name, {m: f"{s['score']:.3f} (n={s['n']})" for m, s in entry["models"].items()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
