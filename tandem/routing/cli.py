@@ -22,9 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("overrides", nargs="*", help="key=value overrides of the config.")
     train.set_defaults(func=_train)
 
-    ev = sub.add_parser("eval", help="Route the hand-written set (and test split) through the built artifact.",
+    ev = sub.add_parser("eval", help="Route the real-prompt test set, the hand-written set (and test split) "
+                        "through the built artifact.",
                         description="Load the router as the service does (manifest, sha256 checks) and score it "
-                        "against the keyword baseline on the hand-written prompts and, with --test, the test split.")
+                        "against the keyword baseline on the hand-labelled real-prompt test set and the hand-written "
+                        "prompts and, with --test, the in-distribution test split.")
     ev.add_argument("--config", default="configs/routing/router.yaml", help="Recipe YAML (default: %(default)s).")
     ev.add_argument("--test", action="store_true", help="Also route every test-split example (slower).")
     ev.add_argument("overrides", nargs="*", help="key=value overrides of the config.")

@@ -3,29 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
+
+from tandem.common.recipe_config import RecipeModel
 
 DATA_DIR = Path(__file__).parent / "data"
 
 
-class SourceSpec(BaseModel):
+class SourceSpec(RecipeModel):
     domain: str = Field(description="The domain every prompt of this source is labelled with.")
     limit: int | None = Field(default=None, ge=1, description="Keep at most this many items (a fixed sample).")
 
 
-class TemplateSpec(BaseModel):
+class TemplateSpec(RecipeModel):
     path: Path = Field(default=DATA_DIR / "templates.yaml", description="Project-written prompt templates.")
     per_template: int = Field(default=8, ge=0, description="Distinct variants generated per template.")
 
 
-class EncoderSpec(BaseModel):
+class EncoderSpec(RecipeModel):
     max_tokens: int = Field(default=32, ge=8, le=512, description="Prompts are cut to this many tokens.")
+    truncation: Literal["head", "head_tail"] = Field(default="head", description=(
+        "Which tokens a longer prompt keeps: the first max_tokens, or the first and the last half "
+        "each (real prompts often paste context first and ask at the end)."))
     quantize: bool = Field(default=True, description="int8 dynamic quantization of the ONNX encoder.")
     threads: int = Field(default=1, ge=1, le=16, description="ONNX Runtime intra-op threads when serving.")
 
 
-class HeadSpec(BaseModel):
+class HeadSpec(RecipeModel):
     c: float = Field(default=4.0, gt=0, description="Inverse L2 strength of the logistic-regression head.")
     token_c: float = Field(default=4.0, gt=0, description="Same, for the first-stage bag-of-tokens classifier.")
     tokens: bool = Field(default=True, description="The second-stage head also reads token presence "
@@ -33,19 +39,37 @@ class HeadSpec(BaseModel):
     max_iter: int = Field(default=3000, ge=10)
 
 
-class CascadeSpec(BaseModel):
+class CascadeSpec(RecipeModel):
     enabled: bool = Field(default=True, description="Answer from the bag-of-tokens stage when it is sure.")
     min_precision: float = Field(default=0.998, gt=0.5, le=1.0,
                                  description="Its dev accuracy on the requests it answers must reach this.")
 
 
-class RouterRecipeConfig(BaseModel):
+class RealPromptSpec(RecipeModel):
+    """The hand-labelled real first turns (docs/ROUTER.md, "Real-prompt sets")."""
+
+    test: Path = Field(default=DATA_DIR / "real_prompts_test.jsonl", description=(
+        "The headline evaluation: never trained on, chosen from or tuned against; training rows that "
+        "near-duplicate one are dropped (tandem.routing.leakage)."))
+    dev: Path = Field(default=DATA_DIR / "real_prompts_dev.jsonl",
+                      description="For model selection and calibration (default-domain margin, temperature).")
+    train_share: float = Field(default=0.0, ge=0.0, le=0.9, description=(
+        "Share of the dev rows (fixed by a hash of their id) that also train the heads; the rest "
+        "calibrate. 0: the heads learn from weak (source-level) labels only."))
+    train_weight: float = Field(default=1.0, gt=0, description="Sample weight of those dev rows in training.")
+
+
+class RouterRecipeConfig(RecipeModel):
     domains: list[str] = Field(min_length=2)
     default_domain: str = "general"
     sources: dict[str, SourceSpec]
     templates: TemplateSpec = TemplateSpec()
     handwritten: Path = Field(default=DATA_DIR / "handwritten.jsonl",
                               description="Hand-written evaluation prompts; never trained on.")
+    real_prompts: RealPromptSpec = RealPromptSpec()
+    calibrate_on: Literal["real_dev", "template_dev"] = Field(default="real_dev", description=(
+        "Where the default-domain margin and the temperatures are fitted: the real-prompt dev rows "
+        "that do not train, or (the earlier recipe) the dev split of the project templates."))
     artifacts_dir: Path = Field(default=Path("artifacts"), description="Holds manifest.json; the router goes in <name>/.")
     name: str = "router"
     encoder: EncoderSpec = EncoderSpec()
@@ -70,6 +94,8 @@ class RouterRecipeConfig(BaseModel):
             problems.append(f"templates file {self.templates.path} does not exist")
         if not self.handwritten.is_file():
             problems.append(f"hand-written set {self.handwritten} does not exist")
+        problems += [f"real-prompt set {path} does not exist" for path in (self.real_prompts.test, self.real_prompts.dev)
+                     if not path.is_file()]
         if problems:
             raise ValueError("; ".join(problems))
         return self

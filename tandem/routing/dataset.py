@@ -1,5 +1,6 @@
-"""The labelled routing data: public sources + templated prompts, split by source item, and the
-hand-written evaluation set."""
+"""The labelled routing data: public sources + templated prompts, split by source item; the
+hand-written evaluation set; and the hand-labelled real-prompt sets (test: the headline, never
+trained on; dev: selection and calibration, part of it optionally training)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from tandem.eval.splits import hash_split
 from tandem.routing.config import RouterRecipeConfig
 from tandem.routing.examples import RoutingExample
+from tandem.routing.leakage import HeldOutIndex
 from tandem.routing.sources import SOURCES
 from tandem.routing.synthetic import generate
 
@@ -58,6 +60,44 @@ def load_handwritten(path: str | Path) -> list[RoutingExample]:
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     return [RoutingExample(dataset="handwritten", item_id=str(i), text=row["prompt"], domain=row["domain"],
                            origin="handwritten", split="test") for i, row in enumerate(rows)]
+
+
+def load_real_prompts(path: str | Path, name: str, train_share: float = 0.0) -> list[RoutingExample]:
+    """A hand-labelled real-prompt file as examples. `name` is "real_test" (all split "test") or
+    "real_dev": a fixed `train_share` of its rows (by sha256 of the row id) goes to "train", the
+    rest to "dev" (selection and calibration)."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    examples = []
+    for row in rows:
+        bucket = int(hashlib.sha256(f"{name}:{row['id']}".encode()).hexdigest(), 16) % 1000 / 1000
+        split = "test" if name == "real_test" else "train" if bucket < train_share else "dev"
+        examples.append(RoutingExample(dataset=name, item_id=row["id"], text=row["prompt"], domain=row["label"],
+                                       origin="real", split=split))
+    return examples
+
+
+def drop_near_duplicates(examples: list[RoutingExample], held_out: list[RoutingExample]
+                         ) -> tuple[list[RoutingExample], int]:
+    """`examples` without any text that near-duplicates a held-out prompt (tandem.routing.leakage),
+    and how many were dropped."""
+    index = HeldOutIndex({f"{ex.dataset}:{ex.item_id}": ex.text for ex in held_out})
+    held_keys = {text_key(ex.text) for ex in held_out}
+    kept = [ex for ex in examples if text_key(ex.text) not in held_keys and index.match(ex.text) is None]
+    return kept, len(examples) - len(kept)
+
+
+def routing_data(config: RouterRecipeConfig) -> tuple[list[RoutingExample], int]:
+    """Everything the recipe reads, and how many public/template rows were dropped as
+    near-duplicates of a held-out prompt (hand-written, real test or real dev).
+
+    Public and template rows keep their source split; real dev rows are "train" (their
+    `train_share`) or "dev"; real test and hand-written rows are evaluation only.
+    """
+    handwritten = [ex for ex in load_handwritten(config.handwritten) if ex.domain in config.domains]
+    real_test = load_real_prompts(config.real_prompts.test, "real_test")
+    real_dev = load_real_prompts(config.real_prompts.dev, "real_dev", config.real_prompts.train_share)
+    public, dropped = drop_near_duplicates(build_examples(config), handwritten + real_test + real_dev)
+    return public + real_dev + real_test + handwritten, dropped
 
 
 def counts(examples: list[RoutingExample]) -> dict[str, dict[str, int]]:

@@ -18,10 +18,12 @@ def _text_hash(text: str) -> str:
 
 
 def cached_embeddings(model_path: Path, max_tokens: int, batch_size: int, texts: list[str],
-                      compute: Callable[[list[int]], np.ndarray]) -> np.ndarray:
+                      compute: Callable[[list[int]], np.ndarray], truncation: str = "head") -> np.ndarray:
     """Embeddings of `texts`; `compute(indices)` embeds the ones not cached yet. The batch size is
-    part of the key: int8 dynamic quantization makes an embedding depend on its batch."""
-    key = f"{sha256_file(model_path)[:16]}-{max_tokens}-b{batch_size}"
+    part of the key: int8 dynamic quantization makes an embedding depend on its batch; so is the
+    truncation (which tokens of a long text are embedded)."""
+    cut = "" if truncation == "head" else f"-{truncation}"
+    key = f"{sha256_file(model_path)[:16]}-{max_tokens}{cut}-b{batch_size}"
     path = cache_dir() / "router-embeddings" / f"{key}.npz"
     known: dict[str, np.ndarray] = {}
     if path.is_file():

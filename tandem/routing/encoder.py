@@ -1,26 +1,38 @@
 """Sentence embeddings from the exported MiniLM ONNX graph: ONNX Runtime and `tokenizers` only.
 
 The graph (see `export.py`) takes token ids and an attention mask and returns mean-pooled,
-L2-normalised 384-d vectors, so this class only tokenizes, truncates and pads. Routing is decided
-by the start of a prompt, so inputs are cut to `max_tokens` (the main latency lever: MiniLM's
-cost grows with length).
+L2-normalised 384-d vectors, so this class only tokenizes, truncates and pads. Inputs are cut to
+`max_tokens` (the main latency lever: MiniLM's cost grows with length): the first tokens
+(`truncation="head"`), or the first and the last half each (`"head_tail"`): real prompts often
+paste a document or code first and put the request at the end.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+Truncation = Literal["head", "head_tail"]
+# head_tail tokenizes only this many characters from each end of a prompt: enough for max_tokens
+# (<= 512) WordPiece tokens at either end, and it bounds the cost of a very long paste.
+_TAIL_CHARS = 4000
+
 
 class OnnxEncoder:
-    def __init__(self, model_path: str | Path, tokenizer_path: str | Path, max_tokens: int = 32, threads: int = 1):
+    def __init__(self, model_path: str | Path, tokenizer_path: str | Path, max_tokens: int = 32, threads: int = 1,
+                 truncation: Truncation = "head"):
         self.max_tokens = max_tokens
+        self.truncation = truncation
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length=max_tokens)
+        if truncation == "head":
+            self.tokenizer.enable_truncation(max_length=max_tokens)
+        else:
+            self.tokenizer.no_truncation()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -28,7 +40,17 @@ class OnnxEncoder:
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
-        return [enc.ids for enc in self.tokenizer.encode_batch(texts)]
+        if self.truncation == "head":
+            return [enc.ids for enc in self.tokenizer.encode_batch(texts)]
+        cut = [t if len(t) <= 2 * _TAIL_CHARS else t[:_TAIL_CHARS] + " " + t[-_TAIL_CHARS:] for t in texts]
+        return [self._head_tail(enc.ids) for enc in self.tokenizer.encode_batch(cut)]
+
+    def _head_tail(self, ids: list[int]) -> list[int]:
+        """[CLS] + first tokens + last tokens + [SEP], max_tokens in all."""
+        if len(ids) <= self.max_tokens:
+            return ids
+        head = self.max_tokens // 2
+        return ids[:head] + ids[len(ids) - (self.max_tokens - head):]
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         return self.encode_ids(self.token_ids(texts), batch_size)

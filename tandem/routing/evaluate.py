@@ -1,5 +1,6 @@
-"""Scoring a router: accuracy, per-domain precision/recall/F1, confusion matrix, ECE; the two
-baselines (keywords, nearest centroid on the same embeddings); the Markdown/JSON/PNG report."""
+"""Scoring a router: accuracy with its 95% interval (Wilson), per-domain precision/recall/F1,
+confusion matrix, ECE; the two baselines (keywords, nearest centroid on the same embeddings);
+the Markdown/JSON/PNG report, which leads with the hand-labelled real-prompt test set."""
 
 from __future__ import annotations
 
@@ -28,7 +29,18 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, domains: list[
         per_domain[domain] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
                               "f1": round(float(f1), 4), "support": int(confusion[i].sum())}
     return {"n": len(labels), "accuracy": round(float((predicted == labels).mean()), 4),
+            "accuracy_ci95": accuracy_interval(int((predicted == labels).sum()), len(labels)),
             "per_domain": per_domain, "confusion": confusion.tolist()}
+
+
+def accuracy_interval(correct: int, n: int) -> list[float]:
+    """95% Wilson score interval of an accuracy of correct/n."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return [0.0, 1.0]
+    interval = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return [round(float(interval.low), 4), round(float(interval.high), 4)]
 
 
 def ece(labels: np.ndarray, probs: np.ndarray) -> float:
@@ -91,8 +103,9 @@ LEGEND = ("`router` is what serving runs (first stage when sure, else the second
           "`first-stage` are each stage alone; `embedding-only` (when present) is the second stage without "
           "token presence; baselines: `keywords` (tandem.routing.keywords) and `nearest-centroid` on the same "
           "int8 MiniLM embeddings.")
-CALIBRATION_NOTE = ("Default-domain margin: subtracted from the catch-all domain's logit, chosen on the dev split "
-                    "of the project templates. Temperature: fitted on all of dev after that. ECE with 15 bins.")
+CALIBRATION_NOTE = ("Default-domain margin: subtracted from the catch-all domain's logit, then a temperature; both "
+                    "fitted on the calibration rows (`calibrate_on`: the real-prompt dev rows that do not train, or "
+                    "the templates' and benchmarks' dev splits). ECE with 15 bins.")
 
 
 def _per_domain(router_eval: dict[str, dict]) -> list[str]:
@@ -107,13 +120,17 @@ def _per_domain(router_eval: dict[str, dict]) -> list[str]:
 
 
 def _calibration(cal: dict[str, dict]) -> list[str]:
-    lines = ["## Calibration (on dev)", "", CALIBRATION_NOTE, "",
-             "| head | default margin | temperature | ECE dev before | ECE dev after | ECE test before | ECE test after |",
-             "|---|---|---|---|---|---|---|"]
-    for head, c in cal.items():
-        lines.append(f"| {head} | {c['default_margin']:.2f} | {c['temperature']:.3f} | {c['ece_dev_before']:.4f} | "
-                     f"{c['ece_dev_after']:.4f} | {c['ece_test_before']:.4f} | {c['ece_test_after']:.4f} |")
-    return lines
+    sets = [k.removeprefix("ece_").removesuffix("_before") for k in cal["second-stage"] if k.endswith("_before")]
+    lines = ["## Calibration", "", CALIBRATION_NOTE, "",
+             "| head | default margin | temperature | " + " | ".join(f"ECE {s} before -> after" for s in sets) + " |",
+             "|---|---|---|" + "---|" * len(sets)]
+    for head in ("second-stage", "first-stage"):
+        c = cal[head]
+        lines.append(f"| {head} | {c['default_margin']:.2f} | {c['temperature']:.3f} | " + " | ".join(
+            f"{c[f'ece_{s}_before']:.4f} -> {c[f'ece_{s}_after']:.4f}" for s in sets) + " |")
+    router = cal["router"]
+    return [*lines, "", "Served router (cascade) ECE: " + ", ".join(f"{k.removeprefix('ece_')} {v:.4f}"
+                                                                    for k, v in router.items()) + "."]
 
 
 def _latency(lat: dict[str, Any] | None) -> list[str]:
@@ -128,11 +145,25 @@ def _latency(lat: dict[str, Any] | None) -> list[str]:
                          f"(CPU time: p50 {lat['mix_cpu_p50_ms']:.2f} ms, p99 {lat['mix_cpu_p99_ms']:.2f} ms).")]
 
 
-def _mistakes(mistakes: list[dict]) -> list[str]:
+def _headline(report: dict[str, Any]) -> list[str]:
+    real = report["evaluations"]["router"].get("real_test")
+    if real is None:
+        return []
+    low, high = real["accuracy_ci95"]
+    domains = report["domains"]
+    ece = report["calibration"]["router"].get("ece_real_test", float("nan"))
+    lines = ["## Headline: hand-labelled real prompts (test)", "",
+             (f"Router accuracy {real['accuracy']:.4f} (95% Wilson interval {low:.4f}-{high:.4f}), n={real['n']}; "
+              f"ECE {ece:.4f}."), "",
+             "| true (rows) / predicted (columns) | " + " | ".join(domains) + " |", "|---|" + "---|" * len(domains)]
+    lines += [f"| {d} | " + " | ".join(str(v) for v in row) + " |" for d, row in zip(domains, real["confusion"])]
+    return [*lines, ""]
+
+
+def _mistakes(mistakes: list[dict], title: str) -> list[str]:
     if not mistakes:
         return []
-    lines = ["## Hand-written prompts the router gets wrong", "", "| true | predicted | conf | prompt |",
-             "|---|---|---|---|"]
+    lines = [f"## {title}", "", "| true | predicted | conf | prompt |", "|---|---|---|---|"]
     for m in mistakes:
         prompt = m["prompt"][:90].replace("|", "/").replace("\n", " ")
         lines.append(f"| {m['true']} | {m['predicted']} | {m['confidence']:.2f} | {prompt} |")
@@ -142,21 +173,26 @@ def _mistakes(mistakes: list[dict]) -> list[str]:
 def markdown_report(report: dict[str, Any]) -> str:
     cascade = report["cascade"]
     lines = [f"# Domain router report ({report['name']})", "",
-             (f"Domains: {', '.join(report['domains'])}. Inputs cut to {report['max_tokens']} tokens. "
-              f"Encoder: {report['encoder']}. Artifact size: {report['size_mb']:.2f} MB."), "",
+             (f"Domains: {', '.join(report['domains'])}. Inputs cut to {report['max_tokens']} tokens "
+              f"({report['truncation']}). Encoder: {report['encoder']}. Artifact size: {report['size_mb']:.2f} MB. "
+              f"Real dev rows training: share {report['real_dev_train_share']}; calibrated on "
+              f"{report['calibrate_on']}."), "", *_headline(report),
              "## Accuracy (same run, same splits)", "", *_table(report["evaluations"]), "", LEGEND, "",
              f"First stage answers alone at confidence >= {cascade['threshold']}: {cascade['coverage']}.", "",
              *_per_domain(report["evaluations"]["router"]), *_calibration(report["calibration"]),
              *_latency(report.get("latency")), "", "## Data (examples per split and domain)", "", "```",
-             *[f"{s}: {c}" for s, c in report["counts"].items()], "```", "", "![confusion matrices](confusion.png)", "",
-             *_mistakes(report.get("handwritten_mistakes", []))]
+             *[f"{s}: {c}" for s, c in report["counts"].items()], "```", "",
+             f"Public/template rows dropped as near-duplicates of held-out prompts: {report['near_duplicates_dropped']}.",
+             "", "![confusion matrices](confusion.png)", "",
+             *_mistakes(report.get("real_test_mistakes", []), "Real test prompts the router gets wrong"), "",
+             *_mistakes(report.get("handwritten_mistakes", []), "Hand-written prompts the router gets wrong")]
     return "\n".join(lines) + "\n"
 
 
 def write_report(out_dir: Path, report: dict[str, Any], domains: list[str]) -> list[Path]:
-    panels = {"router: test": report["evaluations"]["router"]["test"],
-              "router: hand-written": report["evaluations"]["router"]["handwritten"],
-              "keywords: hand-written": report["evaluations"]["keywords"]["handwritten"]}
+    router = report["evaluations"]["router"]
+    panels = {f"router: {name}": router[key] for name, key in
+              (("real test", "real_test"), ("test", "test"), ("hand-written", "handwritten")) if key in router}
     png = confusion_png(panels, domains, out_dir / "confusion.png")
     md = out_dir / "report.md"
     md.write_text(markdown_report(report))

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Origin = Literal["public", "template", "handwritten"]
+Origin = Literal["public", "template", "handwritten", "real"]
 Split = Literal["train", "dev", "test"]
 
 

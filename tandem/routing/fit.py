@@ -31,14 +31,16 @@ def _full_coefficients(model, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_embedding_head(embeddings: np.ndarray, features: np.ndarray, labels: np.ndarray, n_classes: int,
                        c: float, max_iter: int, seed: int = 0, token_ids: list[list[int]] | None = None,
-                       vocab_size: int = 0) -> EmbeddingHead:
+                       vocab_size: int = 0, sample_weight: np.ndarray | None = None) -> EmbeddingHead:
     """Logistic regression on [embedding, features], plus token presence when `token_ids` are given."""
     dense = np.hstack([embeddings, features])
     if token_ids is None:
-        weight, bias = _full_coefficients(_logistic(c, max_iter, seed).fit(dense, labels), n_classes)
+        model = _logistic(c, max_iter, seed).fit(dense, labels, sample_weight=sample_weight)
+        weight, bias = _full_coefficients(model, n_classes)
         return EmbeddingHead(weight, bias)
     inputs = sparse.hstack([sparse.csr_matrix(dense), token_matrix(token_ids, np.zeros((len(dense), 0)), vocab_size)])
-    weight, bias = _full_coefficients(_logistic(c, max_iter, seed).fit(inputs.tocsr(), labels), n_classes)
+    model = _logistic(c, max_iter, seed).fit(inputs.tocsr(), labels, sample_weight=sample_weight)
+    weight, bias = _full_coefficients(model, n_classes)
     return EmbeddingHead(weight[:, :dense.shape[1]], bias, token_weight=weight[:, dense.shape[1]:])
 
 
@@ -54,8 +56,10 @@ def token_matrix(token_ids: list[list[int]], features: np.ndarray, vocab_size: i
 
 
 def fit_token_head(token_ids: list[list[int]], features: np.ndarray, labels: np.ndarray, n_classes: int,
-                   vocab_size: int, c: float, max_iter: int, seed: int = 0) -> TokenHead:
-    model = _logistic(c, max_iter, seed).fit(token_matrix(token_ids, features, vocab_size), labels)
+                   vocab_size: int, c: float, max_iter: int, seed: int = 0,
+                   sample_weight: np.ndarray | None = None) -> TokenHead:
+    model = _logistic(c, max_iter, seed).fit(token_matrix(token_ids, features, vocab_size), labels,
+                                             sample_weight=sample_weight)
     weight, bias = _full_coefficients(model, n_classes)
     return TokenHead(weight[:, :vocab_size], weight[:, vocab_size:], bias)
 
@@ -67,8 +71,9 @@ def choose_default_margin(logits: np.ndarray, labels: np.ndarray, default_index:
     """How far to lower the default (catch-all) domain's logit.
 
     The public data makes `general` by far the broadest class, so a prompt unlike any benchmark
-    falls to it. The margin is chosen on held-out realistic prompts (the dev split of the project
-    templates: templates the heads never saw), maximising accuracy; ties go to the smaller margin.
+    falls to it. The margin is chosen on held-out realistic prompts (the real-prompt dev rows, or
+    in the earlier recipe the dev split of the project templates), maximising accuracy; ties go to
+    the smaller margin.
     """
     def accuracy(margin: float) -> float:
         shifted = logits.copy()

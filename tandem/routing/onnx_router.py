@@ -5,9 +5,9 @@ Registered as "onnx": `build_router("onnx", artifacts_dir=..., domains=...)`. At
 refuses (RouterLoadError, with what to do) a missing, corrupt or mismatched artifact, so a bad
 artifact stops the service at start instead of failing requests.
 
-Per request: tokenize the last user message (cut to `max_tokens`), score it with the
-bag-of-tokens first stage; if that is confident enough (threshold chosen on dev), answer;
-otherwise embed the same tokens with int8 MiniLM and score with the embedding head.
+Per request: tokenize the last user message (cut to `max_tokens` as the artifact's `truncation`
+says), score it with the bag-of-tokens first stage; if that is confident enough (threshold chosen
+on dev), answer; otherwise embed the same tokens with int8 MiniLM and score with the embedding head.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class OnnxRouter:
             meta = json.loads(paths["router.json"].read_text())
             self.domains: list[str] = list(meta["domains"])
             self.encoder = OnnxEncoder(paths["encoder.onnx"], paths["tokenizer.json"], meta["max_tokens"],
-                                       threads or meta.get("threads", 1))
+                                       threads or meta.get("threads", 1), meta.get("truncation", "head"))
             self.embedding_head, self.token_head = load_heads(paths["heads.npz"])
         except Exception as exc:  # onnxruntime and numpy raise their own types for a damaged file
             raise RouterLoadError(f"domain router artifact in {artifacts_dir} cannot be loaded: {exc}; "

@@ -9,7 +9,7 @@ from tqdm import tqdm
 from tandem.common.wire import ChatCompletionRequest
 from tandem.routing.base import build_router
 from tandem.routing.config import RouterRecipeConfig
-from tandem.routing.dataset import build_examples, load_handwritten
+from tandem.routing.dataset import build_examples, load_handwritten, load_real_prompts
 from tandem.routing.examples import RoutingExample
 
 
@@ -22,7 +22,9 @@ def _accuracy(router, examples: list[RoutingExample], desc: str) -> float:
 
 
 def served_accuracy(config: RouterRecipeConfig, include_test: bool = False) -> dict[str, Any]:
-    sets = {"handwritten": [ex for ex in load_handwritten(config.handwritten) if ex.domain in config.domains]}
+    sets = {"real_test": load_real_prompts(config.real_prompts.test, "real_test"),
+            "handwritten": load_handwritten(config.handwritten)}
+    sets = {name: [ex for ex in examples if ex.domain in config.domains] for name, examples in sets.items()}
     if include_test:
         sets["test"] = [ex for ex in build_examples(config) if ex.split == "test"]
     routers = {"onnx": build_router("onnx", artifacts_dir=config.artifacts_dir, domains=config.domains,

@@ -1,12 +1,16 @@
 """`tandem router train`: the domain-router recipe (setup -> run -> save).
 
 1. Data: public sources labelled per the config + templated prompts, split by source item
-   (tandem.eval.splits); the hand-written set is evaluation only.
+   (tandem.eval.splits), minus any row that near-duplicates a held-out prompt
+   (tandem.routing.leakage); the hand-labelled real-prompt dev rows (a configurable share of them
+   trains, the rest selects and calibrates); the real-prompt test set and the hand-written set are
+   evaluation only.
 2. Export MiniLM to ONNX, int8; embed every example with that very graph (what serving runs).
-3. Fit the embedding head and the bag-of-tokens first stage on train; temperatures and the
-   first stage's threshold on dev.
-4. Evaluate on test and the hand-written set beside the keyword and nearest-centroid baselines;
-   measure latency; write heads, metadata, report and the manifest entry.
+3. Fit the embedding head and the bag-of-tokens first stage on train; the default-domain margin
+   and the temperatures on the calibration rows (`calibrate_on`), the first stage's threshold on dev.
+4. Evaluate on the real-prompt test set (the headline, with a 95% interval), the in-distribution
+   test split and the hand-written set beside the keyword and nearest-centroid baselines; measure
+   latency; write heads, metadata, report and the manifest entry.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from tandem.common.manifest import Manifest, write_json
 from tandem.common.recipe_config import dump_config
 from tandem.routing import evaluate, fit
 from tandem.routing.config import RouterRecipeConfig
-from tandem.routing.dataset import build_examples, counts, load_handwritten, text_key
+from tandem.routing.dataset import counts, routing_data
 from tandem.routing.embedding_cache import cached_embeddings
 from tandem.routing.encoder import OnnxEncoder
 from tandem.routing.examples import RoutingExample
@@ -58,59 +62,76 @@ def _evaluate_all(probs: dict[str, np.ndarray], y: np.ndarray, sets: dict[str, n
             for name, p in probs.items()}
 
 
+def _mistakes(everything: list[RoutingExample], y: np.ndarray, probs: np.ndarray, mask: np.ndarray,
+              domains: list[str]) -> list[dict[str, Any]]:
+    return [{"prompt": everything[i].text, "true": domains[y[i]], "predicted": domains[probs[i].argmax()],
+             "confidence": round(float(probs[i].max()), 3)} for i in np.flatnonzero(mask) if probs[i].argmax() != y[i]]
+
+
 def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, Any]:
     domains = config.domains
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)
     log.info("building routing data from %d sources", len(config.sources))
-    handwritten = load_handwritten(config.handwritten)
-    held_out = {text_key(ex.text) for ex in handwritten}
-    examples = [ex for ex in build_examples(config) if ex.split == "test" or text_key(ex.text) not in held_out]
-    table = counts(examples)
-    log.info("examples per split/domain: %s", json.dumps(table))
-    everything: list[RoutingExample] = examples + handwritten
-    unknown = sorted({ex.domain for ex in handwritten} - set(domains))
-    if unknown:
-        log.warning("hand-written rows labelled %s are outside the configured domains and are skipped", unknown)
+    everything, dropped = routing_data(config)
+    outside = sorted({ex.domain for ex in everything} - set(domains))
+    if outside:
+        log.warning("evaluation rows labelled %s are outside the configured domains and are skipped", outside)
         everything = [ex for ex in everything if ex.domain in domains]
+    table = counts(everything)
+    log.info("examples per split/domain: %s (%d public/template rows dropped as near-duplicates of held-out "
+             "prompts)", json.dumps(table), dropped)
 
     model_path, tokenizer_path = export_encoder(out, quantize=config.encoder.quantize)
-    encoder = OnnxEncoder(model_path, tokenizer_path, config.encoder.max_tokens, threads=os.cpu_count() or 1)
-    ids = encoder.token_ids([ex.text for ex in everything])
-    embeddings = cached_embeddings(model_path, config.encoder.max_tokens, config.batch_size,
-                                   [ex.text for ex in everything],
-                                   lambda todo: _embed(encoder, [ids[i] for i in todo], config.batch_size))
+    encoder = OnnxEncoder(model_path, tokenizer_path, config.encoder.max_tokens, threads=os.cpu_count() or 1,
+                          truncation=config.encoder.truncation)
+    texts = [ex.text for ex in everything]
+    ids = encoder.token_ids(texts)
+    embeddings = cached_embeddings(model_path, config.encoder.max_tokens, config.batch_size, texts,
+                                   lambda todo: _embed(encoder, [ids[i] for i in todo], config.batch_size),
+                                   config.encoder.truncation)
     features = np.stack([request_features(ex.text, ex.tools) for ex in everything])
     y = np.array([domains.index(ex.domain) for ex in everything])
+    origin = np.array([ex.origin for ex in everything])
     split = np.array(["handwritten" if ex.origin == "handwritten" else ex.split for ex in everything])
+    real = origin == "real"
     train, dev = split == "train", split == "dev"
-    sets = {"test": split == "test", "handwritten": split == "handwritten",
-            "test_public": (split == "test") & np.array([ex.origin == "public" for ex in everything]),
-            "test_template": (split == "test") & np.array([ex.origin == "template" for ex in everything])}
+    sets = {"real_test": real & (split == "test"), "test": ~real & (split == "test"),
+            "handwritten": split == "handwritten", "real_dev": real & dev,
+            "test_public": (split == "test") & (origin == "public"),
+            "test_template": (split == "test") & (origin == "template")}
     sets = {name: mask for name, mask in sets.items() if mask.any()}
+    weight = np.where(real & train, config.real_prompts.train_weight, 1.0)
 
-    log.info("fitting heads on %d train examples", int(train.sum()))
+    log.info("fitting heads on %d train examples (%d of them real dev rows)", int(train.sum()), int((real & train).sum()))
     train_ids = [ids[i] for i in np.flatnonzero(train)]
     vocab = encoder.tokenizer.get_vocab_size()
     emb_head = fit.fit_embedding_head(embeddings[train], features[train], y[train], len(domains), config.head.c,
                                       config.head.max_iter, config.seed, train_ids if config.head.tokens else None,
-                                      vocab)
+                                      vocab, weight[train])
     tok_head = fit.fit_token_head(train_ids, features[train], y[train], len(domains), vocab, config.head.token_c,
-                                  config.head.max_iter, config.seed)
-    # The default domain's margin is chosen on the templates' dev split (realistic phrasing the heads
-    # never saw), then the temperature on all of dev; see fit.choose_default_margin.
-    realistic_dev = dev & np.array([ex.origin == "template" for ex in everything])
+                                  config.head.max_iter, config.seed, weight[train])
+    # The default domain's margin and the temperatures are fitted on held-out realistic prompts: the
+    # real dev rows that do not train, or (earlier recipe) the templates' dev split for the margin
+    # and the benchmark dev split for the temperature. See fit.choose_default_margin.
+    if config.calibrate_on == "real_dev":
+        margin_rows = temperature_rows = real & dev
+    else:
+        margin_rows, temperature_rows = dev & (origin == "template"), dev & ~real
     default = domains.index(config.default_domain)
     emb_logits = emb_head.logits(embeddings, features, ids)
     tok_logits = tok_head.logits(ids, features)
+    ece_sets = {"calibration": temperature_rows, "test": sets["test"]}
+    if "real_test" in sets:
+        ece_sets["real_test"] = sets["real_test"]
     calibration = {}
     for name, head, logits in (("second-stage", emb_head, emb_logits), ("first-stage", tok_head, tok_logits)):
-        margin = fit.choose_default_margin(logits[realistic_dev], y[realistic_dev], default)
+        margin = fit.choose_default_margin(logits[margin_rows], y[margin_rows], default)
         head.bias[default] -= margin
         logits[:, default] -= margin
-        head.temperature = fit.calibrate(logits[dev], y[dev])
+        head.temperature = fit.calibrate(logits[temperature_rows], y[temperature_rows])
         calibration[name] = {"default_margin": margin, "temperature": round(head.temperature, 4),
-                             **_ece_figures(logits, y, {"dev": dev, "test": sets["test"]}, head.temperature)}
+                             **_ece_figures(logits, y, ece_sets, head.temperature)}
     emb_probs = apply_temperature(emb_logits, emb_head.temperature)
     tok_probs = apply_temperature(tok_logits, tok_head.temperature)
     if config.cascade.enabled:
@@ -118,25 +139,25 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
                                                   config.cascade.min_precision)
     first = tok_probs.max(axis=1) >= tok_head.threshold
     router_probs = np.where(first[:, None], tok_probs, emb_probs)
+    calibration["router"] = {f"ece_{s}": evaluate.ece(y[m], router_probs[m]) for s, m in ece_sets.items()}
 
     probs = {"router": router_probs, "second-stage": emb_probs, "first-stage": tok_probs,
              "keywords": evaluate.keyword_probs(everything, domains),
              "nearest-centroid": evaluate.centroid_probs(embeddings[train], y[train], embeddings, len(domains))}
     if config.head.tokens:  # ablation: what the token presence adds to the embedding
         plain = fit.fit_embedding_head(embeddings[train], features[train], y[train], len(domains), config.head.c,
-                                       config.head.max_iter, config.seed)
-        plain.temperature = fit.calibrate(plain.logits(embeddings, features, ids)[dev], y[dev])
+                                       config.head.max_iter, config.seed, sample_weight=weight[train])
+        plain.temperature = fit.calibrate(plain.logits(embeddings, features, ids)[temperature_rows],
+                                          y[temperature_rows])
         probs["embedding-only"] = plain.probabilities(embeddings, features, ids)
     evaluations = _evaluate_all(probs, y, sets, domains)
-    hw = np.flatnonzero(sets.get("handwritten", np.zeros(len(y), bool)))
-    mistakes = [{"prompt": everything[i].text, "true": domains[y[i]], "predicted": domains[router_probs[i].argmax()],
-                 "confidence": round(float(router_probs[i].max()), 3)} for i in hw if router_probs[i].argmax() != y[i]]
+    no_rows = np.zeros(len(y), bool)
 
     heads_path = save_heads(out / "heads.npz", emb_head, tok_head)
     meta_path = write_json(out / "router.json", {
-        "domains": domains, "max_tokens": config.encoder.max_tokens, "threads": config.encoder.threads,
-        "feature_names": FEATURE_NAMES, "cascade": config.cascade.enabled, "encoder": "all-MiniLM-L6-v2",
-        "quantized": config.encoder.quantize})
+        "domains": domains, "max_tokens": config.encoder.max_tokens, "truncation": config.encoder.truncation,
+        "threads": config.encoder.threads, "feature_names": FEATURE_NAMES, "cascade": config.cascade.enabled,
+        "encoder": "all-MiniLM-L6-v2", "quantized": config.encoder.quantize})
     # The held-out test split ships with the artifact: the serving router's canary routes it on a
     # schedule (tandem/services/router/canary.py) to export live routing accuracy per domain.
     probes_path = out / "probes.jsonl"
@@ -146,19 +167,24 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
     size_mb = sum(p.stat().st_size for p in files) / 1e6
     report: dict[str, Any] = {
         "name": config.name, "domains": domains, "max_tokens": config.encoder.max_tokens,
+        "truncation": config.encoder.truncation, "calibrate_on": config.calibrate_on,
+        "real_dev_train_share": config.real_prompts.train_share,
         "encoder": f"all-MiniLM-L6-v2 ONNX {'int8 (per-channel, dynamic)' if config.encoder.quantize else 'fp32'}",
-        "size_mb": round(size_mb, 3), "counts": table, "evaluations": evaluations, "calibration": calibration,
+        "size_mb": round(size_mb, 3), "counts": table, "near_duplicates_dropped": dropped,
+        "evaluations": evaluations, "calibration": calibration,
         "cascade": {"enabled": config.cascade.enabled, "threshold": tok_head.threshold,
                     "coverage": {s: round(float(first[m].mean()), 3) for s, m in sets.items()}},
-        "handwritten_mistakes": mistakes}
+        "real_test_mistakes": _mistakes(everything, y, router_probs, sets.get("real_test", no_rows), domains),
+        "handwritten_mistakes": _mistakes(everything, y, router_probs, sets.get("handwritten", no_rows), domains)}
     _record(config, [*files, probes_path.resolve()], report, everything)  # size_mb: the model files only
     if measure_latency:
         from tandem.routing.latency import measure, prompt_pool
         from tandem.routing.onnx_router import OnnxRouter
 
         router = OnnxRouter(config.artifacts_dir, domains, entry=config.name)
-        texts = prompt_pool([ex.text for ex in handwritten], [ex.text for ex in everything if ex.split == "test"])
-        report["latency"] = measure(router, texts, per_bucket=100)
+        pool = prompt_pool([ex.text for ex in everything if ex.origin == "handwritten"],
+                           [ex.text for ex in everything if ex.split == "test" and ex.origin != "real"])
+        report["latency"] = measure(router, pool, per_bucket=100)
     write_json(out / "config.json", dump_config(config))
     evaluate.write_report(out, report, domains)
     return report
@@ -168,7 +194,11 @@ def _record(config: RouterRecipeConfig, files: list[Path], report: dict[str, Any
             examples: list[RoutingExample]) -> None:
     ev = report["evaluations"]["router"]
     metrics = {"accuracy_test": ev["test"]["accuracy"], "size_mb": report["size_mb"],
-               "ece_test": report["calibration"]["second-stage"]["ece_test_after"]}
+               "ece_test": report["calibration"]["router"]["ece_test"]}
+    if "real_test" in ev:
+        metrics.update(accuracy_real_test=ev["real_test"]["accuracy"],
+                       accuracy_real_test_ci95=ev["real_test"]["accuracy_ci95"],
+                       ece_real_test=report["calibration"]["router"]["ece_real_test"])
     if "handwritten" in ev:
         metrics["accuracy_handwritten"] = ev["handwritten"]["accuracy"]
     trained_on = sorted({ex.dataset for ex in examples if ex.split in ("train", "dev")})

@@ -111,4 +111,5 @@ def test_router_eval_command_scores_the_artifact_and_the_keyword_baseline(traine
     scores = json.loads(capsys.readouterr().out)
     reported = trained_router.report["evaluations"]
     assert scores["onnx"]["handwritten"] == reported["router"]["handwritten"]["accuracy"]
+    assert scores["onnx"]["real_test"] == reported["router"]["real_test"]["accuracy"]
     assert scores["keywords"]["handwritten"] == reported["keywords"]["handwritten"]["accuracy"]

@@ -6,6 +6,7 @@ import json
 
 from tandem.common.manifest import Manifest, sha256_file
 from tandem.routing.onnx_router import ARTIFACT_FILES
+from tandem.services.router.canary import PROBES_FILE
 
 
 def test_output_folder_holds_artifact_report_and_resolved_config(trained_router):
@@ -20,11 +21,17 @@ def test_output_folder_holds_artifact_report_and_resolved_config(trained_router)
 def test_manifest_entry_lists_files_metrics_and_training_splits(trained_router):
     entry = Manifest(trained_router.artifacts_dir).entry("router")
     assert entry.kind == "router"
-    assert sorted(f.path for f in entry.files) == sorted(f"router/{name}" for name in ARTIFACT_FILES)
+    shipped = [*ARTIFACT_FILES, PROBES_FILE]  # probes: the held-out rows the serving canary routes
+    assert sorted(f.path for f in entry.files) == sorted(f"router/{name}" for name in shipped)
     for record in entry.files:
         assert sha256_file(trained_router.artifacts_dir / record.path) == record.sha256
     assert entry.metrics["size_mb"] < 25
-    assert entry.metrics["accuracy_test"] == trained_router.report["evaluations"]["router"]["test"]["accuracy"]
+    router = trained_router.report["evaluations"]["router"]
+    assert entry.metrics["accuracy_test"] == router["test"]["accuracy"]
+    assert entry.metrics["accuracy_real_test"] == router["real_test"]["accuracy"]
+    low, high = entry.metrics["accuracy_real_test_ci95"]
+    assert low < router["real_test"]["accuracy"] < high and high - low < 0.12  # n=450: about +-4 points
+    assert "real_dev" in entry.extra["trained_on"] and "real_test" not in entry.extra["trained_on"]
     assert set(entry.extra["trained_on"]) >= {"gsm8k", "mbpp", "bfcl", "template_automation"}
     assert "humaneval" not in entry.extra["trained_on"]  # every HumanEval item is test
     assert all(splits == ["train", "dev"] for splits in entry.extra["trained_on"].values())
@@ -36,10 +43,21 @@ def test_small_slice_router_beats_the_keyword_baseline(trained_router):
     assert ev["router"]["test"]["accuracy"] >= 0.8
     assert ev["router"]["test"]["accuracy"] > ev["keywords"]["test"]["accuracy"]
     assert ev["router"]["handwritten"]["n"] == 160
+    assert ev["router"]["real_test"]["n"] == 450
+    assert sum(map(sum, ev["router"]["real_test"]["confusion"])) == 450
+
+
+def test_report_leads_with_the_real_prompt_test_set(trained_router):
+    report = (trained_router.config.output_dir / "report.md").read_text()
+    assert report.index("Headline: hand-labelled real prompts") < report.index("## Accuracy")
+    assert "95% Wilson interval" in report and "| true (rows) / predicted (columns) |" in report
+    assert trained_router.report["near_duplicates_dropped"] > 0
 
 
 def test_calibration_is_reported_before_and_after(trained_router):
     calibration = trained_router.report["calibration"]["second-stage"]
     assert calibration["temperature"] > 0
-    # T minimises dev NLL, not ECE, so allow a little slack; a T applied the wrong way breaks this.
-    assert 0 <= calibration["ece_dev_after"] <= calibration["ece_dev_before"] + 0.02
+    # T minimises NLL on the calibration rows (real dev), not ECE, so allow a little slack; a T applied
+    # the wrong way breaks this.
+    assert 0 <= calibration["ece_calibration_after"] <= calibration["ece_calibration_before"] + 0.02
+    assert trained_router.report["calibrate_on"] == "real_dev"

@@ -1,0 +1,100 @@
+"""The hand-labelled real-prompt sets: labelled as documented, stratified, and never trained on.
+
+The near-duplicate check here is written independently of `tandem.routing.leakage` (an exact
+Jaccard over an inverted index of word 3-grams, no MinHash), so a bug there cannot hide a leak.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from tandem.common.recipe_config import load_config
+from tandem.routing.config import DATA_DIR, RouterRecipeConfig
+from tandem.routing.dataset import routing_data
+from tandem.routing.leakage import HeldOutIndex
+
+RECIPE = Path(__file__).resolve().parents[2] / "configs" / "routing" / "router.yaml"
+DOMAINS = {"code", "reasoning", "automation", "general"}
+NEAR = 0.5  # word-3-gram Jaccard at which two prompts count as the same prompt
+
+
+def load(name: str) -> list[dict]:
+    return [json.loads(line) for line in (DATA_DIR / f"real_prompts_{name}.jsonl").read_text().splitlines()]
+
+
+def grams(text: str) -> set[str]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {" ".join(words[i:i + 3]) for i in range(len(words) - 2)} or {" ".join(words)}
+
+
+def near_duplicates(queries: list[str], corpus: list[str]) -> list[tuple[str, str, float]]:
+    """(query, corpus text, Jaccard) for every pair at or above NEAR, found exactly."""
+    index: dict[str, list[int]] = defaultdict(list)
+    corpus_grams = [grams(t) for t in corpus]
+    for i, g in enumerate(corpus_grams):
+        for gram in g:
+            index[gram].append(i)
+    found = []
+    for query in queries:
+        q = grams(query)
+        shared = Counter(i for gram in q for i in index.get(gram, ()))
+        for i, n in shared.items():
+            score = n / len(q | corpus_grams[i])
+            if score >= NEAR:
+                found.append((query[:80], corpus[i][:80], round(score, 3)))
+    return found
+
+
+@pytest.mark.parametrize("name", ["test", "dev"])
+def test_rows_carry_both_passes_and_a_resolution(name):
+    rows = load(name)
+    assert len({r["id"] for r in rows}) == len(rows)
+    for row in rows:
+        assert {row["label"], row["label_pass1"], row["label_pass2"]} <= DOMAINS, row["id"]
+        assert row["source"] in ("sharegpt", "ifbench") and row["source_id"] and row["prompt"].strip()
+        if row["label_pass1"] != row["label_pass2"]:
+            assert "resolved" in row["note"] and row["label"] in (row["label_pass1"], row["label_pass2"]), row["id"]
+        else:
+            assert row["label"] == row["label_pass1"], row["id"]
+
+
+def test_sets_are_the_documented_size_and_stratified():
+    test, dev = load("test"), load("dev")
+    assert len(test) >= 400 and len(dev) >= 150
+    assert min(Counter(r["label"] for r in test)[d] for d in DOMAINS) >= 60
+    assert min(Counter(r["label"] for r in dev)[d] for d in DOMAINS) >= 30
+
+
+def test_test_and_dev_share_no_prompt():
+    test, dev = load("test"), load("dev")
+    assert not {(r["source"], r["source_id"]) for r in test} & {(r["source"], r["source_id"]) for r in dev}
+    assert near_duplicates([r["prompt"] for r in test], [r["prompt"] for r in dev]) == []
+
+
+def test_held_out_index_finds_edited_copies_only():
+    prompt = ("I want you to act as a Linux terminal. I will type commands and you will reply with what the "
+              "terminal should show. My first command is pwd.")
+    index = HeldOutIndex({"t1": prompt, "t2": "What is the capital of France?"})
+    assert index.match(prompt.replace("Linux", "linux").replace("pwd", "ls -la")) == "t1"
+    assert index.match("what is the capital of france") == "t2"
+    assert index.match("Write a Python function that reverses a string.") is None
+    assert index.match("I want you to act as a travel guide. I will tell you my location.") is None
+
+
+@pytest.mark.slow
+def test_no_router_training_row_near_duplicates_a_test_prompt():
+    """Every row the shipped recipe trains, selects or calibrates on (all splits of every source,
+    the templates and the real dev rows) is checked against every real test prompt."""
+    config = load_config(RouterRecipeConfig, RECIPE)
+    everything, dropped = routing_data(config)
+    used = [ex.text for ex in everything if ex.dataset != "real_test" and ex.origin != "handwritten"]
+    test = [r["prompt"] for r in load("test")]
+    assert len(used) > 10_000 and dropped > 0, "ShareGPT holds copies of test prompts: the recipe must drop them"
+    assert near_duplicates(test, used) == []
+    normalized = {re.sub(r"\W+", " ", t.lower()).strip() for t in used}
+    assert not [t for t in test if re.sub(r"\W+", " ", t.lower()).strip() in normalized]
