@@ -198,6 +198,55 @@ def test_the_live_panel_shows_the_routers_recent_decisions(page, served, tmp_pat
     _assert_console_clean(page)
 
 
+def test_a_stop_sequence_ends_the_answer(page, served, tmp_path):
+    _new_chat(page)
+    _set_model(page, "tandem-code")
+    _tab_to(page, "#stop-at")
+    page.keyboard.type("(")
+    try:
+        response = _send(page, CODE_QUESTION)
+    finally:
+        page.fill("#stop-at", "")
+    assert response.status == 200 and response.headers["x-tandem-route"] == "tandem-code"
+    answer = page.text_content(f"{LAST} .content")
+    # The same question without a stop sequence was answered with "def reverse_string(...)" above.
+    assert "def reverse_string" in answer and "(" not in answer, answer
+    page.screenshot(path=tmp_path / "08-stop-sequence.png", full_page=True)
+    _assert_console_clean(page)
+
+
+def test_escape_stops_a_streaming_answer(page, served, tmp_path):
+    _new_chat(page)
+    _set_model(page, "tandem-base")
+    _tab_to(page, "#max-tokens")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("400")
+    _tab_to(page, "#temperature")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("0.8")  # sampled: not answered from the cache, so there is a stream to stop
+    closed_before = _metric(served.url, "tandem_requests_total", route="tandem-base", status="499")
+    try:
+        _tab_to(page, "#prompt")
+        page.keyboard.type("Write a long story about a lighthouse keeper and the sea.")
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"document.querySelector('{LAST} .content').textContent.length > 20")
+        page.keyboard.press("Escape")
+        page.wait_for_selector(f"{LAST}.assistant[data-settled='true']")
+    finally:
+        page.fill("#max-tokens", "48")
+        page.fill("#temperature", "0")
+    assert page.get_attribute(LAST, "data-state") == "stopped"
+    assert page.text_content(f"{LAST} .content").endswith("[stopped]")
+    assert page.is_enabled("#send") and not page.is_enabled("#stop")
+    # The router saw the client go and closed the worker's stream (counted as status 499).
+    deadline = time.monotonic() + 30
+    while _metric(served.url, "tandem_requests_total", route="tandem-base", status="499") == closed_before:
+        assert time.monotonic() < deadline, "the router did not see the stream closed"
+        time.sleep(0.2)
+    page.screenshot(path=tmp_path / "09-stopped.png", full_page=True)
+    _assert_console_clean(page)
+
+
 def test_a_fallback_answer_shows_escalation_and_its_cost(page, served, tmp_path):
     _new_chat(page)
     _set_model(page, "gpt-4o")
@@ -209,7 +258,7 @@ def test_a_fallback_answer_shows_escalation_and_its_cost(page, served, tmp_path)
     cost = _fact(page, "cost")
     spent = _metric(served.fallback_url, "tandem_fallback_spend_usd_total", model="gpt-4o") - spend_before
     assert spent > 0 and cost == f"${spent:.6f}", (cost, spent)  # the page's figure is what the fallback charged
-    page.screenshot(path=tmp_path / "08-fallback-cost.png", full_page=True)
+    page.screenshot(path=tmp_path / "10-fallback-cost.png", full_page=True)
     _assert_console_clean(page)
 
 
@@ -223,7 +272,7 @@ def test_an_unknown_model_is_shown_as_an_openai_error(page, served, tmp_path):
     assert title == "HTTP 404 · invalid_request_error · model_not_found"
     assert "The model 'no-such-model' does not exist" in page.text_content(f"{LAST} .error-box .error-message")
     assert page.get_attribute(f"{LAST} .error-box", "role") == "alert"
-    page.screenshot(path=tmp_path / "09-unknown-model.png", full_page=True)
+    page.screenshot(path=tmp_path / "11-unknown-model.png", full_page=True)
     _assert_console_clean(page, allowed_statuses=(404,))
 
 
@@ -251,7 +300,9 @@ def _exited(pid: int) -> bool:
 
 def test_a_stopped_worker_is_shown_as_a_503(page, served, tmp_path):
     supervisor = served.tandem.proc.pid
-    worker = _child_pid(supervisor, "tandem.services.base_model")
+    # The modifier worker alone serves tandem-code (the base is served by both workers, so the router
+    # would send tandem-base to the other one).
+    worker = _child_pid(supervisor, "tandem.services.modifier_worker")
     os.kill(supervisor, signal.SIGSTOP)  # so `tandem up` does not restart the worker while we look
     try:
         os.kill(worker, signal.SIGTERM)
@@ -260,14 +311,14 @@ def test_a_stopped_worker_is_shown_as_a_503(page, served, tmp_path):
             assert time.monotonic() < deadline, "worker did not stop"
             time.sleep(0.1)
         _new_chat(page)
-        _set_model(page, "tandem-base")
+        _set_model(page, "tandem-code")
         response = _send(page, "Is anyone there?")
         assert response.status == 503
         assert page.text_content(f"{LAST} .error-box .error-title") == "HTTP 503 · overloaded_error · overloaded"
-        assert "unavailable" in page.text_content(f"{LAST} .error-box .error-message")
-        assert _fact(page, "route") == "tandem-base"  # the route facts of the failed request are shown too
+        assert re.search(r"modifier_worker|tandem-code", page.text_content(f"{LAST} .error-box .error-message"))
+        assert _fact(page, "route") == "tandem-code"  # the route facts of the failed request are shown too
         assert page.locator(f"{LAST} dd[data-fact='cost']").count() == 0  # nothing was answered or billed
-        page.screenshot(path=tmp_path / "10-worker-stopped.png", full_page=True)
+        page.screenshot(path=tmp_path / "12-worker-stopped.png", full_page=True)
     finally:
         os.kill(supervisor, signal.SIGCONT)
     wait_for(f"{served.url}/ready", timeout=120)
@@ -283,7 +334,7 @@ def test_the_page_fits_a_phone_width_window(page, served, tmp_path):
         page.keyboard.type(CODE_QUESTION)
         page.wait_for_function("document.querySelector('#why-summary').dataset.target !== undefined")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        page.screenshot(path=tmp_path / "11-phone-390.png", full_page=True)
+        page.screenshot(path=tmp_path / "13-phone-390.png", full_page=True)
     finally:
         page.set_viewport_size({"width": 1280, "height": 900})
     _assert_console_clean(page)

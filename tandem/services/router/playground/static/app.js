@@ -268,6 +268,8 @@ async function send() {
   const maxTokens = numberInput("#max-tokens");
   if (temperature !== null) body.temperature = temperature;
   if (maxTokens !== null) body.max_tokens = maxTokens;
+  const stopAt = $("#stop-at").value.replaceAll("\\n", "\n");
+  if (stopAt) body.stop = [stopAt];
 
   appendUser(text);
   $("#prompt").value = "";
