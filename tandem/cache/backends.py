@@ -27,6 +27,8 @@ class CacheBackend(Protocol):
 
     async def set(self, key: str, value: bytes, ttl_s: int) -> None: ...
 
+    async def delete(self, key: str) -> bool: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -71,6 +73,9 @@ class MemoryBackend:
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
 
+    async def delete(self, key: str) -> bool:
+        return self._items.pop(key, None) is not None
+
     async def aclose(self) -> None:
         self._items.clear()
 
@@ -94,6 +99,12 @@ class RedisBackend:
             await self.client.set(key, value, ex=ttl_s)
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(f"redis set failed: {type(exc).__name__}: {exc}") from exc
+
+    async def delete(self, key: str) -> bool:
+        try:
+            return bool(await self.client.delete(key))
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(f"redis delete failed: {type(exc).__name__}: {exc}") from exc
 
     async def aclose(self) -> None:
         await self.client.aclose()

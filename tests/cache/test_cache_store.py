@@ -15,6 +15,7 @@ from tandem.cache.replay import StreamAssembler, replay_sse
 from tandem.cache.response_cache import CacheCounters, ResponseCache
 from tandem.cache.semantic import SemanticIndex
 from tandem.cache.settings import CacheSettings
+from tandem.cache.verify import GUARDS, Verifier
 from tandem.common.wire import ChatCompletionRequest
 from tests.fallback.servers import RedisServer, shared_redis_url
 
@@ -125,12 +126,13 @@ def test_redis_killed_mid_run_bypasses_and_counts_never_raises():
 
 
 def test_semantic_match_finds_near_duplicates_only_above_threshold():
-    index = SemanticIndex(HashingEmbedder(), threshold=0.9, max_entries=10)
-    index.add("ctx", "user: What is the capital of France?", "key-1")
-    match = index.nearest("ctx", "user: what is the capital of france ?")
-    assert match is not None and match[0] == "key-1" and match[1] >= 0.9
-    assert index.nearest("ctx", "user: Write a haiku about autumn leaves.") is None
-    assert index.nearest("other-context", "user: What is the capital of France?") is None
+    index = SemanticIndex(HashingEmbedder(), Verifier(list(GUARDS)), threshold=0.9, max_entries=10)
+    index.add("ctx", "What is the capital of France?", "key-1")
+    match = index.lookup("ctx", "what is the capital of france ?")
+    assert match.key == "key-1" and match.similarity >= 0.9
+    assert index.lookup("ctx", "Write a haiku about autumn leaves.").key is None
+    assert index.lookup("other-context", "What is the capital of France?").key is None
+    assert index.remove("key-1") and index.lookup("ctx", "what is the capital of france ?").key is None
 
 
 def test_semantic_cache_is_off_by_default_and_answers_when_on():
@@ -138,7 +140,7 @@ def test_semantic_cache_is_off_by_default_and_answers_when_on():
 
     async def run():
         settings = CacheSettings()
-        semantic = SemanticIndex(HashingEmbedder(), threshold=0.9, max_entries=10)
+        semantic = SemanticIndex(HashingEmbedder(), Verifier(list(GUARDS)), threshold=0.9, max_entries=10)
         cache = ResponseCache(settings, MemoryBackend(settings), counters(), semantic)
         await cache.put(cache.plan(request("What is the capital of France?"), {}), ANSWER, {"route": "tandem-base"})
         return await cache.get(cache.plan(request("what is the capital of France??"), {}))

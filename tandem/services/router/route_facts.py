@@ -1,8 +1,9 @@
 """The facts of one routing decision, returned on every response as `x-tandem-*` headers.
 
-`cache` is hit, semantic (a similar prompt's answer), miss or bypass; `escalation_reason` names the
-policy (or "explicit model") that sent the request to the fallback, `escalation_refused` why the
-fallback did not answer when escalation was wanted (the local answer was served).
+`cache` is hit, semantic (a similar prompt's answer, `cache_similarity` its cosine), miss or bypass;
+`escalation_reason` names the policy (or "explicit model") that sent the request to the fallback,
+`escalation_refused` why the fallback did not answer when escalation was wanted (the local answer
+was served).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class RouteFacts(BaseModel):
     reason: str = ""
     escalated: bool = False
     cache: str = "miss"
+    cache_similarity: float | None = None
     request_id: str = ""
     escalation_reason: str = ""
     escalation_refused: str = ""
@@ -30,6 +32,8 @@ class RouteFacts(BaseModel):
             "x-tandem-cache": self.cache,
             "x-tandem-request-id": self.request_id,
         }
+        if self.cache_similarity is not None:
+            headers["x-tandem-cache-similarity"] = f"{self.cache_similarity:.4f}"
         if self.escalation_reason:
             headers["x-tandem-escalation-reason"] = self.escalation_reason
         if self.escalation_refused:

@@ -25,6 +25,13 @@ class ServedModels:
     base_sha256: str
     adapters: dict[str, Path] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
+    adapter_sha256: dict[str, str] = field(default_factory=dict)
+
+    def version(self, model_name: str) -> str:
+        """What answers for `model_name`: the base's sha256 (and the adapter's), short. The router keys its
+        cache by it, so an answer made by another base or adapter is never served."""
+        base = self.base_sha256[:16]
+        return f"{base}+{self.adapter_sha256[model_name][:16]}" if model_name in self.adapter_sha256 else base
 
 
 def _unpacked(path: Path) -> Path:
@@ -62,4 +69,5 @@ def resolve_served_models(settings: WorkerSettings) -> ServedModels:
         if not p.is_file():
             raise ManifestError(f"adapter {model_name}: {p} does not exist")
         served.adapters[model_name] = p
+    served.adapter_sha256 = {name: sha256_file(path) for name, path in served.adapters.items()}
     return served

@@ -1,0 +1,1 @@
+"""Semantic-cache benchmark: `python -m bench.semantic_cache` (see __main__.py)."""

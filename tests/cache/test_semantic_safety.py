@@ -1,0 +1,157 @@
+"""The semantic cache at the shipped setting (`SemanticCacheSettings()` defaults: embedder, threshold,
+guards): prompts that mean something else miss, the issue's paraphrases hit, tool calls and
+conversations never match semantically, and an answer made under an older adapter is never served
+(real Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter
+
+from tandem.cache.backends import build_backend
+from tandem.cache.response_cache import CacheCounters, ResponseCache
+from tandem.cache.semantic import build_semantic_index, semantic_counters
+from tandem.cache.settings import CacheSettings, SemanticCacheSettings
+from tandem.cache.verify import GUARDS, Verifier, read
+from tandem.common.wire import ChatCompletionRequest
+from tests.fallback.servers import RedisServer, shared_redis_url
+
+SHIPPED = SemanticCacheSettings()
+
+# (cached prompt, new prompt): each must miss. The first three are the issue's (#23).
+MUST_MISS = {
+    "negation": [("Is it safe to mix bleach and ammonia?", "Is it not safe to mix bleach and ammonia?"),
+                 ("Does Python support multiple inheritance?", "Doesn't Python support multiple inheritance?"),
+                 ("Can I take ibuprofen with alcohol?", "Can I never take ibuprofen with alcohol?")],
+    "direction": [("Convert 100 USD to EUR.", "Convert 100 EUR to USD."),
+                  ("Write a Python function that sorts a list ascending.",
+                   "Write a Python function that sorts a list descending."),
+                  ("How do I start the nginx service?", "How do I stop the nginx service?"),
+                  ("Translate 'good morning' from English to French.",
+                   "Translate 'good morning' from French to English."),
+                  ("How do I convert a list to a tuple in Python?", "How do I convert a tuple to a list in Python?")],
+    "entity_number": [("What is the capital of France?", "What is the capital of Spain?"),
+                      ("What is 17 times 23?", "What is 17 times 24?"),
+                      ("Who won the 2018 World Cup?", "Who won the 2014 World Cup?"),
+                      ("Is Paris bigger than London?", "Is London bigger than Paris?")],
+    "antonym": [("What is the largest planet in the solar system?", "What is the smallest planet in the solar system?"),
+                ("Which foods raise blood pressure?", "Which foods lower blood pressure?"),
+                ("What animals are predators of rabbits?", "What animals are prey of rabbits?")],
+    "units": [("How many miles is a marathon?", "How many kilometers is a marathon?"),
+              ("What is 30 degrees Celsius in Kelvin?", "What is 30 degrees Fahrenheit in Kelvin?")],
+    "language": [("What is the capital of France?", "Quelle est la capitale de la France ?"),
+                 ("How do I reset my password?", "Wie setze ich mein Passwort zurück?")],
+    "constraint": [("Explain photosynthesis.", "Explain photosynthesis in one sentence."),
+                   ("Write a function that reverses a string.",
+                    "Write a function that reverses a string without using slicing."),
+                   ("Summarize the French Revolution.", "Summarize the French Revolution for a five-year-old.")],
+}
+
+# The issue's paraphrase first; each must hit.
+MUST_HIT = [("What is the boiling point of water?", "At what temperature does water boil?"),
+            ("What is the capital of France?", "what's the capital of france"),
+            ("Who wrote Hamlet?", "Can you tell me who wrote Hamlet?"),
+            ("How do I reverse a list in Python?", "how do i reverse a list in python")]
+
+
+def request(text: str, **kw) -> ChatCompletionRequest:
+    messages = kw.pop("messages", None) or [{"role": "user", "content": text}]
+    return ChatCompletionRequest(messages=messages, **{"model": "tandem-base", "temperature": 0, **kw})
+
+
+def counters() -> CacheCounters:
+    registry = CollectorRegistry()
+    return CacheCounters(Counter("lookups", "", ["result", "kind"], registry=registry),
+                         Counter("errors", "", ["op"], registry=registry), **semantic_counters(registry))
+
+
+@pytest.fixture(scope="module")
+def index():
+    return build_semantic_index(SHIPPED, artifacts_dir=None)
+
+
+@pytest.mark.parametrize("kind,cached,query", [(k, a, b) for k, pairs in MUST_MISS.items() for a, b in pairs])
+def test_a_prompt_that_means_something_else_misses(index, kind, cached, query):
+    context = f"ctx-{kind}-{cached}"
+    index.add(context, cached, f"key:{cached}")
+    found = index.lookup(context, query)
+    assert found.key is None, f"{kind}: served '{cached}' for '{query}' (similarity {found.similarity:.3f})"
+
+
+@pytest.mark.parametrize("cached,query", MUST_HIT)
+def test_the_issues_paraphrases_hit_at_the_shipped_setting(index, cached, query):
+    context = f"ctx-hit-{cached}"
+    index.add(context, cached, f"key:{cached}")
+    found = index.lookup(context, query)
+    assert found.key == f"key:{cached}", f"missed: refused by {found.refused_by}"
+    assert SHIPPED.threshold <= found.similarity < 1.0
+
+
+def test_guards_refuse_each_kind_of_difference_whatever_the_embedding():
+    verifier = Verifier(list(GUARDS))
+    refused = {kind: [verifier.refusal(read(a), read(b)) for a, b in pairs] for kind, pairs in MUST_MISS.items()}
+    assert all(r is not None for reasons in refused.values() for r in reasons), refused
+    assert refused["negation"][0] == "negation" and refused["direction"][0] == "units"  # USD, EUR in order
+    assert refused["antonym"][0] == "polarity" and refused["antonym"][2] == "swap"  # an opposite the list lacks
+    assert all(verifier.refusal(read(a), read(b)) is None for a, b in MUST_HIT)
+
+
+def test_unknown_guard_is_refused_with_the_known_names():
+    with pytest.raises(ValueError, match="known: numbers"):
+        SemanticCacheSettings(guards=["numbers", "vibes"])
+
+
+def test_tool_requests_and_conversations_match_exactly_or_not_at_all():
+    settings = CacheSettings()
+    cache = ResponseCache(settings, build_backend(settings), counters())
+    tools = [{"type": "function", "function": {"name": "delete_file", "parameters": {"type": "object"}}}]
+    assert cache.plan(request("Delete the file notes.txt", tools=tools), {}).context is None
+    conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+                    {"role": "user", "content": "What is the capital of France?"}]
+    assert cache.plan(request("", messages=conversation), {}).context is None
+    with_system = [{"role": "system", "content": "Answer in French."},
+                   {"role": "user", "content": "What is the capital of France?"}]
+    plain, system = cache.plan(request("What is the capital of France?"), {}), cache.plan(
+        request("", messages=with_system), {})
+    assert plain.context is not None and system.context is not None and plain.context != system.context
+    assert system.text == "What is the capital of France?"
+
+
+ANSWER = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "tandem-code",
+          "choices": [{"index": 0, "message": {"role": "assistant", "content": "def f(): ..."},
+                       "finish_reason": "stop"}],
+          "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15}}
+
+
+def test_an_answer_made_under_an_older_adapter_is_never_served_after_it_changes():
+    url = shared_redis_url()
+    server = None if url else RedisServer().start()
+    try:
+        settings = CacheSettings(redis_url=url or server.url, namespace="test-adapter-version")
+        c = counters()
+
+        async def run():
+            cache = ResponseCache(settings, build_backend(settings), c,
+                                  build_semantic_index(SemanticCacheSettings(enabled=True), None))
+            old, new = "base0123+adapterA", "base0123+adapterB"
+            text = "Write a Python function that reverses a string."
+            stored = cache.plan(request(text, model="tandem-code"), {}, scope=old)
+            await cache.put(stored, ANSWER, {"route": "tandem-code", "domain": "code", "confidence": 1.0})
+            same = await cache.get(cache.plan(request(text, model="tandem-code"), {}, scope=old))
+            exact_after = await cache.get(cache.plan(request(text, model="tandem-code"), {}, scope=new))
+            reworded = "write a python function that reverses a string"
+            semantic_before = await cache.get(cache.plan(request(reworded, model="tandem-code"), {}, scope=old))
+            semantic_after = await cache.get(cache.plan(request(reworded, model="tandem-code"), {}, scope=new))
+            await cache.evict(stored.key)
+            await cache.aclose()
+            return same, exact_after, semantic_before, semantic_after
+        same, exact_after, semantic_before, semantic_after = asyncio.run(run())
+        assert same is not None and same.kind == "exact"
+        assert semantic_before is not None and semantic_before.kind == "semantic"
+        assert exact_after is None and semantic_after is None
+        assert c.semantic_hits.labels("code")._value.get() == 1
+    finally:
+        if server:
+            server.stop()
