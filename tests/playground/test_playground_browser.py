@@ -25,6 +25,8 @@ CODE_QUESTION = "Write a Python function that reverses a string."
 LAST = "#messages > li:last-child"
 # Chromium logs each HTTP error a fetch receives as a console error; only those the test provokes are allowed.
 HTTP_ERROR_LOG = re.compile(r"Failed to load resource: the server responded with a status of (\d{3})")
+# wait_for_function gets arrow functions, not bare expressions: Playwright evaluates an expression with
+# eval(), which the page's Content-Security-Policy (no 'unsafe-eval') refuses.
 
 
 def _auth() -> dict[str, str]:
@@ -83,9 +85,12 @@ def _new_chat(page) -> None:
 
 
 def test_the_page_asks_for_a_key_and_keeps_it_in_the_tab_only(page, served, tmp_path):
-    page.goto(served.url)  # / redirects to the page
+    document = page.goto(served.url)  # / redirects to the page
     assert page.url == f"{served.url}/ui/"
-    page.wait_for_function("document.querySelector('#key-status').textContent.includes('needs an API key')")
+    # The page talks to its own origin only and may not be framed (it holds a key).
+    assert "connect-src 'self'" in document.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in document.headers["content-security-policy"]
+    page.wait_for_function("() => document.querySelector('#key-status').textContent.includes('needs an API key')")
     page.screenshot(path=tmp_path / "01-needs-key.png", full_page=True)
     # Nothing the page shows is readable without the key.
     for path in ("/v1/models", "/v1/recent", "/v1/prices"):
@@ -95,7 +100,7 @@ def test_the_page_asks_for_a_key_and_keeps_it_in_the_tab_only(page, served, tmp_
     _tab_to(page, "#api-key")
     page.keyboard.type(API_KEY)
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#key-status').textContent.startsWith('Connected')")
+    page.wait_for_function("() => document.querySelector('#key-status').textContent.startsWith('Connected')")
     assert page.evaluate("sessionStorage.getItem('tandem.apiKey')") == API_KEY
     assert page.evaluate("localStorage.length") == 0
     assert page.context.cookies() == []
@@ -116,7 +121,7 @@ def test_a_coding_question_streams_in_with_its_route_then_hits_the_cache(page, s
     # "Why this route?" answers while the question is typed, before anything is sent.
     _tab_to(page, "#prompt")
     page.keyboard.type(CODE_QUESTION)
-    page.wait_for_function("document.querySelector('#why-summary').dataset.target !== undefined")
+    page.wait_for_function("() => document.querySelector('#why-summary').dataset.target !== undefined")
     assert page.get_attribute("#why-summary", "data-target") == expected_route
     assert "domain code" in page.text_content("#why-summary")
     assert page.locator("#why-bars .bar-row").count() >= 2
@@ -167,14 +172,14 @@ def test_feedback_from_the_page_moves_the_metrics(page, served, tmp_path):
 
     _tab_to(page, f"{LAST} .thumb[data-rating='1']")
     page.keyboard.press("Space")
-    page.wait_for_function(f"document.querySelector('{LAST} .feedback-status').dataset.result === 'ok'")
+    page.wait_for_function(f"() => document.querySelector('{LAST} .feedback-status').dataset.result === 'ok'")
     assert page.get_attribute(f"{LAST} .thumb[data-rating='1']", "aria-pressed") == "true"
     assert _metric(served.url, "tandem_feedback_ratings_total", route=route, rating="1") == ratings_before + 1
 
     page.select_option(f"{LAST} .correct-domain", "reasoning")
     _tab_to(page, f"{LAST} .wrong-domain")
     page.keyboard.press("Enter")
-    page.wait_for_function(f"document.querySelector('{LAST} .feedback-status').textContent.includes('you said')")
+    page.wait_for_function(f"() => document.querySelector('{LAST} .feedback-status').textContent.includes('you said')")
     assert "the router said code, you said reasoning" in page.text_content(f"{LAST} .feedback-status")
     assert _metric(served.url, "tandem_routing_feedback_total", predicted="code", actual="reasoning",
                    correct="false") == wrong_before + 1
@@ -229,7 +234,7 @@ def test_escape_stops_a_streaming_answer(page, served, tmp_path):
         _tab_to(page, "#prompt")
         page.keyboard.type("Write a long story about a lighthouse keeper and the sea.")
         page.keyboard.press("Enter")
-        page.wait_for_function(f"document.querySelector('{LAST} .content').textContent.length > 20")
+        page.wait_for_function(f"() => document.querySelector('{LAST} .content').textContent.length > 20")
         page.keyboard.press("Escape")
         page.wait_for_selector(f"{LAST}.assistant[data-settled='true']")
     finally:
@@ -329,10 +334,10 @@ def test_the_page_fits_a_phone_width_window(page, served, tmp_path):
     page.set_viewport_size({"width": 390, "height": 844})
     try:
         page.reload()
-        page.wait_for_function("document.querySelector('#key-status').textContent.startsWith('Connected')")
+        page.wait_for_function("() => document.querySelector('#key-status').textContent.startsWith('Connected')")
         _tab_to(page, "#prompt")
         page.keyboard.type(CODE_QUESTION)
-        page.wait_for_function("document.querySelector('#why-summary').dataset.target !== undefined")
+        page.wait_for_function("() => document.querySelector('#why-summary').dataset.target !== undefined")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.screenshot(path=tmp_path / "13-phone-390.png", full_page=True)
     finally:
