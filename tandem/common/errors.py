@@ -43,9 +43,13 @@ class ContextLengthError(InvalidRequestError):
     code = "context_length_exceeded"
 
 
-class ModelNotFoundError(TandemError):
+class NotFoundError(TandemError):
     status_code = 404
     error_type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
     code = "model_not_found"
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tandem.common.wire import StreamOptions, Usage
+from tandem.common.wire import JsonNumber, StopSequence, StreamOptions, Usage, json_int
 
 LEGACY_DEFAULT_MAX_TOKENS = 16  # OpenAI's default for this endpoint
 
@@ -21,20 +21,23 @@ LEGACY_DEFAULT_MAX_TOKENS = 16  # OpenAI's default for this endpoint
 class CompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(min_length=1)
-    prompt: str | list[str] = Field(description="One prompt (a list holding exactly one is accepted too).")
-    max_tokens: int = Field(default=LEGACY_DEFAULT_MAX_TOKENS, ge=1)
-    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    n: int = Field(default=1, ge=1, le=1, description="Only n=1 is supported.")
-    stream: bool = False
+    model: str = Field(min_length=1, examples=["tandem-base"])
+    # The schema says what the server takes (tandem/common/wire.py says why): one non-empty prompt,
+    # and the options it does not serve only at their off values.
+    prompt: StopSequence | Annotated[list[StopSequence], Field(min_length=1, max_length=1)] = Field(
+        description="One prompt (a list holding exactly one is accepted too).")
+    max_tokens: json_int(ge=1) = LEGACY_DEFAULT_MAX_TOKENS
+    temperature: Annotated[JsonNumber, Field(ge=0.0, le=2.0)] = 1.0
+    top_p: Annotated[JsonNumber, Field(gt=0.0, le=1.0)] = 1.0
+    seed: json_int() | None = None
+    stop: StopSequence | Annotated[list[StopSequence], Field(max_length=4)] | None = None
+    n: json_int(ge=1, le=1) = Field(default=1, description="Only n=1 is supported.")
+    stream: bool = Field(default=False, strict=True)
     stream_options: StreamOptions | None = None
-    echo: bool = False
-    logprobs: int | None = None
-    suffix: str | None = None
-    best_of: int | None = None
+    echo: Literal[False] = Field(default=False, description="Not supported: only false.")
+    logprobs: None = Field(default=None, description="Not supported: only null.")
+    suffix: None = Field(default=None, description="Not supported: only null.")
+    best_of: json_int(ge=1, le=1) | None = Field(default=None, description="Not supported beyond 1.")
 
     @field_validator("prompt")
     @classmethod
@@ -57,14 +60,19 @@ class CompletionRequest(BaseModel):
             raise ValueError("at most 4 non-empty stop sequences are allowed")
         return stops
 
-    @model_validator(mode="after")
-    def _supported(self) -> CompletionRequest:
-        unsupported = [name for name, on in (("echo", self.echo), ("logprobs", self.logprobs is not None),
-                                             ("suffix", self.suffix is not None),
-                                             ("best_of", self.best_of not in (None, 1))) if on]
-        if unsupported:
-            raise ValueError(f"{', '.join(unsupported)} not supported on /v1/completions")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _supported(cls, value: Any) -> Any:
+        """A clear refusal for what OpenAI serves and Tandem does not (before the type errors)."""
+        if isinstance(value, dict):
+            unsupported = [name for name, on in (
+                ("echo", value.get("echo") is not None and value.get("echo") is not False),
+                ("logprobs", value.get("logprobs") is not None),
+                ("suffix", value.get("suffix") is not None), ("best_of", value.get("best_of") not in (None, 1)))
+                if on]
+            if unsupported:
+                raise ValueError(f"{', '.join(unsupported)} not supported on /v1/completions")
+        return value
 
     @property
     def text(self) -> str:

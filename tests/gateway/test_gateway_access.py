@@ -128,7 +128,7 @@ def test_feedback_needs_a_known_request_and_domain(tandem_up):
         model="auto", max_tokens=1, temperature=0, messages=[{"role": "user", "content": f"Sort a list {os.getpid()}"}])
     request_id = raw.headers["x-tandem-request-id"]
     unknown = httpx.post(f"{tandem_up.url}/v1/feedback", json={"request_id": "req-nope", "rating": 1})
-    assert_openai_error(unknown, 400, "unknown_request")
+    assert_openai_error(unknown, 404, "unknown_request")
     bad_domain = httpx.post(f"{tandem_up.url}/v1/feedback", json={"request_id": request_id, "correct_domain": "x"})
     assert_openai_error(bad_domain, 400)
     malformed = httpx.post(f"{tandem_up.url}/v1/feedback", json={"request_id": request_id, "rating": "great"})

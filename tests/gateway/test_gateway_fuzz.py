@@ -3,8 +3,8 @@
 A real worker (the embedded GGUF, a small context so each generation is short) behind a real
 router, both holding an internal token. schemathesis generates valid and invalid requests for
 every operation and checks each answer: never a 5xx; a status, content type, headers and body
-the document allows (every error in OpenAI's shape); invalid requests refused. The run fails on
-the first such failure, with the request that caused it in the output.
+the document allows (every error in OpenAI's shape); invalid requests refused. A failure is
+reported with the request that caused it (`curl` line) in the output.
 """
 
 from __future__ import annotations
@@ -21,8 +21,13 @@ import pytest
 from tests.fallback.servers import start_service, stop_process
 
 FUZZ_SECONDS = int(os.environ.get("TANDEM_FUZZ_SECONDS", "75"))
+# Every check but two: positive_data_acceptance (a schema-valid request can still be refused for
+# what no schema says: a prompt over the context window, tool_choice naming a tool that was not
+# offered, a JSON schema llama.cpp cannot turn into a grammar) and the response-time limit (a
+# generation on 2 busy cores is not a contract).
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
-          "response_schema_conformance,negative_data_rejection")
+          "response_schema_conformance,negative_data_rejection,missing_required_header,unsupported_method,"
+          "allow_header_conformance,use_after_free,ensure_resource_availability,ignored_auth")
 MIN_CASES = 100  # fixed before the first run: fewer means the fuzzer barely ran
 
 
@@ -30,7 +35,7 @@ MIN_CASES = 100  # fixed before the first run: fewer means the fuzzer barely ran
 def fuzzed_router():
     env = {**os.environ, "TANDEM_INTERNAL_TOKEN": secrets.token_urlsafe(24)}
     worker, worker_url = start_service("tandem.services.base_model", {
-        "service_name": "base_model", "slots": 2, "ctx_per_slot": 256, "default_max_tokens": 16}, env=env)
+        "service_name": "base_model", "slots": 2, "ctx_per_slot": 128, "default_max_tokens": 16}, env=env)
     try:
         router, url = start_service("tandem.services.router", {
             "workers": [{"name": "base_model", "url": worker_url}], "request_timeout_s": 60}, env=env)

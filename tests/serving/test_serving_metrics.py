@@ -154,7 +154,7 @@ def test_feedback_counts_once_per_request_across_replicas_sharing_redis(workers,
         assert sample(url_1, "tandem_routing_feedback_total", predicted="code", actual="code") == 0
 
         unknown = httpx.post(f"{url_1}/v1/feedback", json={"request_id": "req-never", "rating": 1}, timeout=10)
-        assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "unknown_request"
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_request"
         empty = httpx.post(f"{url_1}/v1/feedback", json={"request_id": request_id}, timeout=10)
         assert empty.status_code == 400 and "correct_domain" in empty.json()["error"]["message"]
     finally:

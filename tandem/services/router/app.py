@@ -164,7 +164,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             if cache is not None:
                 await cache.aclose()
 
-    install_openapi(app)
+    install_openapi(app, settings.domains)
     app = service_app("Tandem router", lifespan, metrics, max_body_bytes=settings.max_body_bytes, internal=False)
 
     @app.get("/ready")

@@ -19,11 +19,12 @@ import logging
 from collections import OrderedDict
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.exceptions import RedisError
 
-from tandem.common.errors import InvalidRequestError, TandemError
+from tandem.common.errors import InvalidRequestError, NotFoundError, TandemError
 from tandem.common.recipe_config import RecipeModel
+from tandem.common.wire import json_int
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,15 @@ class FeedbackSettings(RecipeModel):
 
 
 class FeedbackRequest(BaseModel):
+    # The schema states the rule `_check` enforces (one of the two, not null), so that the OpenAPI
+    # document does not offer a body the server refuses.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["correct_domain"], "properties": {"correct_domain": {"type": "string"}}},
+        {"required": ["rating"], "properties": {"rating": {"type": "integer"}}}]})
+
     request_id: str = Field(min_length=1, max_length=64)
     correct_domain: str | None = None
-    rating: int | None = Field(default=None, ge=-1, le=5, description="-1/1 thumbs, or 1..5 stars.")
+    rating: json_int(ge=-1, le=5) | None = Field(default=None, description="-1/1 thumbs, or 1..5 stars.")
 
     @model_validator(mode="after")
     def _check(self) -> FeedbackRequest:
@@ -145,8 +152,8 @@ async def record_feedback(body: FeedbackRequest, ledger: DecisionLedger, domains
                                   param="correct_domain")
     remembered = await ledger.lookup(body.request_id)
     if remembered is None:
-        raise InvalidRequestError(f"No recent request with id '{body.request_id}' (ids come from the "
-                                  "x-tandem-request-id header).", param="request_id", code="unknown_request")
+        raise NotFoundError(f"No recent request with id '{body.request_id}' (ids come from the "
+                            "x-tandem-request-id header).", param="request_id", code="unknown_request")
     predicted, route = remembered
     correct = None if body.correct_domain is None else predicted == body.correct_domain
     asked = [kind for kind, value in zip(KINDS, (body.correct_domain, body.rating)) if value is not None]

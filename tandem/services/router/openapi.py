@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
+from tandem.common.legacy_wire import CompletionResponse
 from tandem.common.wire import ChatCompletionResponse
 
 
@@ -49,9 +50,10 @@ BY_OPERATION: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/chat/completions"): (404, 502, 503, 504),
     ("post", "/v1/completions"): (404, 502, 503, 504),
     ("get", "/v1/models/{model_id}"): (404,),
-    ("post", "/v1/feedback"): (409,),
+    ("post", "/v1/feedback"): (404, 409),
 }
-STREAMING = {("post", "/v1/chat/completions"): ChatCompletionResponse}
+STREAMING = {("post", "/v1/chat/completions"): ChatCompletionResponse,
+             ("post", "/v1/completions"): CompletionResponse}
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}}
 
 
@@ -63,13 +65,25 @@ def _error_response(status: int) -> dict[str, Any]:
     return response
 
 
-def router_openapi(app: FastAPI) -> dict[str, Any]:
+def _domains_enum(components: dict[str, Any], domains: list[str]) -> None:
+    """Feedback names a domain of this deployment (settings, not code): the schema lists them."""
+    feedback = components.get("FeedbackRequest")
+    if feedback is None:
+        return
+    feedback["properties"]["correct_domain"] = {"anyOf": [{"enum": domains}, {"type": "null"}], "default": None}
+    for option in feedback.get("anyOf", []):
+        if "correct_domain" in option.get("properties", {}):
+            option["properties"]["correct_domain"] = {"enum": domains}
+
+
+def router_openapi(app: FastAPI, domains: list[str]) -> dict[str, Any]:
     schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
                          description="Tandem's OpenAI-compatible gateway.")
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["ErrorDetail"] = ErrorDetail.model_json_schema()
     components["ErrorResponse"] = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
     components["ErrorResponse"].pop("$defs", None)
+    _domains_enum(components, domains)
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             responses = operation.setdefault("responses", {})
@@ -84,17 +98,17 @@ def router_openapi(app: FastAPI) -> dict[str, Any]:
                 for name, definition in components[model.__name__].pop("$defs", {}).items():
                     components.setdefault(name, definition)
                 responses["200"] = {"description": "The completion; with `stream: true`, server-sent events of "
-                                    "`chat.completion.chunk` objects ending in `data: [DONE]`.",
+                                    "its chunks ending in `data: [DONE]`.",
                                     "content": {"application/json": {"schema": {
                                         "$ref": f"#/components/schemas/{model.__name__}"}},
                                                 "text/event-stream": {"schema": {"type": "string"}}}}
     return schema
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, domains: list[str]) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = router_openapi(app)
+            app.openapi_schema = router_openapi(app, domains)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
