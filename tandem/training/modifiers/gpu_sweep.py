@@ -109,8 +109,7 @@ def keep_best(config: ModifierConfig, runs: list[dict], out: Path, max_epochs: f
                "chosen": {"learning_rate": best["learning_rate"], "best_eval_loss": best["best_eval_loss"],
                           "epochs_done": best["epochs_done"]}}
     (out / config.domain / "sweep.json").write_text(json.dumps(summary, indent=2))
-    for run in runs:  # only the chosen run travels back
-        shutil.rmtree(run["dir"], ignore_errors=True)
+    shutil.rmtree(out / config.domain / "runs", ignore_errors=True)  # only the chosen run travels back
     return summary
 
 
