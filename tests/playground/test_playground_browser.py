@@ -140,6 +140,7 @@ def test_a_coding_question_streams_in_with_its_route_then_hits_the_cache(page, s
     lengths = [n for n in page.evaluate("window.answerLengths") if n > 0]
     assert len(set(lengths)) >= 3 and lengths == sorted(lengths), lengths
     assert page.get_attribute(LAST, "data-state") == "done"
+    assert page.get_attribute(LAST, "aria-busy") == "false"  # announced to screen readers once, complete
     assert page.text_content(f"{LAST} .content").strip()
     assert response.headers["x-tandem-route"] == expected_route
     assert _fact(page, "route") == expected_route

@@ -275,6 +275,7 @@ async function send() {
   $("#prompt").value = "";
   const item = appendAnswer();
   item.dataset.state = "waiting";
+  item.setAttribute("aria-busy", "true"); // screen readers announce the answer once, when it is complete
   const content = $(".content", item);
   const routeView = api("/v1/route", { model: "auto", messages }).catch(() => null);
   state.controller = new AbortController();
@@ -327,6 +328,7 @@ async function send() {
   }
   renderFacts(item, facts, timing, usage, chunks, await routeView, model);
   item.dataset.settled = "true";
+  item.setAttribute("aria-busy", "false");
   refreshLive();
 }
 
