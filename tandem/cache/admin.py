@@ -64,22 +64,21 @@ def cache_admin_router(token: SecretStr | None, cache_of: Callable[[Request], Re
             raise OverloadedError("The response cache is disabled or not started.", code="cache_disabled")
         return found
 
-    CacheDep = Annotated[ResponseCache, Depends(cache)]
-
     @router.get("/entries", dependencies=[Depends(operator)])
-    async def entries(cache: CacheDep, contains: str = "", limit: Annotated[int, Query(ge=1, le=1000)] = 100
-                      ) -> CacheEntries:
+    async def entries(request: Request, contains: str = "",
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> CacheEntries:
         """The semantic index's entries, newest first (exact-only entries live in the store alone)."""
-        if cache.semantic is None:
+        semantic = cache(request).semantic
+        if semantic is None:
             return CacheEntries(semantic=False, total=0, entries=[])
-        found = [e for e in reversed(cache.semantic.entries()) if contains.lower() in e.text.lower()]
+        found = [e for e in reversed(semantic.entries()) if contains.lower() in e.text.lower()]
         return CacheEntries(semantic=True, total=len(found),
                             entries=[CacheEntry(key=e.key, text=e.text, added=e.added) for e in found[:limit]])
 
     @router.delete("/entries/{key:path}", dependencies=[Depends(operator)])
-    async def evict(key: str, cache: CacheDep) -> Eviction:
+    async def evict(key: str, request: Request) -> Eviction:
         try:
-            return Eviction(key=key, evicted=await cache.evict(key))
+            return Eviction(key=key, evicted=await cache(request).evict(key))
         except CacheUnavailable as exc:
             raise OverloadedError(f"The cache store did not answer: {exc}", code="cache_unavailable") from exc
 

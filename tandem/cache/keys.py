@@ -48,17 +48,34 @@ def _digest(payload: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def exact_key(body: ChatCompletionRequest) -> str:
-    return f"{KEY_VERSION}:{_digest(normalized(body))}"
-
-
-def context_key(body: ChatCompletionRequest) -> str:
-    """Everything but the messages' text: a semantic hit must match this exactly."""
+def exact_key(body: ChatCompletionRequest, scope: str = "") -> str:
+    """`scope`: the version of what answers (model and adapter sha, see the router's WorkerPool), so an
+    answer made by an older adapter is never served once the adapter changes."""
     payload = normalized(body)
-    payload["messages"] = [{k: v for k, v in m.items() if k != "content"} for m in payload["messages"]]
+    if scope:  # only when known, so that the keys of earlier entries still match
+        payload["scope"] = scope
+    return f"{KEY_VERSION}:{_digest(payload)}"
+
+
+def semantic_eligible(body: ChatCompletionRequest) -> bool:
+    """A semantic match only for one user question (after system messages) and no tools: a tool call can
+    have side effects, and in a conversation the same words can mean something else; those match exactly
+    or not at all."""
+    roles = [m.role for m in body.messages]
+    return (not body.tools and not body.tool_choice and roles[-1:] == ["user"]
+            and all(r in ("system", "developer") for r in roles[:-1]))
+
+
+def context_key(body: ChatCompletionRequest, scope: str = "") -> str:
+    """Everything but the last user message's text (model, scope, system prompt, sampling...): a semantic
+    hit must match this exactly."""
+    payload = normalized(body)
+    payload["messages"] = payload["messages"][:-1] + [{k: v for k, v in payload["messages"][-1].items()
+                                                       if k != "content"}]
+    payload["scope"] = scope
     return _digest(payload)
 
 
 def prompt_text(body: ChatCompletionRequest) -> str:
-    """The text a semantic match compares: every message, role-tagged."""
-    return "\n".join(f"{m.role}: {m.text()}" for m in body.messages)
+    """The text a semantic match compares: the last user message (the rest is in the context key)."""
+    return body.messages[-1].text()

@@ -17,10 +17,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Counter
 
 from tandem.cache.backends import CacheBackend, CacheUnavailable
-from tandem.cache.keys import context_key, exact_key, prompt_text
+from tandem.cache.keys import context_key, exact_key, prompt_text, semantic_eligible
 from tandem.cache.semantic import SemanticIndex
 from tandem.cache.settings import CacheSettings
 from tandem.common.wire import ChatCompletionRequest
@@ -35,7 +36,7 @@ class CachePlan:
     """How one request uses the cache: its keys, and whether to look up and to store."""
 
     key: str
-    context: str
+    context: str | None  # None: exact match only (tools, multi-turn)
     text: str
     lookup: bool
     store: bool
@@ -53,6 +54,8 @@ class CachedAnswer:
 class CacheCounters:
     lookups: Counter  # labels: result (hit, miss, bypass, error), kind (exact, semantic)
     errors: Counter  # labels: op (get, set)
+    semantic_hits: Counter | None = None  # labels: domain (of the cached answer's route)
+    semantic_refusals: Counter | None = None  # labels: guard (that refused a candidate above the threshold)
 
 
 class ResponseCache:
@@ -64,8 +67,9 @@ class ResponseCache:
         self.semantic = semantic
         self._down_until = 0.0
 
-    def plan(self, body: ChatCompletionRequest, headers: Any) -> CachePlan | None:
-        """None when this request does not use the cache at all."""
+    def plan(self, body: ChatCompletionRequest, headers: Any, scope: str = "") -> CachePlan | None:
+        """None when this request does not use the cache at all. `scope`: the version of the model (and
+        adapter) that answers, part of every key (keys.exact_key)."""
         control = {part.strip().lower() for part in headers.get("cache-control", "").split(",")}
         if not self.settings.enabled or "no-store" in control:
             return None
@@ -74,7 +78,8 @@ class ResponseCache:
             return None
         namespace = headers.get(NAMESPACE_HEADER) or self.settings.namespace
         prefix = f"tandem:cache:{namespace}:"
-        return CachePlan(key=prefix + exact_key(body), context=prefix + context_key(body), text=prompt_text(body),
+        context = prefix + context_key(body, scope) if semantic_eligible(body) else None
+        return CachePlan(key=prefix + exact_key(body, scope), context=context, text=prompt_text(body),
                          lookup="no-cache" not in control, store=True)
 
     def _available(self) -> bool:
@@ -96,11 +101,13 @@ class ResponseCache:
         try:
             raw = await self.backend.get(plan.key)
             kind, similarity = "exact", 1.0
-            if raw is None and self.semantic is not None:
-                match = self.semantic.nearest(plan.context, plan.text)
-                if match is not None:
-                    raw = await self.backend.get(match[0])
-                    kind, similarity = "semantic", match[1]
+            if raw is None and self.semantic is not None and plan.context is not None:
+                # Embedding is CPU work: in a thread, so streams relayed on this loop do not stall.
+                match = await run_in_threadpool(self.semantic.lookup, plan.context, plan.text)
+                self._count_refusals(match.refused_by)
+                if match.key is not None:
+                    raw = await self.backend.get(match.key)
+                    kind, similarity = "semantic", match.similarity
         except CacheUnavailable as exc:
             self._failed("get", exc)
             self.counters.lookups.labels("error", "exact").inc()
@@ -118,7 +125,23 @@ class ResponseCache:
             self.counters.lookups.labels("error", kind).inc()
             return None
         self.counters.lookups.labels("hit", kind).inc()
+        if kind == "semantic" and self.counters.semantic_hits is not None:
+            self.counters.semantic_hits.labels(str(hit.route.get("domain", "unknown"))).inc()
         return hit
+
+    def _count_refusals(self, guards: list[str]) -> None:
+        if self.counters.semantic_refusals is not None:
+            for guard in guards:
+                self.counters.semantic_refusals.labels(guard).inc()
+
+    async def evict(self, key: str) -> bool:
+        """Drop one entry (an operator's call, admin endpoint): from the store and the semantic index."""
+        removed = self.semantic.remove(key) if self.semantic is not None else False
+        try:
+            return await self.backend.delete(key) or removed
+        except CacheUnavailable as exc:
+            self._failed("delete", exc)
+            raise
 
     async def put(self, plan: CachePlan, response: dict[str, Any], route: dict[str, Any]) -> None:
         if not plan.store or not self._available():
@@ -129,8 +152,8 @@ class ResponseCache:
         except CacheUnavailable as exc:
             self._failed("set", exc)
             return
-        if self.semantic is not None:
-            self.semantic.add(plan.context, plan.text, plan.key)
+        if self.semantic is not None and plan.context is not None:
+            await run_in_threadpool(self.semantic.add, plan.context, plan.text, plan.key)
 
     async def aclose(self) -> None:
         await self.backend.aclose()

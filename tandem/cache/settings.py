@@ -4,19 +4,35 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field, field_validator
+
+from tandem.cache.verify import GUARDS
+from tandem.common.recipe_config import RecipeModel
 
 
-class SemanticCacheSettings(BaseModel):
+class SemanticCacheSettings(RecipeModel):
     enabled: bool = Field(False, description="Answer near-duplicate prompts from the cache (off by default: a "
                           "paraphrase can need a different answer).")
-    threshold: float = Field(0.95, gt=0.0, le=1.0, description="Cosine similarity needed for a semantic hit.")
-    embedder: str = Field("hashing", description="Embedder (registry name): hashing, or onnx (the router's MiniLM "
-                          "ONNX encoder from the artifacts).")
+    threshold: float = Field(0.81, gt=0.0, le=1.0, description="Cosine similarity needed for a semantic hit "
+                             "(chosen on the benchmark's dev half for the default embedder, docs/CACHE.md).")
+    embedder: str = Field("minilm-static", description="Embedder (registry name): minilm-static (MiniLM's "
+                          "per-token vectors, ~0.2 ms), minilm-int8 (MiniLM itself, a few ms), hashing (character "
+                          "3-grams), or onnx (the router's MiniLM ONNX encoder from the artifacts).")
+    guards: list[str] = Field(default_factory=lambda: list(GUARDS), description="Verification guards a match "
+                              "must pass (tandem/cache/verify.py); the benchmark measures each.")
+    candidates: int = Field(3, ge=1, le=32, description="Nearest prompts verified per lookup, best first.")
     max_entries: int = Field(10_000, ge=1, description="Prompts kept in the in-process similarity index.")
 
+    @field_validator("guards")
+    @classmethod
+    def _known_guards(cls, value: list[str]) -> list[str]:
+        unknown = [g for g in value if g not in GUARDS]
+        if unknown:
+            raise ValueError(f"unknown guards {unknown}; known: {', '.join(GUARDS)}")
+        return value
 
-class CacheSettings(BaseModel):
+
+class CacheSettings(RecipeModel):
     enabled: bool = Field(True, description="Cache responses of deterministic requests.")
     backend: Literal["auto", "memory", "redis"] = Field("auto", description="auto: Redis when redis_url is set, "
                                                         "else an in-process LRU.")

@@ -9,11 +9,14 @@ import httpx
 import openai
 import pytest
 
+from tandem.cache.embedders import build_embedder
+from tandem.cache.settings import SemanticCacheSettings
 from tests.conftest import start_tandem_up, stop_tandem_up
 
 
 @pytest.fixture(scope="module")
 def semantic_up(tmp_path_factory):
+    build_embedder(SemanticCacheSettings().embedder)  # builds minilm-static's table once, before the router needs it
     running = start_tandem_up(tmp_path_factory.mktemp("semantic"), "router.cache.semantic.enabled=true")
     yield running
     stop_tandem_up(running)
@@ -54,7 +57,9 @@ def test_operators_inspect_and_evict_with_the_internal_token_only(client, semant
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_admin_token"
     wrong = httpx.get(entries, headers={"authorization": "Bearer not-the-token"})
     assert wrong.status_code == 401
-    listed = httpx.get(entries, params={"contains": "spider"}, headers=semantic_up.internal_headers).json()
+    response = httpx.get(entries, params={"contains": "spider"}, headers=semantic_up.internal_headers)
+    assert response.status_code == 200, response.text
+    listed = response.json()
     assert listed["semantic"] is True and listed["total"] == 1
     key = listed["entries"][0]["key"]
     assert listed["entries"][0]["text"] == "How many legs does a spider have?"

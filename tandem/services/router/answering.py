@@ -34,7 +34,8 @@ SSE_HEADERS = {"cache-control": "no-cache"}
 
 def cached_response(hit: CachedAnswer, body: ChatCompletionRequest, request_id: str, state: RouterState,
                     started: float) -> Response:
-    facts = RouteFacts(**{**hit.route, "request_id": request_id, "cache": "hit" if hit.kind == "exact" else "semantic"})
+    facts = RouteFacts(**{**hit.route, "request_id": request_id, "cache": "hit" if hit.kind == "exact" else "semantic",
+                          "cache_similarity": hit.similarity if hit.kind == "semantic" else None})
     state.recent.remember(request_id, facts.domain, facts.route)
     state.metrics.observe("cache", 200, time.perf_counter() - started)
     response = {**hit.response, "id": new_completion_id()}

@@ -19,14 +19,15 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from tandem.cache.admin import cache_admin_router
 from tandem.cache.backends import build_backend
-from tandem.cache.embedders import build_embedder
 from tandem.cache.response_cache import CacheCounters, ResponseCache
-from tandem.cache.semantic import SemanticIndex
+from tandem.cache.semantic import build_semantic_index, semantic_counters
 from tandem.common.errors import (
     ModelNotFoundError,
     OverloadedError,
 )
+from tandem.common.internal_auth import InternalAuthSettings
 from tandem.common.legacy_wire import CompletionRequest
 from tandem.common.metrics import ServiceMetrics
 from tandem.common.service_app import service_app
@@ -39,8 +40,8 @@ from tandem.services.router.canary import CanaryMetrics, RoutingCanary, load_pro
 from tandem.services.router.completions import as_chat, legacy_completion
 from tandem.services.router.feedback import DecisionLedger, FeedbackRequest, FeedbackResponse, record_feedback
 from tandem.services.router.limits import RequestLimits
-from tandem.services.router.playground import mount_playground
 from tandem.services.router.openapi import install_openapi
+from tandem.services.router.playground import mount_playground
 from tandem.services.router.route_facts import RouteFacts
 from tandem.services.router.router_metrics import RouterMetrics
 from tandem.services.router.settings import RouterSettings
@@ -131,18 +132,17 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         canary = RoutingCanary(domain_router, probes, settings.domains, canary_metrics) if probes else None
         log.info("routing canary: %s", f"{len(probes)} probes every {settings.canary.interval_s:.0f}s" if probes
                  else "off (the router artifact ships no probes.jsonl)")
-    semantic = None
-    if settings.cache.semantic.enabled:
-        semantic = SemanticIndex(build_embedder(settings.cache.semantic.embedder, settings.artifacts_dir),
-                                 settings.cache.semantic.threshold, settings.cache.semantic.max_entries)
+    semantic = build_semantic_index(settings.cache.semantic, settings.artifacts_dir) \
+        if settings.cache.semantic.enabled else None
+    cache_counters = CacheCounters(router_metrics.cache_lookups, router_metrics.cache_errors,
+                                   **semantic_counters(metrics.registry))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         pool = WorkerPool(settings, router_metrics.worker_up)
         await pool.refresh()
         cache = ResponseCache(settings.cache, build_backend(settings.cache),
-                              CacheCounters(router_metrics.cache_lookups, router_metrics.cache_errors),
-                              semantic) if settings.cache.enabled else None
+                              cache_counters, semantic) if settings.cache.enabled else None
         gate = EscalationGate(settings.escalation, settings.artifacts_dir,
                               EscalationCounters(router_metrics.escalations, router_metrics.escalation_refusals))
         await gate.refresh()
@@ -164,8 +164,10 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             if cache is not None:
                 await cache.aclose()
 
-    install_openapi(app, settings.domains)
     app = service_app("Tandem router", lifespan, metrics, max_body_bytes=settings.max_body_bytes, internal=False)
+    install_openapi(app, settings.domains)
+    app.include_router(cache_admin_router(InternalAuthSettings().token,
+                                          lambda request: request.app.state.router.cache))
 
     @app.get("/ready")
     def ready(request: Request) -> JSONResponse:
@@ -224,7 +226,8 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     async def chat_completions(body: ChatCompletionRequest, request: Request, state: StateDep) -> Response:
         started = time.perf_counter()
         request_id = request.state.request_id  # the id the catch-all error handler reports too
-        plan = state.cache.plan(body, request.headers) if state.cache is not None else None
+        plan = state.cache.plan(body, request.headers, state.pool.cache_scope(body.model)) \
+            if state.cache is not None else None
         if plan is not None:
             hit = await state.cache.get(plan)
             if hit is not None:

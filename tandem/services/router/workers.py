@@ -33,6 +33,8 @@ class WorkerPool:
             limits=httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=64))
         self.models: dict[str, WorkerEndpoint] = {}
         self.served_by: dict[str, list[str]] = {}  # model -> names of the workers that listed it
+        self.versions: dict[str, str] = {}  # model -> the version its worker reports (base + adapter sha)
+        self._worker_versions: dict[str, dict[str, str]] = {}
         self.worker_up = worker_up
         self.up: dict[str, bool] = {}
         for worker in settings.workers:
@@ -50,7 +52,9 @@ class WorkerPool:
             try:
                 response = await self.client.get(f"{worker.url}/v1/models", timeout=self.settings.connect_timeout_s)
                 response.raise_for_status()
-                listed[worker.name] = [card["id"] for card in response.json()["data"]]
+                cards = response.json()["data"]
+                listed[worker.name] = [card["id"] for card in cards]
+                self._worker_versions[worker.name] = {card["id"]: card.get("version") or "" for card in cards}
                 if not self.up[worker.name]:
                     log.info("worker %s is up at %s", worker.name, worker.url)
                 self.mark(worker.name, True)
@@ -68,6 +72,14 @@ class WorkerPool:
                 models.setdefault(model, by_name[worker.name])
                 served_by.setdefault(model, []).append(worker.name)
         self.models, self.served_by = models, served_by
+        self.versions = {m: self._worker_versions.get(w.name, {}).get(m, "") for m, w in models.items()}
+
+    def cache_scope(self, model: str) -> str:
+        """The cache scope of a request (keys.exact_key): the version of the model that answers it; for
+        `auto`, of every model it may be routed to. Changes whenever a worker's base or adapter does."""
+        if model in self.versions:
+            return self.versions[model]
+        return ",".join(f"{m}={v}" for m, v in sorted(self.versions.items())) if model == "auto" else ""
 
     def served_by_worker(self, name: str) -> list[str]:
         return [model for model, names in self.served_by.items() if name in names]

@@ -105,7 +105,8 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
 
     @app.get("/v1/models")
     def models(state: StateDep) -> ModelList:
-        return ModelList(data=[ModelCard(id=name) for name in state.model_names()])
+        return ModelList(data=[ModelCard(id=name, version=state.served.version(name))
+                               for name in state.model_names()])
 
     @app.get("/v1/models/{model_id:path}")
     def model(model_id: str, state: StateDep) -> ModelCard:
