@@ -4,7 +4,8 @@
 #     1.29) and debootstrap when missing; start dockerd when none answers, and stop it afterwards;
 #   - build the base images from Debian packages (deploy/images/build-base.sh) unless BASE_IMAGE,
 #     REDIS_IMAGE and PROMETHEUS_IMAGE name images you have (python:3.11-slim, redis:7, ...);
-#   - fill the wheelhouse (deploy/images/wheels.sh) so the image installs offline.
+#   - the test fills the wheelhouse (deploy/images/wheels.sh) from this checkout's pyproject.toml,
+#     so the image installs offline, then builds the image.
 # The test builds the Tandem image, brings the stack up, runs the faults and the panel check, and
 # tears everything down. Wall time is printed at the end.
 set -euo pipefail
@@ -38,9 +39,12 @@ stop_dockerd() {
 trap stop_dockerd EXIT
 
 if [[ -z "${BASE_IMAGE:-}" ]]; then deploy/images/build-base.sh; fi
-PIP="${PIP:-$(dirname "$PYTHON")/pip}" deploy/images/wheels.sh
 
+# A private basetemp: other pytest runs on this host rotate the shared one.
+basetemp="$(mktemp -d /tmp/tandem-compose-test.XXXXXX)"
 status=0
-"$PYTHON" -m pytest -m compose tests/deploy/test_compose_stack.py -q -s -p no:cacheprovider || status=$?
+"$PYTHON" -m pytest -m compose tests/deploy/test_compose_stack.py -q -s -p no:cacheprovider \
+  --basetemp "$basetemp" || status=$?
+rm -rf "$basetemp"
 echo "compose-test wall time: $(( $(date +%s) - started ))s"
 exit "$status"

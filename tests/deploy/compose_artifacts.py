@@ -1,13 +1,15 @@
 """A small artifacts folder for the compose test when no built one is given: the domain router
 trained on a slice of the real data (its held-out split shipped as the canary's probes) and one
-`code` modifier (a LoRA trained for a few steps on the embedded base), both in one manifest.
+`code` modifier (a LoRA trained for 2 steps on the embedded base), both in one manifest.
 
 The stack serves them exactly as it would serve `make artifacts`: the point is the wiring
-(trained router, modifier worker, canary), not the quality of these tiny models.
+(trained router, modifier worker, canary), not the quality of these tiny models. The folder is
+kept under build/ and reused by later runs (`make clean` removes it).
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tandem.common.manifest import Manifest, sha256_file
@@ -39,15 +41,20 @@ def build_code_modifier(root: Path, work: Path) -> None:
     hf_dir = dequantize_gguf_to_hf(base, work / "hf-base")
     config = SFTConfig(base_model=str(hf_dir), output_dir=work / "train-code",
                        lora=LoraSettings(r=8, alpha=16, dropout=0.0, target_modules="all-linear"),
-                       learning_rate=1e-3, max_steps=8, batch_size=2, max_seq_len=64, eval_steps=8,
+                       learning_rate=1e-3, max_steps=2, batch_size=2, max_seq_len=64, eval_steps=2,
                        lr_scheduler="constant", warmup_ratio=0.0, precision="fp32")
     result = run_sft(config, rows, rows[:2])
     lora = export_lora_gguf(result.adapter_dir, hf_dir, root / "modifiers" / "code.gguf")
-    Manifest(root).record("code", "modifier", [lora], base_sha256=sha256_file(base), metrics={"steps": 8})
+    Manifest(root).record("code", "modifier", [lora], base_sha256=sha256_file(base), metrics={"steps": 2})
 
 
 def build_small_artifacts(root: Path, work: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    build_router(root)
-    build_code_modifier(root, work)
+    """Build into a sibling folder, then rename: a half-built folder is never taken for a cached one."""
+    partial = root.with_name(root.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    build_router(partial)
+    build_code_modifier(partial, work)
+    shutil.rmtree(root, ignore_errors=True)
+    partial.rename(root)
     return root

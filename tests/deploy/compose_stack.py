@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,10 +73,11 @@ class ComposeStack:
             path.chmod(0o755 if path.is_dir() else 0o644)
 
     def build(self) -> None:
+        """The wheelhouse (from this checkout's pyproject.toml, so it matches the code), then the image."""
         started = time.monotonic()
+        _run([str(ROOT / "deploy" / "images" / "wheels.sh")], {"PIP": str(Path(sys.executable).with_name("pip"))})
         base = os.environ.get("BASE_IMAGE", LOCAL_IMAGES["BASE_IMAGE"])
-        subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={base}", "-t", self.image, "."],
-                       cwd=ROOT, check=True, capture_output=True, text=True, timeout=1200)
+        _run(["docker", "build", "--force-rm", "--build-arg", f"BASE_IMAGE={base}", "-t", self.image, "."])
         self.timings["image build"] = time.monotonic() - started
 
     def up(self) -> None:
@@ -114,3 +116,10 @@ class ComposeStack:
             out = subprocess.run([*cmd, "--filter", label], capture_output=True, text=True, check=True).stdout
             found[kind] = out.split()
         return found
+
+
+def _run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 1800) -> None:
+    done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}")

@@ -29,7 +29,8 @@ from tests.deploy.compose_stack import ComposeStack
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(2400)]
 
-DASHBOARDS = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards"
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 ASK = [{"role": "user", "content": "Write a Python function that adds two numbers."}]
 
 
@@ -51,15 +52,12 @@ def _until(predicate, timeout: float, what: str, every: float = 1.0):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    given = os.environ.get("TANDEM_COMPOSE_ARTIFACTS")
-    if given:
-        artifacts = Path(given)
-    else:
+    artifacts = Path(os.environ.get("TANDEM_COMPOSE_ARTIFACTS", ROOT / "build" / "compose-artifacts"))
+    if not (artifacts / "manifest.json").exists():
         from tests.deploy.compose_artifacts import build_small_artifacts
         started = time.monotonic()
-        artifacts = build_small_artifacts(tmp_path_factory.mktemp("compose-artifacts"),
-                                          tmp_path_factory.mktemp("compose-work"))
-        print(f"\nsmall artifacts built in {time.monotonic() - started:.0f}s")
+        build_small_artifacts(artifacts, tmp_path_factory.mktemp("compose-work"))
+        print(f"\nsmall artifacts built in {time.monotonic() - started:.0f}s into {artifacts}")
     running = ComposeStack(project=f"tandemct{os.getpid()}", artifacts=artifacts,
                            secrets_dir=tmp_path_factory.mktemp("compose-secrets"), router_port=_free_port(),
                            prometheus_port=_free_port())
