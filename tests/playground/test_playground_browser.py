@@ -304,29 +304,49 @@ def _exited(pid: int) -> bool:
         return True
 
 
-def test_a_stopped_worker_is_shown_as_a_503(page, served, tmp_path):
+def test_a_worker_dying_mid_answer_and_staying_down_is_shown(page, served, tmp_path):
     supervisor = served.tandem.proc.pid
     # The modifier worker alone serves tandem-code (the base is served by both workers, so the router
     # would send tandem-base to the other one).
     worker = _child_pid(supervisor, "tandem.services.modifier_worker")
     os.kill(supervisor, signal.SIGSTOP)  # so `tandem up` does not restart the worker while we look
     try:
-        os.kill(worker, signal.SIGTERM)
+        _new_chat(page)
+        _set_model(page, "tandem-code")
+        _tab_to(page, "#max-tokens")
+        page.keyboard.press("Control+A")
+        page.keyboard.type("400")
+        _tab_to(page, "#temperature")
+        page.keyboard.press("Control+A")
+        page.keyboard.type("0.8")  # sampled: generated, not replayed from the cache
+        _tab_to(page, "#prompt")
+        page.keyboard.type("Write a long story about a robot who learns to paint.")
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"() => document.querySelector('{LAST} .content').textContent.length > 20")
+        os.kill(worker, signal.SIGKILL)
+        page.wait_for_selector(f"{LAST}.assistant[data-settled='true']")
+        assert page.get_attribute(LAST, "data-state") == "error"
+        assert page.text_content(f"{LAST} .error-box .error-title") == \
+            "Error during the stream · upstream_error · worker_failed"
+        assert len(page.text_content(f"{LAST} .content")) > 20  # what had arrived stays on screen
+        page.screenshot(path=tmp_path / "12-worker-died-mid-answer.png", full_page=True)
         deadline = time.monotonic() + 30
         while not _exited(worker):
             assert time.monotonic() < deadline, "worker did not stop"
             time.sleep(0.1)
+
         _new_chat(page)
-        _set_model(page, "tandem-code")
         response = _send(page, "Is anyone there?")
         assert response.status == 503
         assert page.text_content(f"{LAST} .error-box .error-title") == "HTTP 503 · overloaded_error · overloaded"
         assert re.search(r"modifier_worker|tandem-code", page.text_content(f"{LAST} .error-box .error-message"))
         assert _fact(page, "route") == "tandem-code"  # the route facts of the failed request are shown too
         assert page.locator(f"{LAST} dd[data-fact='cost']").count() == 0  # nothing was answered or billed
-        page.screenshot(path=tmp_path / "12-worker-stopped.png", full_page=True)
+        page.screenshot(path=tmp_path / "13-worker-down.png", full_page=True)
     finally:
         os.kill(supervisor, signal.SIGCONT)
+        page.fill("#max-tokens", "48")
+        page.fill("#temperature", "0")
     wait_for(f"{served.url}/ready", timeout=120)
     _assert_console_clean(page, allowed_statuses=(503,))
 
@@ -340,7 +360,7 @@ def test_the_page_fits_a_phone_width_window(page, served, tmp_path):
         page.keyboard.type(CODE_QUESTION)
         page.wait_for_function("() => document.querySelector('#why-summary').dataset.target !== undefined")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        page.screenshot(path=tmp_path / "13-phone-390.png", full_page=True)
+        page.screenshot(path=tmp_path / "14-phone-390.png", full_page=True)
     finally:
         page.set_viewport_size({"width": 1280, "height": 900})
     _assert_console_clean(page)

@@ -104,7 +104,9 @@ function renderError(box, error) {
   box.hidden = false;
   box.setAttribute("role", "alert");
   box.replaceChildren();
-  const parts = [`HTTP ${error.status}`, error.type, error.code].filter(Boolean).join(" · ");
+  const where = typeof error.status === "number" && error.status > 0 ? `HTTP ${error.status}`
+    : error.status === "stream" ? "Error during the stream" : "No response";
+  const parts = [where, error.type, error.code].filter(Boolean).join(" · ");
   box.append(el("strong", parts, "error-title"));
   if (error.param) box.append(el("span", ` (param: ${error.param})`));
   box.append(el("p", error.message, "error-message"));
@@ -298,7 +300,7 @@ async function send() {
     }
     item.dataset.state = "streaming";
     for await (const event of sseEvents(response)) {
-      if (event.error) throw new ApiError(502, event);
+      if (event.error) throw new ApiError("stream", event); // the stream broke after a 200 (worker failed, deadline)
       if (event.usage) usage = event.usage;
       const delta = event.choices && event.choices[0] && event.choices[0].delta;
       if (delta && delta.content) {
