@@ -3,7 +3,7 @@
 FastAPI documents a 200 and a 422 per route. The router never answers 422 (validation errors are
 OpenAI's 400), and it does answer 400/401/404/413/429/503/504 in OpenAI's error shape, and
 chat completions stream as `text/event-stream`. This rewrites the generated document once:
-every /v1 operation lists the statuses the gateway can give it and their error body, and
+every /v1 and /admin operation lists the statuses the gateway can give it and their error body, and
 operations whose handler returns a bare `Response` get their real 200 bodies. A client generator
 or a fuzzer (the CI fuzz test runs schemathesis against it) then sees the true contract.
 """
@@ -35,7 +35,8 @@ class ErrorResponse(BaseModel):
 
 ERRORS: dict[int, str] = {
     400: "Malformed JSON, an invalid or unsupported parameter, or a prompt longer than the context window.",
-    401: "Missing or invalid API key (when the router has keys).",
+    401: "Missing or invalid API key (when the router has keys); on /admin, the internal token.",
+    403: "Cache administration is off (the router has no internal token).",
     404: "Unknown model or request id.",
     409: "Feedback of this kind was already counted for this request.",
     413: "Request body over the router's limit (declared or streamed).",
@@ -51,6 +52,8 @@ BY_OPERATION: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/completions"): (404, 502, 503, 504),
     ("get", "/v1/models/{model_id}"): (404,),
     ("post", "/v1/feedback"): (404, 409),
+    ("get", "/admin/cache/entries"): (403, 503),
+    ("delete", "/admin/cache/entries/{key}"): (403, 503),
 }
 STREAMING = {("post", "/v1/chat/completions"): ChatCompletionResponse,
              ("post", "/v1/completions"): CompletionResponse}
@@ -88,7 +91,10 @@ def router_openapi(app: FastAPI, domains: list[str]) -> dict[str, Any]:
         for method, operation in item.items():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
-            if not path.startswith("/v1/"):
+            if path == "/ready":
+                responses["503"] = {"description": "Not ready yet: a worker is not answering.",
+                                    "content": {"application/json": {"schema": {"type": "object"}}}}
+            if not path.startswith(("/v1/", "/admin/")):
                 continue
             for status in (*ALWAYS, *BY_OPERATION.get((method, path), ())):
                 responses[str(status)] = _error_response(status)
