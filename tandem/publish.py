@@ -44,9 +44,16 @@ def published_entries(artifacts: Path) -> dict[str, ArtifactEntry]:
     return chosen
 
 
-def _figures(entry: ArtifactEntry) -> dict[str, Any]:
-    """The entry's scalar figures (nested tables stay in manifest.json)."""
-    return {k: v for k, v in entry.metrics.items() if isinstance(v, int | float | str | bool) or v is None}
+def _figures(metrics: dict[str, Any], prefix: str = "", depth: int = 2) -> dict[str, Any]:
+    """The scalar figures of an entry, nested ones (e.g. per domain) with dotted names, `depth`
+    levels deep; lists and deeper tables stay in manifest.json."""
+    flat: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict) and depth > 1:
+            flat.update(_figures(value, f"{prefix}{key}.", depth - 1))
+        elif isinstance(value, int | float | str | bool):
+            flat[prefix + key] = value
+    return flat
 
 
 def _seen(spec: Any) -> str:
@@ -54,7 +61,7 @@ def _seen(spec: Any) -> str:
     from tandem.common.provenance import flatten
     from tandem.eval.splits import SPLITS
 
-    values = flatten(spec)
+    values = sorted(set(flatten(spec)))
     splits = [v for v in values if v in SPLITS]
     ids = len(values) - len(splits)
     return ", ".join([*splits, *([f"{ids} items"] if ids else [])])
@@ -76,7 +83,7 @@ def model_card(entries: dict[str, ArtifactEntry], name: str, base_id: str) -> st
              "tandem up --artifacts .   # OpenAI API on http://127.0.0.1:8000/v1", "```", "", servable, "",
              "## Measured figures", "", "| artifact | kind | figure | value |", "|---|---|---|---:|"]
     for entry_name, entry in sorted(entries.items()):
-        for figure, value in sorted(_figures(entry).items()):
+        for figure, value in sorted(_figures(entry.metrics).items()):
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)
             lines.append(f"| {entry_name} | {entry.kind} | {figure} | {shown} |")
     trained = {n: e.extra["trained_on"] for n, e in entries.items() if e.extra.get("trained_on")}

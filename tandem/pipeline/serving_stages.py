@@ -98,13 +98,10 @@ def escalation_stage(cfg: PipelineConfig) -> Stage:
         from tandem.escalation.train import train_escalation_models
 
         train, dev = labels / "labels_train.jsonl", labels / "labels_dev.jsonl"
-        report = train_escalation_models(train, dev, cfg.artifacts_dir)
-        calibration = calibrate_threshold(dev, cfg.artifacts_dir, target, None)
-        figures = {"difficulty_auroc": report.difficulty.auroc_heldout,
-                   "answer_confidence_auroc": report.answer_confidence.auroc_heldout,
-                   "cpt": {n: p.cpt for n, p in calibration.policies.items()}}
+        train_escalation_models(train, dev, cfg.artifacts_dir)
+        calibrate_threshold(dev, cfg.artifacts_dir, target, None)
         return StageResult(entry_files(cfg.artifacts_dir, [DIFFICULTY_ENTRY, ANSWER_ENTRY, THRESHOLDS_ENTRY]),
-                           figures)
+                           escalation_figures(cfg.artifacts_dir))
 
     return Stage("escalation", ("escalation_labels",), {"target": list(target)}, run)
 
@@ -127,19 +124,29 @@ def validation_stage(cfg: PipelineConfig) -> Stage:
 
 
 def escalation_figures(artifacts: Path) -> dict[str, float]:
-    """Escalation AUROCs and CPT(50%) of the answer-confidence policy from the manifest (absent: none)."""
+    """Escalation AUROCs and CPT(50%) from the manifest. With one model per domain, each domain's
+    figure is reported and `escalation.<model>_auroc` is the lowest of them (a gate on it holds for
+    every domain). Absent entries give no figure (and a gate on it fails as not measured)."""
     from tandem.common.manifest import ManifestError
     from tandem.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, THRESHOLDS_ENTRY
 
     manifest, figures = Manifest(artifacts), {}
     for name, key in ((DIFFICULTY_ENTRY, "difficulty_auroc"), (ANSWER_ENTRY, "answer_confidence_auroc")):
         try:
-            figures[f"escalation.{key}"] = manifest.entry(name).metrics["auroc_heldout"]
-        except (ManifestError, KeyError):
-            pass
+            metrics = manifest.entry(name).metrics
+        except ManifestError:
+            continue
+        if "auroc_heldout" in metrics:
+            figures[f"escalation.{key}"] = metrics["auroc_heldout"]
+            continue
+        per_domain = {d: m["auroc_heldout"] for d, m in metrics.items()
+                      if isinstance(m, dict) and m.get("auroc_heldout") is not None}
+        figures.update({f"escalation.{key}.{d}": v for d, v in per_domain.items()})
+        if per_domain:
+            figures[f"escalation.{key}"] = min(per_domain.values())
     try:
         for policy, calibration in manifest.entry(THRESHOLDS_ENTRY).metrics.items():
-            if calibration.get("cpt", {}).get("50%") is not None:
+            if isinstance(calibration, dict) and (calibration.get("cpt") or {}).get("50%") is not None:
                 figures[f"escalation.{policy}.cpt50"] = calibration["cpt"]["50%"]
     except ManifestError:
         pass
