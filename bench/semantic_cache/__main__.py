@@ -1,4 +1,4 @@
-"""Semantic-cache benchmark: `python -m bench.semantic_cache [--embedders hashing minilm-int8] [--quick]`.
+"""Semantic-cache benchmark: `python -m bench.semantic_cache [--embedders hashing minilm-static minilm-int8]`.
 
 On the pair set of `pairs.py` (paraphrases, and hard negatives of eight classes), for every
 embedder, with and without the verification stage (`tandem/cache/verify.py`), and for every
@@ -105,6 +105,7 @@ def plot(curves: dict, chosen: dict, path: Path) -> None:
     axes[0].axvline(TARGET_FALSE_HITS * 100, color="grey", linestyle="--")
     axes[0].axhline(TARGET_HITS * 100, color="grey", linestyle="--")
     axes[0].set_xscale("symlog", linthresh=0.5)
+    axes[0].set_xlim(left=0)
     axes[0].set(xlabel="false hits on hard negatives, % (held-out)", ylabel="paraphrase hits, % (held-out)",
                 title="Held-out: each point a threshold; dots: thresholds chosen on dev")
     axes[1].set(xlabel="cosine threshold", ylabel="%", title="Paraphrase hits (solid), false hits (dotted)")
@@ -116,7 +117,7 @@ def plot(curves: dict, chosen: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--embedders", nargs="+", default=["hashing", "minilm-int8"])
+    parser.add_argument("--embedders", nargs="+", default=["hashing", "minilm-static", "minilm-int8"])
     parser.add_argument("--artifacts", default=None, help="artifacts folder, for the `onnx` embedder")
     parser.add_argument("--per-class", type=int, default=1000)
     parser.add_argument("--latency-lookups", type=int, default=400)
