@@ -19,7 +19,7 @@ LONG = {"model": "tandem-base", "messages": [{"role": "user", "content": "Write 
 @pytest.fixture
 def router(tandem_up, request):
     proc, url = start_service("tandem.services.router", {
-        "workers": [{"name": "base_model", "url": tandem_up.worker_url}], **request.param})
+        "workers": [{"name": "base_model", "url": tandem_up.worker_url}], **request.param}, env=tandem_up.internal_env)
     yield url
     stop_process(proc)
 

@@ -143,8 +143,9 @@ def create_app(settings: FallbackSettings | None = None) -> FastAPI:
             reservation = await state.reserve(model, payload)
             upstream = await state.upstream.send(payload)
         except FallbackRefusedError as exc:
-            if reservation is not None:
-                await state.settle(model, reservation, {})  # nothing was spent: refund it all
+            if reservation is not None:  # refused before or by the upstream: not billed, refund it all; but a
+                # call that timed out may still be generating (and billing): its cost is unknown, keep it
+                await state.settle(model, reservation, None if exc.reason == "upstream_timeout" else {})
             fallback_metrics.refusals.labels(exc.reason).inc()
             metrics.observe(model, exc.status_code, time.perf_counter() - started)
             raise
