@@ -1,8 +1,9 @@
 """The playground in a real Chromium against a real `tandem up`: key handling, a streamed and routed
 answer, the cache, feedback reaching /metrics, the live panel, a fallback answer with its cost,
-errors in the OpenAI shape (unknown model, stopped worker), keyboard use, a phone-width window and a
-clean browser console. The tests share one tab and run in file order; each saves screenshots of
-the states it reaches in its own tmp_path."""
+a stop sequence and a stopped stream, errors in the OpenAI shape (unknown model, a worker dying
+mid-answer, then down), keyboard use, a phone-width window and a clean browser console. The tests
+share one tab and run in file order; each saves screenshots of the states it reaches in its own
+tmp_path."""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def test_the_page_asks_for_a_key_and_keeps_it_in_the_tab_only(page, served, tmp_
     # Nothing the page shows is readable without the key.
     for path in ("/v1/models", "/v1/recent", "/v1/prices"):
         assert httpx.get(f"{served.url}{path}", timeout=10).status_code == 401
-    assert httpx.get(f"{served.url}/v1/recent?limit=0", headers=_auth(), timeout=10).json()["error"]["param"]
+    bad_limit = httpx.get(f"{served.url}/v1/recent?limit=0", headers=_auth(), timeout=10)
+    assert bad_limit.status_code == 400 and bad_limit.json()["error"]["param"] in ("limit", "query.limit")
 
     _tab_to(page, "#api-key")
     page.keyboard.type(API_KEY)
@@ -105,7 +107,7 @@ def test_the_page_asks_for_a_key_and_keeps_it_in_the_tab_only(page, served, tmp_
     assert page.evaluate("localStorage.length") == 0
     assert page.context.cookies() == []
     assert page.input_value("#api-key") == ""  # not left on screen
-    models = [o for o in page.eval_on_selector_all("#model-options option", "os => os.map(o => o.value)")]
+    models = page.eval_on_selector_all("#model-options option", "options => options.map(o => o.value)")
     assert {"auto", "tandem-base", "tandem-code", "gpt-4o"} <= set(models)
     page.screenshot(path=tmp_path / "02-connected.png", full_page=True)
     _assert_console_clean(page, allowed_statuses=(401,))
