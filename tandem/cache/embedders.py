@@ -19,6 +19,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +27,10 @@ from typing import Protocol
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+
+class EmbedderNotReady(Exception):
+    """The embedder is still loading (the semantic index answers a miss meanwhile)."""
 
 
 class Embedder(Protocol):
@@ -43,10 +48,10 @@ def register_embedder(name: str) -> Callable[[EmbedderFactory], EmbedderFactory]
     return decorator
 
 
-def build_embedder(name: str, artifacts_dir: str | None = None) -> Embedder:
+def build_embedder(name: str, artifacts_dir: str | None = None, background: bool = False) -> Embedder:
     if name not in EMBEDDERS:
         raise ValueError(f"unknown embedder '{name}'; known: {', '.join(sorted(EMBEDDERS))}")
-    return EMBEDDERS[name](artifacts_dir=artifacts_dir)
+    return EMBEDDERS[name](artifacts_dir=artifacts_dir, background=background)
 
 
 @register_embedder("hashing")
@@ -133,7 +138,7 @@ def build_static_table(path: Path, batch: int = 1024, threads: int = 2) -> np.nd
         table[start:start + len(ids)] = _hidden(session, np.stack([np.full_like(ids, cls), ids,
                                                                    np.full_like(ids, sep)], axis=1))[:, 1]
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.npy")
+    partial = path.with_suffix(f".{os.getpid()}.partial.npy")  # replicas building at once do not collide
     np.save(partial, table.astype(np.float16))
     partial.replace(path)
     return table
@@ -141,16 +146,30 @@ def build_static_table(path: Path, batch: int = 1024, threads: int = 2) -> np.nd
 
 @register_embedder("minilm-static")
 class MiniLMStaticEmbedder:
-    def __init__(self, max_tokens: int = 256, **_: object):
+    """`background=True` (the router): without the table on disk, it is built in a thread and `embed`
+    raises EmbedderNotReady until then, so start-up is not held for minutes (the index treats that as a
+    miss and stores nothing). `background=False` (benchmarks, tests): built before returning."""
+
+    def __init__(self, max_tokens: int = 256, background: bool = False, **_: object):
         self.tokenizer = _minilm_tokenizer(max_tokens)
+        self.table: np.ndarray | None = None
         path = static_table_path()
         if path.is_file():
             self.table = np.load(path).astype(np.float32)
+            return
+        log.warning("building the minilm-static token table at %s (once; a few minutes on 2 cores)", path)
+        if background:
+            threading.Thread(target=self._build, args=(path,), name="minilm-static-table", daemon=True).start()
         else:
-            log.warning("building the minilm-static token table at %s (once; a few minutes on 2 cores)", path)
-            self.table = build_static_table(path)
+            self._build(path)
+
+    def _build(self, path: Path) -> None:
+        self.table = build_static_table(path)
+        log.info("minilm-static token table ready: the semantic cache is active")
 
     def embed(self, text: str) -> np.ndarray:
+        if self.table is None:
+            raise EmbedderNotReady("the minilm-static token table is still being built")
         ids = self.tokenizer.encode(text, add_special_tokens=False).ids
         if not ids:
             return np.zeros(self.table.shape[1], dtype=np.float32)

@@ -19,7 +19,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter
 from threadpoolctl import threadpool_limits
 
-from tandem.cache.embedders import Embedder, build_embedder
+from tandem.cache.embedders import Embedder, EmbedderNotReady, build_embedder
 from tandem.cache.settings import SemanticCacheSettings
 from tandem.cache.verify import Prompt, Verifier, read
 
@@ -76,7 +76,11 @@ class SemanticIndex:
         return len(self._order)
 
     def add(self, context: str, text: str, exact_key: str) -> None:
-        entry = Entry(exact_key, context, text, read(text), self.embedder.embed(text))
+        try:
+            vector = self.embedder.embed(text)
+        except EmbedderNotReady:
+            return
+        entry = Entry(exact_key, context, text, read(text), vector)
         with self._lock:
             self._remove(exact_key)
             group = self._contexts.setdefault(context, _Context())
@@ -109,7 +113,10 @@ class SemanticIndex:
         """The most similar verified prompt of the same context at or above the threshold."""
         if context not in self._contexts:
             return Lookup()  # nothing cached in this context: no embedding needed
-        vector = self.embedder.embed(text)
+        try:
+            vector = self.embedder.embed(text)
+        except EmbedderNotReady:
+            return Lookup()
         with self._lock:
             group = self._contexts.get(context)
             if group is None:
@@ -137,7 +144,7 @@ def build_semantic_index(settings: SemanticCacheSettings, artifacts_dir: str | N
     # A lookup is one small matrix-vector product: BLAS threads spinning on two busy cores cost ~10x what
     # they save (bench.semantic_cache), so this process keeps BLAS to one thread.
     threadpool_limits(limits=1, user_api="blas")
-    return SemanticIndex(build_embedder(settings.embedder, artifacts_dir), Verifier(settings.guards),
+    return SemanticIndex(build_embedder(settings.embedder, artifacts_dir, background=True), Verifier(settings.guards),
                          settings.threshold, settings.max_entries, settings.candidates)
 
 

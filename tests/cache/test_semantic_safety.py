@@ -159,3 +159,17 @@ def test_an_answer_made_under_an_older_adapter_is_never_served_after_it_changes(
     finally:
         if server:
             server.stop()
+
+
+def test_while_the_embedder_is_still_loading_the_index_answers_misses(index):
+    """minilm-static builds its table in the background on a machine without one (start-up is not held
+    for minutes): until then nothing is stored and every lookup is a miss, never an error."""
+    table, index.embedder.table = index.embedder.table, None  # as right after a cold start
+    try:
+        index.add("ctx-loading", "What is the capital of France?", "key:loading")
+        assert index.lookup("ctx-loading", "What is the capital of France?").key is None
+        assert all(e.key != "key:loading" for e in index.entries())
+    finally:
+        index.embedder.table = table
+    index.add("ctx-loading", "What is the capital of France?", "key:loading")
+    assert index.lookup("ctx-loading", "what's the capital of france").key == "key:loading"
