@@ -12,8 +12,10 @@ to the router-confidence and answer-structure policies until labels exist.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from tandem.escalation.labels import LabelRow
+if TYPE_CHECKING:  # labels.py imports openai, which serving does not install
+    from tandem.escalation.labels import LabelRow
 
 # Benchmarks whose items stand for a domain's traffic. ARC and MMLU (exam questions answered by
 # the base) stand for no domain's traffic and fit no model.
