@@ -10,10 +10,12 @@ FROM ${BASE_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 WORKDIR /app
 COPY deploy/wheels/ /wheels/
+# libgomp1: llama.cpp's OpenMP runtime (slim images lack it); the toolchain only when pip must compile.
 RUN python3 -m venv /opt/venv \
-    && if ! ls /wheels/llama_cpp_python-*.whl >/dev/null 2>&1; then \
-         apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
-         && rm -rf /var/lib/apt/lists/*; fi
+    && packages="libgomp1" \
+    && if ! ls /wheels/llama_cpp_python-*.whl >/dev/null 2>&1; then packages="$packages build-essential cmake"; fi \
+    && apt-get update && apt-get install -y --no-install-recommends $packages \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY tandem ./tandem
 COPY configs ./configs

@@ -58,8 +58,14 @@ class ComposeStack:
     def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         cmd = [*compose_command(), "-p", self.project, "-f", str(ROOT / "docker-compose.yml"),
                "-f", str(ROOT / "deploy" / "compose" / "test.yml"), *args]
-        return subprocess.run(cmd, cwd=ROOT, env=self.env(), check=check, capture_output=True, text=True,
+        done = subprocess.run(cmd, cwd=ROOT, env=self.env(), check=False, capture_output=True, text=True,
                               timeout=timeout)
+        if check and done.returncode:
+            logs = subprocess.run([*cmd[:cmd.index(args[0])], "logs", "--tail", "30"], cwd=ROOT, env=self.env(),
+                                  check=False, capture_output=True, text=True, timeout=60).stdout
+            raise RuntimeError(f"compose {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}\n"
+                               f"{logs[-6000:]}")
+        return done
 
     def write_secrets(self) -> None:
         """Secret files readable by the containers' user (uid 10001): bind-mounted files keep their mode."""
