@@ -1,6 +1,10 @@
 """The answer path after routing: cached answers, escalation to the fallback (before generation,
 after it, or by explicit model), local generation on a worker, and storing what was served.
 
+`answer` reads as the order of its steps: before-policy -> worker -> after-policy -> store (the
+cache lookup comes first, in app.py, before routing). Each step takes the route facts and returns
+new ones (`model_copy`), with the reply it got, so no step changes what an earlier one decided.
+
 Streams decide escalation before the first byte or not at all: only `before` policies (and an
 explicit fallback model) apply to them; `after` policies need the whole answer, which a stream
 has already shown the client. Non-streamed requests with an `after` policy ask the worker for
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
@@ -20,7 +25,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tandem.cache.replay import StreamAssembler, replay_sse
 from tandem.cache.response_cache import CachedAnswer, CachePlan
-from tandem.common.errors import OverloadedError, TandemError, error_body
+from tandem.common.errors import OverloadedError, TandemError, UpstreamError, error_body
 from tandem.common.wire import ChatCompletionRequest, new_completion_id
 from tandem.escalation.answers import Answer
 from tandem.routing.base import RouteDecision
@@ -52,96 +57,152 @@ def _fallback_payload(body: ChatCompletionRequest, model: str) -> dict:
     return payload
 
 
+@dataclass(frozen=True)
+class Ask:
+    """What every step of one request's answer path reads: the request, its routing decision, its cache
+    plan, the router's state and when it arrived."""
+
+    body: ChatCompletionRequest
+    decision: RouteDecision | None
+    plan: CachePlan | None
+    state: RouterState
+    started: float
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An open upstream response (worker or fallback) and who sent it."""
+
+    upstream: httpx.Response
+    source: str  # the worker's name, or "fallback"
+
+
 async def answer(body: ChatCompletionRequest, facts: RouteFacts, decision: RouteDecision | None,
                  plan: CachePlan | None, state: RouterState, started: float) -> Response:
-    gate = state.gate
-    if facts.escalated:  # an explicit fallback model
-        reply = await gate.ask(_fallback_payload(body, body.model), "explicit", "explicit_model")
+    """The path after the cache lookup (app.py) and routing, one step after the other; each step
+    returns new facts rather than changing them: before-policy -> worker -> after-policy -> store."""
+    ask = Ask(body, decision, plan, state, started)
+    facts, reply = await before_policy(ask, facts)
+    if reply is None:
+        facts, reply = await from_worker(ask, facts)
+    if reply.upstream.status_code != 200 or body.stream:
+        return await pass_through(ask, facts, reply)  # a stream is judged before its first byte or not at all
+    data = await read_json(reply, facts)
+    if reply.source != "fallback":
+        facts, escalated = await after_policy(ask, facts, data)
+        if escalated is not None:
+            data = await read_json(escalated, facts)
+    return await store(ask, facts, data)
+
+
+async def before_policy(ask: Ask, facts: RouteFacts) -> tuple[RouteFacts, Reply | None]:
+    """An explicit fallback model, or a `before` policy that escalates: the fallback's reply when it answers.
+    A refused explicit model falls back to the base; a refused policy to the routed worker."""
+    gate, settings = ask.state.gate, ask.state.settings
+    if facts.escalated:
+        reply = await gate.ask(_fallback_payload(ask.body, ask.body.model), "explicit", "explicit_model")
         if reply.response is not None:
-            facts.escalation_reason = "explicit_model"
-            return await _served(reply.response, body, facts, plan, state, started, "fallback")
-        facts.escalated, facts.escalation_refused = False, reply.refused or "refused"
-        facts.route, facts.domain = state.settings.base_model_name, state.settings.general_domain
-    else:
-        verdict = await off_loop(gate, gate.before, body, decision)
-        if verdict is not None:
-            reply = await gate.ask(_fallback_payload(body, gate.settings.fallback_model), "before", verdict.policy)
-            if reply.response is not None:
-                facts.escalated, facts.escalation_reason = True, verdict.policy
-                facts.route = gate.settings.fallback_model
-                return await _served(reply.response, body, facts, plan, state, started, "fallback")
-            facts.escalation_refused = reply.refused or "refused"
-    return await _local(body, facts, decision, plan, state, started)
+            return facts.model_copy(update={"escalation_reason": "explicit_model"}), Reply(reply.response, "fallback")
+        return facts.model_copy(update={"escalated": False, "escalation_refused": reply.refused or "refused",
+                                        "route": settings.base_model_name, "domain": settings.general_domain}), None
+    verdict = await off_loop(gate, gate.before, ask.body, ask.decision)
+    if verdict is None:
+        return facts, None
+    reply = await gate.ask(_fallback_payload(ask.body, gate.settings.fallback_model), "before", verdict.policy)
+    if reply.response is None:
+        return facts.model_copy(update={"escalation_refused": reply.refused or "refused"}), None
+    return facts.model_copy(update={"escalated": True, "escalation_reason": verdict.policy,
+                                    "route": gate.settings.fallback_model}), Reply(reply.response, "fallback")
 
 
-async def _local(body: ChatCompletionRequest, facts: RouteFacts, decision: RouteDecision | None,
-                 plan: CachePlan | None, state: RouterState, started: float) -> Response:
+async def from_worker(ask: Ask, facts: RouteFacts) -> tuple[RouteFacts, Reply]:
+    """The routed worker's open response (with logprobs when an `after` policy will judge it)."""
+    state = ask.state
     worker = state.pool.worker_for(facts.route)
     if worker is None:
         raise OverloadedError(f"No worker serving '{facts.route}' is available right now.",
                               headers={"Retry-After": "2", **facts.headers()})
-    payload = _fallback_payload(body, facts.route)
-    judge_after = state.gate.needs_logprobs and not body.stream and not facts.escalation_refused
-    if judge_after:
+    payload = _fallback_payload(ask.body, facts.route)
+    if _judged_after(ask, facts):
         payload["logprobs"] = True
     try:
         upstream = await state.pool.send(worker, payload)
     except TandemError as exc:
         state.router_metrics.upstream_errors.labels(worker.name, exc.code or "error").inc()
-        state.metrics.observe(facts.route, exc.status_code, time.perf_counter() - started)
+        state.metrics.observe(facts.route, exc.status_code, time.perf_counter() - ask.started)
         exc.headers.update(facts.headers())
         raise
-    return await _served(upstream, body, facts, plan, state, started, worker.name, decision, judge_after)
+    return facts, Reply(upstream, worker.name)
 
 
-async def _served(upstream: httpx.Response, body: ChatCompletionRequest, facts: RouteFacts, plan: CachePlan | None,
-                  state: RouterState, started: float, source: str, decision: RouteDecision | None = None,
-                  judge_after: bool = False) -> Response:
-    """Return an open upstream response (worker or fallback) to the client; store a good answer."""
-    store = plan if facts.escalation_refused == "" else None
-    if upstream.status_code == 200 and body.stream:
-        return StreamingResponse(relay(upstream, facts, started, state, source, store),
+def _judged_after(ask: Ask, facts: RouteFacts) -> bool:
+    """`after` policies judge non-streamed local answers, unless an escalation was already refused."""
+    return ask.state.gate.needs_logprobs and not ask.body.stream and not facts.escalation_refused
+
+
+async def after_policy(ask: Ask, facts: RouteFacts, data: dict) -> tuple[RouteFacts, Reply | None]:
+    """Apply `after` policies to a local answer (in `data`, whose logprobs the client gets only if it
+    asked for them); the fallback's reply when one escalates and the fallback answers."""
+    if not _judged_after(ask, facts):
+        return facts, None
+    gate = ask.state.gate
+    choice = data["choices"][0]
+    local = Answer.from_choice(choice)
+    if not ask.body.logprobs:
+        choice.pop("logprobs", None)
+    verdict = await off_loop(gate, gate.after, ask.body, ask.decision, local)
+    if verdict is None:
+        return facts, None
+    reply = await gate.ask(_fallback_payload(ask.body, gate.settings.fallback_model), "after", verdict.policy)
+    if reply.response is None:
+        return facts.model_copy(update={"escalation_refused": reply.refused or "refused"}), None
+    return facts.model_copy(update={"escalated": True, "escalation_reason": verdict.policy,
+                                    "route": gate.settings.fallback_model}), Reply(reply.response, "fallback")
+
+
+async def pass_through(ask: Ask, facts: RouteFacts, reply: Reply) -> Response:
+    """A stream, relayed chunk by chunk (and stored once complete), or an upstream's error as it sent it."""
+    upstream, state = reply.upstream, ask.state
+    if upstream.status_code == 200:
+        return StreamingResponse(relay(upstream, facts, ask.started, state, reply.source, _store_plan(ask, facts)),
                                  media_type="text/event-stream", headers={**facts.headers(), **SSE_HEADERS})
     try:
         raw = await upstream.aread()
-    finally:  # also when the router's deadline cancels the read: the connection goes back to the pool
+    finally:
         await upstream.aclose()
-    if upstream.status_code != 200:
-        state.metrics.observe(facts.route, upstream.status_code, time.perf_counter() - started)
-        return Response(raw, status_code=upstream.status_code, media_type="application/json",
-                        headers={**passed_on(upstream), **facts.headers()})
-    data = json.loads(raw)
-    if judge_after:
-        escalated = await _judge_after(data, body, facts, decision, plan, state, started)
-        if escalated is not None:
-            return escalated
-        store = plan if facts.escalation_refused == "" else None
-    state.metrics.observe(facts.route, 200, time.perf_counter() - started)
+    state.metrics.observe(facts.route, upstream.status_code, time.perf_counter() - ask.started)
+    return Response(raw, status_code=upstream.status_code, media_type="application/json",
+                    headers={**passed_on(upstream), **facts.headers()})
+
+
+async def store(ask: Ask, facts: RouteFacts, data: dict) -> Response:
+    """Count, cache (unless an escalation was refused: retry it next time) and return a whole answer."""
+    state = ask.state
+    state.metrics.observe(facts.route, 200, time.perf_counter() - ask.started)
     usage = data.get("usage") or {}
     state.metrics.tokens(facts.route, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
-    if store is not None and state.cache is not None:
-        await state.cache.put(store, data, _stored_facts(facts))
+    plan = _store_plan(ask, facts)
+    if plan is not None and state.cache is not None:
+        await state.cache.put(plan, data, _stored_facts(facts))
     return JSONResponse({**data, "tandem": facts.model_dump()}, headers=facts.headers())
 
 
-async def _judge_after(data: dict, body: ChatCompletionRequest, facts: RouteFacts, decision: RouteDecision | None,
-                       plan: CachePlan | None, state: RouterState, started: float) -> Response | None:
-    """Apply `after` policies to a local answer; the fallback's response when one escalates and answers."""
-    choice = data["choices"][0]
-    answer = Answer.from_choice(choice)
-    if not body.logprobs:
-        choice.pop("logprobs", None)
-    verdict = await off_loop(state.gate, state.gate.after, body, decision, answer)
-    if verdict is None:
-        return None
-    reply = await state.gate.ask(_fallback_payload(body, state.gate.settings.fallback_model), "after",
-                                 verdict.policy)
-    if reply.response is None:
-        facts.escalation_refused = reply.refused or "refused"
-        return None
-    facts.escalated, facts.escalation_reason = True, verdict.policy
-    facts.route = state.gate.settings.fallback_model
-    return await _served(reply.response, body, facts, plan, state, started, "fallback")
+def _store_plan(ask: Ask, facts: RouteFacts) -> CachePlan | None:
+    return ask.plan if facts.escalation_refused == "" else None
+
+
+async def read_json(reply: Reply, facts: RouteFacts) -> dict:
+    """A whole 200 answer; the connection goes back to the pool even when the router's deadline cancels
+    the read. A body that is not JSON is a 502 naming who sent it."""
+    try:
+        raw = await reply.upstream.aread()
+    finally:
+        await reply.upstream.aclose()
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise UpstreamError(f"'{reply.source}' answered 200 with a body that is not JSON ({len(raw)} bytes).",
+                            headers=facts.headers()) from None
 
 
 def passed_on(upstream: httpx.Response) -> dict[str, str]:
