@@ -26,6 +26,7 @@ from tandem.common.stage_cache import STAGE_FILE, cached_state, stage_key, store
 
 log = logging.getLogger("tandem.pipeline")
 ENTRY_PREFIX = "pipeline."
+SKIPPED = {STAGE_FILE, ".manifest.lock"}  # bookkeeping in a listed folder, not outputs
 
 
 class PipelineError(Exception):
@@ -83,7 +84,7 @@ def _files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files += sorted(q for q in p.rglob("*") if q.is_file() and q.name != STAGE_FILE)
+            files += sorted(q for q in p.rglob("*") if q.is_file() and q.name not in SKIPPED)
         elif p.is_file():
             files.append(p)
         else:
