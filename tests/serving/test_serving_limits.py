@@ -41,7 +41,7 @@ def test_beyond_the_waiting_bound_is_503_at_once(router):
 
 
 @pytest.mark.parametrize("router", [{"request_deadline_s": 1.5}], indirect=True)
-def test_past_the_deadline_is_504_with_retry_after(router):
+def test_past_the_deadline_is_504_with_retry_after(router, tandem_up):
     started = time.monotonic()
     response = httpx.post(f"{router}/v1/chat/completions", json=LONG, timeout=60)
     assert time.monotonic() - started < 4
@@ -49,6 +49,13 @@ def test_past_the_deadline_is_504_with_retry_after(router):
     assert response.json()["error"]["code"] == "deadline_exceeded"
     assert response.headers["retry-after"] == "2"
     assert response.headers["x-tandem-route"] == "tandem-base"
+    # The router hung up on the worker, which cancels the generation (and answers 499 to nobody).
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{tandem_up.worker_url}/ready", headers=tandem_up.internal_headers).json()["active"]:
+        assert time.monotonic() < deadline, "the abandoned generation still holds its slot"
+        time.sleep(0.2)
+    metrics = httpx.get(f"{tandem_up.worker_url}/metrics", headers=tandem_up.internal_headers).text
+    assert 'status="499"' in metrics
 
 
 @pytest.mark.parametrize("router", [{"request_deadline_s": 1.5}], indirect=True)

@@ -37,7 +37,7 @@ from tandem.routing.base import DomainRouter, RouteDecision, build_router
 from tandem.services.router.access import AccessControl
 from tandem.services.router.answering import answer, cached_response
 from tandem.services.router.canary import CanaryMetrics, RoutingCanary, load_probes
-from tandem.services.router.completions import as_chat, legacy_completion
+from tandem.services.router.completions import chat_view, legacy_completion
 from tandem.services.router.feedback import DecisionLedger, FeedbackRequest, FeedbackResponse, record_feedback
 from tandem.services.router.limits import RequestLimits
 from tandem.services.router.openapi import install_openapi
@@ -200,7 +200,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     async def completions(body: CompletionRequest, request: Request, state: StateDep) -> Response:
         """Legacy completions (completions.py): routed like chat, without cache or escalation."""
         started = time.perf_counter()
-        chat = as_chat(body)
+        chat = chat_view(body)
         if body.model == AUTO_MODEL and getattr(state.domain_router, "cpu_bound", True):
             facts, _ = await run_in_threadpool(state.decide, chat)
         else:

@@ -7,23 +7,22 @@ response cache and escalation policies, built around chat answers, are not appli
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING
 
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from tandem.common.errors import InvalidRequestError, OverloadedError, TandemError
 from tandem.common.legacy_wire import CompletionRequest
 from tandem.common.wire import ChatCompletionRequest, ChatMessage
-from tandem.services.router.answering import SSE_HEADERS, passed_on, relay
+from tandem.services.router.answering import Ask, Reply, pass_through, read_json
 
 if TYPE_CHECKING:
     from tandem.services.router.app import RouterState
     from tandem.services.router.route_facts import RouteFacts
 
 
-def as_chat(body: CompletionRequest) -> ChatCompletionRequest:
+def chat_view(body: CompletionRequest) -> ChatCompletionRequest:
     """The chat request the domain router and route resolution see for this prompt."""
     return ChatCompletionRequest(model=body.model, messages=[ChatMessage(role="user", content=body.text)],
                                  max_tokens=body.max_tokens, temperature=body.temperature)
@@ -46,18 +45,11 @@ async def legacy_completion(body: CompletionRequest, facts: RouteFacts, state: R
         state.metrics.observe(facts.route, exc.status_code, time.perf_counter() - started)
         exc.headers.update(facts.headers())
         raise
-    if upstream.status_code == 200 and body.stream:
-        return StreamingResponse(relay(upstream, facts, started, state, worker.name, None),
-                                 media_type="text/event-stream", headers={**facts.headers(), **SSE_HEADERS})
-    try:
-        raw = await upstream.aread()
-    finally:
-        await upstream.aclose()
-    state.metrics.observe(facts.route, upstream.status_code, time.perf_counter() - started)
-    if upstream.status_code != 200:
-        return Response(raw, status_code=upstream.status_code, media_type="application/json",
-                        headers={**passed_on(upstream), **facts.headers()})
-    data = json.loads(raw)
+    reply = Reply(upstream, worker.name)
+    if upstream.status_code != 200 or body.stream:  # a stream is relayed; an error passes as the worker sent it
+        return await pass_through(Ask(chat_view(body), None, None, state, started), facts, reply)
+    data = await read_json(reply, facts)
+    state.metrics.observe(facts.route, 200, time.perf_counter() - started)
     usage = data.get("usage") or {}
     state.metrics.tokens(facts.route, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
     return JSONResponse({**data, "tandem": facts.model_dump()}, headers=facts.headers())

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tandem.common.errors import InvalidRequestError, ModelNotFoundError, TandemError
 from tandem.common.legacy_wire import CompletionRequest
@@ -21,7 +21,7 @@ from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
 from tandem.engine.batched import BatchedEngine, SamplingParams
 from tandem.engine.chat import ChatPrompter
 from tandem.services.worker.constraints import output_grammar
-from tandem.services.worker.generation import CompletionObserver, complete, stream
+from tandem.services.worker.generation import ClientDisconnected, CompletionObserver, complete, stream
 from tandem.services.worker.model_loading import ServedModels, resolve_served_models
 from tandem.services.worker.settings import WorkerSettings
 from tandem.services.worker.text_completion import complete_text, stream_text
@@ -147,6 +147,9 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         except TandemError as exc:
             metrics.observe(route, exc.status_code, time.perf_counter() - started)
             raise
+        except ClientDisconnected:
+            metrics.observe(route, 499, time.perf_counter() - started)
+            return Response(status_code=499)
         metrics.observe(route, 200, time.perf_counter() - started)
         metrics.tokens(route, observer.prompt_tokens, observer.completion_tokens)
         return JSONResponse(response.model_dump(exclude_none=True), headers={"x-tandem-route": body.model})
@@ -204,6 +207,9 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         except TandemError as exc:
             record(exc.status_code)
             raise
+        except ClientDisconnected:
+            record(499)
+            return Response(status_code=499)
         except asyncio.CancelledError:
             record(499)
             raise

@@ -37,6 +37,11 @@ class GenerationFailedError(TandemError):
     code = "generation_failed"
 
 
+class ClientDisconnected(Exception):
+    """The client went away before the answer was complete (its generation is cancelled). The handler
+    answers 499, which nobody reads, instead of letting an exception reach the server's error log."""
+
+
 def event_error(event: GenerationEvent) -> TandemError:
     """The error an engine error event becomes: a dead engine is a 503 (retry once it is restarted)."""
     if event.fatal:
@@ -65,7 +70,7 @@ async def next_event(handle: GenerationHandle, request: Request) -> GenerationEv
         except TimeoutError:
             if await request.is_disconnected():
                 handle.cancel()
-                raise asyncio.CancelledError("client disconnected")
+                raise ClientDisconnected("client disconnected")
 
 
 class CompletionObserver:
