@@ -25,6 +25,7 @@ from tandem.cache.settings import CacheSettings
 from tandem.common.internal_auth import TOKEN_ENV, InternalAuthSettings
 from tandem.common.manifest import Manifest
 from tandem.common.recipe_config import RecipeModel, load_config
+from tandem.common.served_artifacts import served_artifacts_dir
 from tandem.escalation.settings import EscalationSettings
 from tandem.eval.costs import Price
 
@@ -91,6 +92,8 @@ class UpConfig(RecipeModel):
                                "so that only the router (holding this run's internal token) reaches them.")
     model_path: str | None = Field(None, description="Base GGUF; default: the manifest's base, else embedded.")
     artifacts_dir: str = Field("artifacts", description="Artifacts folder (manifest.json); may not exist.")
+    default_bundle: bool = Field(True, description="When artifacts_dir holds no manifest, serve the bundle "
+                                 "shipped in the package (tandem/default_artifacts: gated modifiers + trained router).")
     base_model: WorkerSection = Field(default_factory=lambda: WorkerSection(enabled=True, port=8101))
     modifier_worker: WorkerSection = Field(default_factory=lambda: WorkerSection(port=8102))
     router: RouterSection = Field(default_factory=RouterSection)
@@ -147,8 +150,8 @@ def plan_services(config: UpConfig, token: str) -> list[ServiceProcess]:
     """The processes to start, with each one's settings resolved from the config and manifest, and
     `token` (the internal credential) in every one's environment."""
     secret_env = {TOKEN_ENV: token}
-    artifacts = Path(config.artifacts_dir)
-    manifest = Manifest(artifacts) if (artifacts / "manifest.json").exists() else None
+    artifacts = served_artifacts_dir(config.artifacts_dir, config.default_bundle)
+    manifest = Manifest(artifacts) if artifacts else None
     has_modifiers = bool(manifest and manifest.entries(kind="modifier"))
     has_router = bool(manifest and manifest.entries(kind="router"))
     artifacts_dir = str(artifacts.resolve()) if manifest else None

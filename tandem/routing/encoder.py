@@ -1,7 +1,8 @@
 """Sentence embeddings from the exported MiniLM ONNX graph: ONNX Runtime and `tokenizers` only.
 
-The graph (see `export.py`) takes token ids and an attention mask and returns mean-pooled,
-L2-normalised 384-d vectors, so this class only tokenizes, truncates and pads. Inputs are cut to
+The graph takes token ids and an attention mask and returns either mean-pooled, L2-normalised
+384-d vectors (our own export, `export.py`) or token states (the packaged encoder,
+`packaged_encoder.py`), which this class then mean-pools over the mask and L2-normalises itself. Inputs are cut to
 `max_tokens` (the main latency lever: MiniLM's cost grows with length): the first tokens
 (`truncation="head"`), or the first and the last half each (`"head_tail"`): real prompts often
 paste a document or code first and put the request at the end.
@@ -38,6 +39,8 @@ class OnnxEncoder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self._wants_token_types = "token_type_ids" in {i.name for i in self.session.get_inputs()}
+        self._pools_here = len(self.session.get_outputs()[0].shape) == 3  # token states, not sentence vectors
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         if self.truncation == "head":
@@ -55,6 +58,17 @@ class OnnxEncoder:
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         return self.encode_ids(self.token_ids(texts), batch_size)
 
+    def _run(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": input_ids, "attention_mask": mask}
+        if self._wants_token_types:
+            feed["token_type_ids"] = np.zeros_like(input_ids)
+        out = self.session.run(None, feed)[0]
+        if not self._pools_here:
+            return out
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (out * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
     def encode_ids(self, ids: list[list[int]], batch_size: int = 32) -> np.ndarray:
         """L2-normalised embeddings (N, 384) of tokenized texts; batches group similar lengths."""
         order = np.argsort([len(x) for x in ids], kind="stable")
@@ -67,7 +81,7 @@ class OnnxEncoder:
             for row, seq in enumerate(batch):
                 input_ids[row, :len(seq)] = seq
                 mask[row, :len(seq)] = 1
-            chunks.append(self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0])
+            chunks.append(self._run(input_ids, mask))
         out = np.empty((len(ids), chunks[0].shape[1] if chunks else 0), dtype=np.float32)
         if chunks:
             out[order] = np.concatenate(chunks)

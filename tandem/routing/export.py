@@ -49,12 +49,20 @@ def _pooled_model():
     return MeanPooled()
 
 
-def export_encoder(out_dir: str | Path, quantize: bool = True) -> tuple[Path, Path]:
-    """Write `encoder.onnx` (int8 if `quantize`) and `tokenizer.json` into `out_dir`."""
-    import torch
-
+def export_encoder(out_dir: str | Path, quantize: bool = True, source: str = "export") -> tuple[Path, Path]:
+    """Write `encoder.onnx` (int8 if `quantize`) and `tokenizer.json` into `out_dir`; with
+    source="package", `encoder.onnx` is a copy of the packaged int8 encoder (`packaged_encoder.py`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if source == "package":
+        from tandem.routing.packaged_encoder import packaged_encoder_path
+
+        model, tokenizer = out_dir / "encoder.onnx", out_dir / "tokenizer.json"
+        shutil.copyfile(packaged_encoder_path(), model)
+        shutil.copyfile(minilm_dir() / "tokenizer.json", tokenizer)
+        return model, tokenizer
+    import torch
+
     fp32 = out_dir / "encoder.fp32.onnx"
     dummy = torch.ones(2, 16, dtype=torch.long)
     axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},

@@ -23,6 +23,7 @@ from tandem.routing.base import RouteDecision, RouterLoadError, last_user_text, 
 from tandem.routing.encoder import OnnxEncoder
 from tandem.routing.features import FEATURE_NAMES, request_features
 from tandem.routing.heads import load_heads
+from tandem.routing.packaged_encoder import packaged_encoder_path
 
 ARTIFACT_FILES = ("encoder.onnx", "tokenizer.json", "heads.npz", "router.json")
 TRAIN_HINT = "build it with `tandem router train --config configs/routing/router.yaml`"
@@ -36,7 +37,11 @@ def verified_files(artifacts_dir: str | Path, name: str = "router") -> dict[str,
         paths = {Path(rec.path).name: manifest.verified_path(name, i) for i, rec in enumerate(entry.files)}
     except ManifestError as exc:
         raise RouterLoadError(f"domain router artifact unusable: {exc}; {TRAIN_HINT}") from exc
-    missing = [f for f in ARTIFACT_FILES if f not in paths]
+    # A router trained on the packaged encoder may leave encoder.onnx out (the default bundle does):
+    # OnnxRouter then takes the installed package's file, checked against router.json's sha256.
+    required = [f for f in ARTIFACT_FILES if f != "encoder.onnx" or "router.json" not in paths
+                or json.loads(paths["router.json"].read_text()).get("encoder_source") != "package"]
+    missing = [f for f in required if f not in paths]
     if missing:
         raise RouterLoadError(f"manifest entry '{name}' in {manifest.path} lacks {', '.join(missing)}; {TRAIN_HINT}")
     return paths
@@ -53,7 +58,8 @@ class OnnxRouter:
         try:
             meta = json.loads(paths["router.json"].read_text())
             self.domains: list[str] = list(meta["domains"])
-            self.encoder = OnnxEncoder(paths["encoder.onnx"], paths["tokenizer.json"], meta["max_tokens"],
+            encoder_path = paths.get("encoder.onnx") or packaged_encoder_path(meta["encoder_sha256"])
+            self.encoder = OnnxEncoder(encoder_path, paths["tokenizer.json"], meta["max_tokens"],
                                        threads or meta.get("threads", 1), meta.get("truncation", "head"))
             self.embedding_head, self.token_head = load_heads(paths["heads.npz"])
         except Exception as exc:  # onnxruntime and numpy raise their own types for a damaged file

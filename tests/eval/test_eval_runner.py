@@ -114,3 +114,21 @@ def test_routing_suite_reports_precision_recall_and_confusion(oracle_server, tmp
     assert routing["confusion"]["automation"] == {"code": n_auto}
     assert routing["score"] == pytest.approx(1 - n_auto / len(requests))
     assert "true \\ predicted" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_routing_prompts_an_artifact_trained_on_are_refused_or_left_out(tmp_path):
+    """The routing suite applies the benchmark suites' contamination guard instead of reporting 0."""
+    from tandem.eval.contamination import ContaminationError
+    from tandem.eval.runner import guard_routing_requests
+    from tandem.eval.settings import EvalSettings
+
+    requests = [{"id": "mbpp:11", "source": "mbpp"}, {"id": "mbpp:12", "source": "mbpp"},
+                {"id": "handwritten:0", "source": "handwritten"}]
+    trained = {"mbpp": {"router": {"11"}}}
+    settings = EvalSettings(base_url="http://127.0.0.1:1/v1", model="auto", suites=["routing"], out=tmp_path)
+    with pytest.raises(ContaminationError, match="1 of 3 routing prompts"):
+        guard_routing_requests(requests, settings, trained)
+    allowed = settings.model_copy(update={"allow_contaminated": True})
+    kept, flagged = guard_routing_requests(requests, allowed, trained)
+    assert flagged == 1 and [r["id"] for r in kept] == ["mbpp:12", "handwritten:0"]
+    assert guard_routing_requests(requests, settings, {}) == (requests, 0)

@@ -113,3 +113,38 @@ def test_router_eval_command_scores_the_artifact_and_the_keyword_baseline(traine
     assert scores["onnx"]["handwritten"] == reported["router"]["handwritten"]["accuracy"]
     assert scores["onnx"]["real_test"] == reported["router"]["real_test"]["accuracy"]
     assert scores["keywords"]["handwritten"] == reported["keywords"]["handwritten"]["accuracy"]
+
+
+def _without_encoder(artifact_copy):
+    """The router entry re-recorded without encoder.onnx, as the default bundle ships it."""
+    from tandem.common.manifest import Manifest
+
+    manifest = Manifest(artifact_copy)
+    entry = manifest.entry("router")
+    kept = [artifact_copy / f.path for f in entry.files if not f.path.endswith("encoder.onnx")]
+    (artifact_copy / "router" / "encoder.onnx").unlink()
+    manifest.record("router", "router", kept, config=entry.config, metrics=entry.metrics, extra=entry.extra)
+
+
+def test_router_without_its_encoder_file_takes_the_packaged_one(artifact_copy, trained_router):
+    """A router trained on the packaged encoder serves from the installed package's file."""
+    reference = build_router("onnx", artifacts_dir=trained_router.artifacts_dir, domains=DOMAINS)
+    _without_encoder(artifact_copy)
+    served = build_router("onnx", artifacts_dir=artifact_copy, domains=DOMAINS)
+    for text in ("Write a Python function that reverses a string.", "hi", "Plan a cron job that backs up /etc"):
+        assert np.allclose(served.probabilities(text, None)[0], reference.probabilities(text, None)[0])
+
+
+def test_a_different_packaged_encoder_is_refused(artifact_copy):
+    meta_path = artifact_copy / "router" / "router.json"
+    meta = json.loads(meta_path.read_text())
+    meta["encoder_sha256"] = "0" * 64
+    meta_path.write_text(json.dumps(meta))
+    from tandem.common.manifest import Manifest
+
+    manifest = Manifest(artifact_copy)
+    entry = manifest.entry("router")
+    manifest.record("router", "router", [artifact_copy / f.path for f in entry.files], extra=entry.extra)
+    _without_encoder(artifact_copy)
+    with pytest.raises(RouterLoadError, match="not the encoder the router was trained with"):
+        build_router("onnx", artifacts_dir=artifact_copy, domains=DOMAINS)

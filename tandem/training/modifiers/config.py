@@ -45,6 +45,9 @@ class ModifierEvaluation(RecipeModel):
     heldout_limit: int | None = Field(64, ge=1, description="Held-out rows per source (id-hash sample).")
     heldout_max_seq_len: int = Field(2048, ge=16, description=(
         "Tokens per held-out row (longer rows are cut, the same cut for base and modifier)."))
+    heldout_threads: int | None = Field(None, ge=1, description=(
+        "llama.cpp threads for the held-out loss (default: llama.cpp's choice); 1 is fastest on a busy CPU, "
+        "where spinning threads wait on each other at every barrier."))
     task: TaskSlice = Field(description="The domain's task metric: the slice that gates `servable`.")
     min_loss_drop: float = Field(0.01, ge=0, lt=1, description=(
         "Relative held-out loss drop a modifier needs to be served (0.01 = 1% of the base's loss); "

@@ -112,7 +112,8 @@ def measure_heldout(config: ModifierConfig, adapter_gguf: Path, tokenizer_dir: P
     if path.is_file() and json.loads(path.read_text()).get("key") == key:
         log.info("%s: reusing held-out losses from %s", config.domain, path)
         return json.loads(path.read_text())
-    heldout = heldout_losses(base, adapter_gguf, tokenizer_dir, rows, config.evaluation.heldout_max_seq_len)
+    heldout = heldout_losses(base, adapter_gguf, tokenizer_dir, rows, config.evaluation.heldout_max_seq_len,
+                             config.evaluation.heldout_threads)
     write_json(path, {**heldout, "key": key})
     return {**heldout, "key": key}
 
