@@ -12,8 +12,9 @@ import time
 
 import httpx
 import openai
+import pytest
 
-from tests.conftest import free_port, wait_for
+from tests.conftest import free_port, start_tandem_up, stop_tandem_up, wait_for
 
 LONG = {"model": "tandem-base", "messages": [{"role": "user", "content": "Write a long essay about rivers."}],
         "max_tokens": 400, "temperature": 0.7}
@@ -73,3 +74,39 @@ def test_dead_engine_fails_fast_turns_unready_and_exits_for_a_restart():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_tandem_up_restarts_a_worker_whose_engine_died(tmp_path, monkeypatch):
+    """The whole chain through `tandem up`: the engine dies on its second admission, the router answers 503,
+    the supervisor restarts the worker (it exited 70), and the new worker answers."""
+    monkeypatch.setenv("TANDEM_WORKER_ENGINE_FAULT_AFTER_ADMITS", "1")  # the environment fills unset settings
+    running = start_tandem_up(tmp_path)
+    try:
+        client = openai.OpenAI(base_url=running.base_url, api_key="x", max_retries=0, timeout=120)
+        ask = {"model": "tandem-base", "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 2,
+               "temperature": 0, "extra_headers": {"Cache-Control": "no-store"}}
+        pid = httpx.get(f"{running.worker_url}/ready", headers=running.internal_headers).json()["pid"]
+        assert client.chat.completions.create(**ask).choices[0].message.content is not None
+        with pytest.raises(openai.APIStatusError) as err:
+            client.chat.completions.create(**ask)
+        assert err.value.status_code == 503
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                ready = httpx.get(f"{running.worker_url}/ready", headers=running.internal_headers, timeout=2)
+                if ready.status_code == 200 and ready.json()["pid"] != pid:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the worker was not restarted"
+            time.sleep(0.5)
+        deadline = time.monotonic() + 60  # the router sees the worker again at its next model refresh
+        while True:
+            try:
+                assert client.chat.completions.create(**ask).choices[0].message.content is not None
+                break
+            except openai.APIStatusError as exc:
+                assert exc.status_code == 503 and time.monotonic() < deadline, exc
+                time.sleep(1)
+    finally:
+        stop_tandem_up(running)
