@@ -115,7 +115,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     settings = settings or RouterSettings()
     metrics = ServiceMetrics(settings.service_name)
     router_metrics = RouterMetrics(metrics)
-    router_metrics.initialize_feedback(settings.domains)
+    router_metrics.initialize_domains(settings.domains)
     access_control = AccessControl(settings)
     limits = RequestLimits(settings.max_waiting_requests, settings.request_deadline_s, metrics)
 

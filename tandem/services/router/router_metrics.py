@@ -39,9 +39,12 @@ class RouterMetrics:
                 self.cache_lookups.labels(result, kind)
         self.escalations.labels("explicit", "explicit_model")
 
-    def initialize_feedback(self, domains: list[str]) -> None:
-        """Create every (predicted, actual) feedback series at 0, so that the first feedback is a rate
-        Prometheus can see (a series born at 1 shows no increase) and dashboards read 0, not 'no data'."""
+    def initialize_domains(self, domains: list[str]) -> None:
+        """Create the per-domain series at 0 (router confidence, every (predicted, actual) feedback pair),
+        so that the first event is a rate Prometheus can see (a series born at 1 shows no increase)
+        and dashboards read 0, not 'no data'."""
+        for domain in domains:
+            self.confidence.labels(domain)
         for predicted in domains:
             for actual in domains:
                 self.feedback.labels(predicted, actual, str(predicted == actual).lower())
