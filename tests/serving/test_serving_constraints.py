@@ -63,6 +63,13 @@ def test_named_tool_choice_calls_that_function(client):
     assert completion.choices[0].message.tool_calls[0].function.name == "get_time"
 
 
+def test_tool_choice_none_answers_in_text(client):
+    completion = ask(client, "Weather in Paris?", tools=[WEATHER], tool_choice="none", max_tokens=24)
+    assert completion.choices[0].message.tool_calls is None
+    assert completion.choices[0].finish_reason != "tool_calls"
+    assert completion.choices[0].message.content
+
+
 def test_streamed_forced_call_arrives_as_tool_call_deltas(client):
     chunks = list(ask(client, "Weather in Oslo?", tools=[WEATHER], tool_choice="required", stream=True))
     parts = [call for c in chunks if c.choices for call in (c.choices[0].delta.tool_calls or [])]

@@ -21,7 +21,13 @@ from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
 from tandem.engine.batched import BatchedEngine, SamplingParams
 from tandem.engine.chat import ChatPrompter
 from tandem.services.worker.constraints import output_grammar
-from tandem.services.worker.generation import ClientDisconnected, CompletionObserver, complete, stream
+from tandem.services.worker.generation import (
+    ClientDisconnected,
+    CompletionObserver,
+    complete,
+    offers_tools,
+    stream,
+)
 from tandem.services.worker.model_loading import ServedModels, resolve_served_models
 from tandem.services.worker.settings import WorkerSettings
 from tandem.services.worker.text_completion import complete_text, stream_text
@@ -160,7 +166,9 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         route = body.model
         try:
             adapter = state.adapter_for(body.model)
-            prompt = state.prompter.render([m.model_dump(exclude_none=True) for m in body.messages], body.tools)
+            # tool_choice "none": the tools are not described, so the model is not asked for a JSON call
+            prompt = state.prompter.render([m.model_dump(exclude_none=True) for m in body.messages],
+                                           body.tools if offers_tools(body) else None)
             tokens = state.engine.tokenize_prompt(prompt)
             room = state.engine.ctx_per_slot - len(tokens)
             requested = body.token_limit(settings.default_max_tokens)
