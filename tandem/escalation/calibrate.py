@@ -96,15 +96,16 @@ def calibrate_threshold(heldout: Path, artifacts: Path, target: tuple[str, float
         idx = [i for i, r in enumerate(rows) if label_domain(r) == domain]
         if not idx:
             raise ValueError(f"the held-out labels have no '{domain}' rows to calibrate its threshold on")
-        answered = [i for i in idx if rows[i].token_logprobs]
         scored = {
-            "difficulty": (np.array([difficulty.p_fail(request_of(rows[i]), domain) for i in idx]), idx),
-            "answer_confidence": (np.array([answer.p_fail(request_of(rows[i]), answer_of(rows[i]), domain)
-                                            for i in answered]), answered),
+            "difficulty": [(i, difficulty.p_fail(request_of(rows[i]), domain)) for i in idx],
+            "answer_confidence": [(i, answer.p_fail(request_of(rows[i]), answer_of(rows[i]), domain))
+                                  for i in idx if rows[i].token_logprobs],
         }
-        for name, (scores, subset) in scored.items():
+        for name, pairs in scored.items():
+            covered = [(i, p) for i, p in pairs if p is not None]  # rows unlike the labels get no score
+            subset = [i for i, _ in covered]
             policies[name][domain], curves[f"{name}/{domain}"] = _calibrate(
-                scores, [rows[i] for i in subset], strong[subset], target)
+                np.array([p for _, p in covered]), [rows[i] for i in subset], strong[subset], target)
     report = CalibrationReport(target={target[0]: target[1]}, strong_source=source, policies=policies)
     out = artifacts / "escalation"
     thresholds = write_json(out / "thresholds.json", {

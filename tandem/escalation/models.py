@@ -40,6 +40,12 @@ class LogisticWeights(BaseModel):
     dense_coef: list[float]
     hashed_coef: list[float] = []
     intercept: float
+    tools: bool | None = None  # every training request offered tools (True), none did (False), or mixed
+
+    def covers(self, request: ChatCompletionRequest) -> bool:
+        """Whether `request` is like the labels: a model fitted only on tool requests (BFCL) knows
+        nothing about a chat message without tools, and the other way round."""
+        return self.tools is None or bool(request.tools) == self.tools
 
     def probability(self, dense: np.ndarray, hashed: np.ndarray | None = None) -> float:
         z = (dense - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -69,9 +75,9 @@ class DifficultyModel:
         self.weights = weights
 
     def p_fail(self, request: ChatCompletionRequest, domain: str | None) -> float | None:
-        """None when `domain` has no model of its own."""
+        """None when `domain` has no model of its own, or its labels were unlike `request`."""
         model = self.weights.models.get(domain or "")
-        if model is None:
+        if model is None or not model.covers(request):
             return None
         dense, hashed = prompt_features(request)
         return model.probability(dense, hashed)
@@ -83,9 +89,9 @@ class AnswerConfidenceModel:
         self.weights = weights
 
     def p_fail(self, request: ChatCompletionRequest, answer: Answer, domain: str | None) -> float | None:
-        """None when `domain` has no model of its own."""
+        """None when `domain` has no model of its own, or its labels were unlike `request`."""
         model = self.weights.models.get(domain or "")
-        if model is None:
+        if model is None or not model.covers(request):
             return None
         return model.probability(answer_features(request, answer))
 

@@ -142,12 +142,19 @@ def _suite_rates(rows: list[LabelRow]) -> dict[str, float]:
     return {suite: float(np.mean(f)) for suite, f in fails.items()}
 
 
+def _tools_in(rows: list[LabelRow]) -> bool | None:
+    """True if every labelled request offered tools, False if none did, None if mixed."""
+    offered = {bool(r.tools) for r in rows}
+    return offered.pop() if len(offered) == 1 else None
+
+
 def _fit_domain(domain: str, train: list[LabelRow], held: list[LabelRow]
                 ) -> tuple[LogisticWeights, ModelReport, LogisticWeights, ModelReport]:
     """Both models for one domain's labels, and their held-out figures."""
     y = np.array([r.fails for r in train], dtype=int)
     dense, hashed = difficulty_matrix(train)
     difficulty, c_d = _fit(dense, hashed, y, DENSE_NAMES + ROUTER_NAMES)
+    difficulty.tools = _tools_in(train)
     p_d = np.empty(0)
     if held:
         held_dense, held_hashed = difficulty_matrix(held)
@@ -158,6 +165,7 @@ def _fit_domain(domain: str, train: list[LabelRow], held: list[LabelRow]
     held_a = [r for r in held if r.token_logprobs]
     a_dense = np.stack([answer_features(request_of(r), answer_of(r)) for r in train_a])
     answer, c_a = _fit(a_dense, None, np.array([r.fails for r in train_a], dtype=int), ANSWER_NAMES)
+    answer.tools = _tools_in(train_a)
     served = AnswerConfidenceModel(DomainWeights(models={domain: answer}))
     p_a = np.array([served.p_fail(request_of(r), answer_of(r), domain) for r in held_a])
     a_report = _report(train_a, held_a, p_a, c_a)

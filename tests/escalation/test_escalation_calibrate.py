@@ -178,3 +178,16 @@ def test_a_model_fitted_for_all_domains_is_refused_with_the_fix(artifacts, tmp_p
     Manifest(tmp_path).record(DIFFICULTY_ENTRY, "escalation", [path])
     with pytest.raises(ValueError, match="per-domain.*tandem escalation train"):
         load_weights(tmp_path, DIFFICULTY_ENTRY)
+
+
+def test_a_model_judges_only_requests_like_its_labels(artifacts):
+    """The reasoning labels offered no tools: a reasoning request with tools is outside them."""
+    weights = json.loads((artifacts / "escalation" / "difficulty.json").read_text())["models"]["reasoning"]
+    assert weights["tools"] is False
+    difficulty = build_policy("difficulty", None, str(artifacts))
+    tools = [{"type": "function", "function": {"name": "solve", "parameters": {"type": "object"}}}]
+    hard = HARD[0].format(a=3, b=7)
+    assert difficulty.judge(EscalationContext(request(hard))) is not None
+    with_tools = ChatCompletionRequest(model="tandem-reasoning", messages=[{"role": "user", "content": hard}],
+                                       tools=tools)
+    assert difficulty.judge(EscalationContext(with_tools)) is None
