@@ -88,6 +88,46 @@ def time_lookups(embedder, pairs: list[Pair], threshold: float, sample: int) -> 
             "outcomes": dict(outcomes)}
 
 
+def originals(pairs: list[Pair]) -> dict[str, set[str]]:
+    """Per source item, its unmodified prompt(s): the cached side of paraphrase pairs and of the single-edit
+    negatives, the prompt without the constraint; none for translations (each side is its own question)."""
+    out: dict[str, set[str]] = {}
+    for p in pairs:
+        if p.kind == "constraint":
+            out.setdefault(p.item, set()).add(min(p.cached, p.query, key=len))
+        elif p.kind != "language":
+            out.setdefault(p.item, set()).add(p.cached)
+    return out
+
+
+def index_wide(embedder, pairs: list[Pair], threshold: float) -> dict:
+    """Every query against one index of every cached prompt of the split, as a busy cache would see it:
+    a query may now match another pair's entry. Served another item's prompt, or a changed variant of
+    its own, is a false hit; its own item's unmodified prompt is a right answer for a paraphrase."""
+    index = SemanticIndex(embedder, Verifier(list(GUARDS)), threshold, max_entries=len(pairs) + 1)
+    for i, pair in enumerate(pairs):
+        index.add("bench", pair.cached, f"k{i}")
+    same = originals(pairs)
+    outcomes: Counter = Counter()
+    for i, pair in enumerate(pairs):
+        found = index.lookup("bench", pair.query)
+        if found.key is None:
+            outcomes["paraphrase_miss" if pair.positive else "negative_miss"] += 1
+        elif found.text == pair.query:  # the very same prompt cached by another pair: a right answer
+            outcomes["paraphrase_hit" if pair.positive else "negative_identical_prompt"] += 1
+        elif found.key == f"k{i}":
+            outcomes["paraphrase_hit" if pair.positive else "negative_false_hit"] += 1
+        elif pair.positive and found.text in same.get(pair.item, ()):
+            outcomes["paraphrase_hit"] += 1
+        else:
+            outcomes["paraphrase_wrong_entry" if pair.positive else "negative_false_hit"] += 1
+    n_pos = sum(p.positive for p in pairs)
+    return {"index_entries": len(index), "outcomes": dict(outcomes),
+            "paraphrase_hits": outcomes["paraphrase_hit"] / n_pos,
+            "paraphrase_wrong_entry": outcomes["paraphrase_wrong_entry"] / n_pos,
+            "false_hits": outcomes["negative_false_hit"] / (len(pairs) - n_pos)}
+
+
 def plot(curves: dict, chosen: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -164,6 +204,10 @@ def main() -> None:
             print(f"  {label}: threshold {t} ->", json.dumps({k: v for k, v in chosen[label].items()
                                                               if k == "heldout"}, default=str)[:400])
         t_guarded = chosen[f"{name} + guards"]["threshold"]
+        if t_guarded is not None:
+            chosen[f"{name} + guards"]["index_wide"] = {"dev": index_wide(embedder, dev, t_guarded),
+                                                        "heldout": index_wide(embedder, held, t_guarded)}
+            print(f"  index-wide ({name} + guards):", chosen[f"{name} + guards"]["index_wide"])
         latency[name] = time_lookups(embedder, held, t_guarded if t_guarded is not None else 0.99,
                                      args.latency_lookups)
         print(f"  latency ({name} + guards):", latency[name])
