@@ -63,7 +63,8 @@ class RunningTandem:
 def start_tandem_up(artifacts: Path, *extra: str) -> RunningTandem:
     port, worker_port, modifier_port = free_port(), free_port(), free_port()
     cmd = [sys.executable, "-m", "tandem.cli", "up", "--port", str(port), "--artifacts", str(artifacts),
-           f"base_model.port={worker_port}", f"modifier_worker.port={modifier_port}", *extra]
+           f"base_model.port={worker_port}", f"modifier_worker.port={modifier_port}",
+           "default_bundle=false", *extra]  # exactly `artifacts`, never the bundled default
     token = secrets.token_urlsafe(24)  # set here so that tests can reach the workers directly
     proc = subprocess.Popen(cmd, start_new_session=True, env={**os.environ, "TANDEM_INTERNAL_TOKEN": token})
     running = RunningTandem(proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{worker_port}",
