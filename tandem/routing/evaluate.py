@@ -47,6 +47,11 @@ def ece(labels: np.ndarray, probs: np.ndarray) -> float:
     return round(expected_calibration_error(probs.max(axis=1), probs.argmax(axis=1) == labels), 4)
 
 
+def nll(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true labels."""
+    return round(float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)).mean()), 4)
+
+
 def keyword_probs(examples: list[RoutingExample], domains: list[str]) -> np.ndarray:
     router = KeywordRouter(domains=domains)
     rows = []

@@ -57,7 +57,8 @@ def test_report_leads_with_the_real_prompt_test_set(trained_router):
 def test_calibration_is_reported_before_and_after(trained_router):
     calibration = trained_router.report["calibration"]["second-stage"]
     assert calibration["temperature"] > 0
-    # T minimises NLL on the calibration rows (real dev), not ECE, so allow a little slack; a T applied
-    # the wrong way breaks this.
-    assert 0 <= calibration["ece_calibration_after"] <= calibration["ece_calibration_before"] + 0.02
+    # T minimises NLL on the calibration rows (real dev), not ECE (on ~100 rows ECE moves either way:
+    # 0.089 -> 0.110 in one small-slice run); a T applied the wrong way raises the NLL.
+    assert calibration["nll_calibration_after"] <= calibration["nll_calibration_before"] + 1e-4
+    assert 0 <= calibration["ece_calibration_after"] <= 0.25
     assert trained_router.report["calibrate_on"] == "real_dev"
