@@ -125,7 +125,8 @@ def _per_domain(router_eval: dict[str, dict]) -> list[str]:
 
 
 def _calibration(cal: dict[str, dict]) -> list[str]:
-    sets = [k.removeprefix("ece_").removesuffix("_before") for k in cal["second-stage"] if k.endswith("_before")]
+    sets = [k.removeprefix("ece_").removesuffix("_before") for k in cal["second-stage"]
+            if k.startswith("ece_") and k.endswith("_before")]
     lines = ["## Calibration", "", CALIBRATION_NOTE, "",
              "| head | default margin | temperature | " + " | ".join(f"ECE {s} before -> after" for s in sets) + " |",
              "|---|---|---|" + "---|" * len(sets)]
