@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # labels.py imports openai, which serving does not install
 # the base) stand for no domain's traffic and fit no model.
 DOMAIN_SUITES: dict[str, tuple[str, ...]] = {"reasoning": ("gsm8k", "math"), "code": ("mbpp", "humaneval"),
                                              "automation": ("bfcl",)}
+TOOL_DOMAIN = "automation"  # where a request with tools is an action: prose instead of a call fails it
 MIN_ROWS = 30  # fewer train labels than this: no model for the domain
 MIN_PER_OUTCOME = 5  # fewer failures (or successes) than this: nothing to tell them apart from
 ROUTE_PREFIX = "tandem-"

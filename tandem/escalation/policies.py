@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from tandem.common.wire import ChatCompletionRequest
 from tandem.escalation.answers import Answer
-from tandem.escalation.domains import domain_of_route
+from tandem.escalation.domains import TOOL_DOMAIN, domain_of_route
 from tandem.escalation.features import structure_failures
 from tandem.escalation.models import (
     ANSWER_ENTRY,
@@ -163,7 +163,8 @@ class AnswerConfidencePolicy:
 class AnswerStructurePolicy:
     """Escalate an answer that fails a structure check against its request (any domain, no model):
     a tool call naming no offered function or with arguments its schema rejects, no call where the
-    request forced one, fenced Python that does not parse. Needs no labels and no logprobs."""
+    request forced one, fenced Python that does not parse, and prose instead of a call for a request
+    the router sent to automation with tools offered. Needs no labels and no logprobs."""
 
     name, stage, needs_threshold = "answer_structure", "after", False
 
@@ -174,6 +175,11 @@ class AnswerStructurePolicy:
         if context.answer is None:
             return None
         failed = structure_failures(context.request, context.answer)
+        # The router judged the request an action (automation) and the client offered tools for it:
+        # an answer in prose instead of a call did not do what was asked.
+        offered = bool(context.request.tools) and context.request.tool_choice != "none"
+        if context.domain == TOOL_DOMAIN and offered and not context.answer.tool_calls:
+            failed.append("call_missing")
         return Verdict(policy=self.name, escalate=bool(failed), score=float(len(failed)), threshold=1.0)
 
 

@@ -154,6 +154,10 @@ def test_answer_structure_policy_checks_without_a_model():
     assert policy.judge(EscalationContext(forced, answer=Answer(text="It is sunny."))).escalate
     assert not policy.judge(EscalationContext(ask, answer=Answer(text="It is sunny."))).escalate, \
         "text where a call was optional is not a structure failure"
+    action = EscalationContext(ask, routed("automation"), answer=Answer(text="It is sunny."))
+    assert policy.judge(action).escalate, "prose instead of a call, for a request routed to automation"
+    chat = EscalationContext(ask, routed("general"), answer=Answer(text="It is sunny."))
+    assert not policy.judge(chat).escalate
     broken = "```python\ndef f(:\n    return 1\n```"
     assert policy.judge(EscalationContext(request("Write f."), answer=Answer(text=broken))).escalate
     fine = "```python\ndef f():\n    return 1\n```\nHi there!"
