@@ -77,7 +77,7 @@ def write_report(out: Path, figures: dict[str, Any], verdicts: list[dict[str, An
     passed = sum(v["passed"] for v in verdicts)
     verdict = "PASSED" if passed == len(verdicts) else "FAILED"
     gate_rows = [(v["figure"], _fmt(v["value"]), v["bound"], "pass" if v["passed"] else "FAIL",
-                  (v["note"] + " " + v["why"]).strip()) for v in verdicts]
+                  "; ".join(x for x in (v["note"], v["why"]) if x)) for v in verdicts]
     figure_rows = [(k, _fmt(v)) for k, v in sorted(figures.items())]
 
     md = [f"# Validation report: {verdict} ({passed}/{len(verdicts)} gates)", "",

@@ -4,6 +4,7 @@ its plots, and a failed gate failing the stage."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -43,10 +44,10 @@ def test_validation_measures_the_served_stack_reports_and_fails_on_a_gate(tmp_pa
     with pytest.raises(GateFailure, match=r"1 of 3 gates failed .*task\.mmlu"):
         validate_build(artifacts, base, section, gates, upstream, out)
 
-    figures = (out / "figures.json").read_text()
+    figures = json.loads((out / "figures.json").read_text())["figures"]
     for figure in ("task.mmlu", "routing.accuracy", "latency.p95_s", "size.base_mb",
                    "escalation.answer_confidence_auroc"):
-        assert f'"{figure}"' in figures, figure
+        assert isinstance(figures[figure], float), figure
     report = (out / "report.md").read_text()
     assert report.startswith("# Validation report: FAILED (2/3 gates)")
     assert "| task.mmlu |" in report and "| FAIL |" in report
