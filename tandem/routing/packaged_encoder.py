@@ -27,7 +27,7 @@ def packaged_encoder_path(expected_sha256: str | None = None) -> Path:
     spec = importlib.util.find_spec(MODULE)
     if spec is None or not spec.submodule_search_locations:
         raise PackagedEncoderError(f"the router's encoder package is not installed: pip install {PIP_NAME}")
-    path = Path(list(spec.submodule_search_locations)[0]) / FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / FILE
     if not path.is_file():
         raise PackagedEncoderError(f"{MODULE} is installed but {path} is missing")
     if expected_sha256 and sha256_file(path) != expected_sha256:

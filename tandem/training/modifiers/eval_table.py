@@ -32,8 +32,8 @@ def _base_on(entry: dict[str, Any], diff: dict[str, float]) -> dict[str, float]:
 
 def eval_table(matrix: dict[str, dict[str, Any]], metrics: dict[str, dict[str, Any]]) -> str:
     """`matrix` from `score_matrix`; `metrics[domain]["heldout"]` from `heldout_losses`."""
-    lines = ["| domain | task slice | base | modifier | modifier - base (paired) | wins / losses, one-sided "
-             "McNemar p (gain) | held-out loss base -> modifier |",
+    lines = [("| domain | task slice | base | modifier | modifier - base (paired) | wins / losses, one-sided "
+              "McNemar p (gain) | held-out loss base -> modifier |"),
              "|---|---|---|---|---|---|---|"]
     for domain, entry in matrix.items():
         if domain not in metrics:
