@@ -163,7 +163,8 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request, state: StateDep):
         started = time.perf_counter()
-        route = body.model
+        # A metric label, so never the client's string: an unknown model is counted as "unknown".
+        route = body.model if body.model in state.model_names() else "unknown"
         try:
             adapter = state.adapter_for(body.model)
             # tool_choice "none": the tools are not described, so the model is not asked for a JSON call
