@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tandem.common.manifest import MANIFEST_NAME, Manifest
-from tandem.eval.splits import SPLITS, split_ids
+from tandem.eval.splits import SPLITS, SplitError, split_ids
 
 
 class ContaminationError(Exception):
@@ -42,8 +42,11 @@ def _add(result: dict[str, dict[str, set[str]]], name: str, trained_on: dict) ->
     for dataset, spec in trained_on.items():
         ids: set[str] = set()
         values = spec.get("ids", []) if isinstance(spec, dict) else spec
-        for value in values:
-            ids |= split_ids(dataset, value) if value in SPLITS else {str(value)}
+        try:
+            for value in values:
+                ids |= split_ids(dataset, value) if value in SPLITS else {str(value)}
+        except SplitError:
+            continue  # no split file: not a dataset `tandem eval` scores (e.g. the router's template rows)
         result.setdefault(dataset, {})[name] = ids
 
 
