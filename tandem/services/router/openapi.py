@@ -107,7 +107,9 @@ def router_openapi(app: FastAPI, domains: list[str]) -> dict[str, Any]:
                                     "its chunks ending in `data: [DONE]`.",
                                     "content": {"application/json": {"schema": {
                                         "$ref": f"#/components/schemas/{model.__name__}"}},
-                                                "text/event-stream": {"schema": {"type": "string"}}}}
+                                                # each event's data: a JSON chunk, an error object, or "[DONE]"
+                                                "text/event-stream": {"schema": {
+                                                    "anyOf": [{"type": "object"}, {"type": "string"}]}}}}
     return schema
 
 
