@@ -236,7 +236,8 @@ class Supervisor:
                 return 0  # asked to stop while starting: a clean stop, like after startup
             router = self.services[-1]
             # /ready lists the models without an API key (the router may require one, maybe from a file).
-            models = httpx.get(f"{router.url}/ready", timeout=5).json()["models"]
+            # It can read 503 again a moment later (a worker's first poll lagging): report, never crash on it.
+            models = httpx.get(f"{router.url}/ready", timeout=5).json().get("models") or ["(see /v1/models)"]
             print(f"Tandem is up: {router.url}/v1  (models: {', '.join(models)})", flush=True)
             return self._watch()
         except RuntimeError as exc:
