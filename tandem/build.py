@@ -133,10 +133,10 @@ def adapter_digests(adapters: dict[str, Path]) -> dict[str, str]:
 
 def read_task_matrix(path: Path, adapters: dict[str, Path]) -> dict:
     """A matrix scored elsewhere, refused unless it scored exactly these adapter files."""
-    saved = json.loads(path.read_text())
-    if saved["adapters_sha256"] != adapter_digests(adapters):
+    saved, exported = json.loads(path.read_text()), adapter_digests(adapters)
+    if saved["adapters_sha256"] != exported:
         raise SystemExit(f"{path} scored other adapter files than the ones exported here "
-                         f"({saved['adapters_sha256']} vs {adapter_digests(adapters)})")
+                         f"({saved['adapters_sha256']} vs {exported})")
     return saved["matrix"]
 
 
