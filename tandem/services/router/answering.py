@@ -224,25 +224,36 @@ def _stored_facts(facts: RouteFacts) -> dict:
 
 async def relay(upstream: httpx.Response, facts: RouteFacts, started: float, state: RouterState, source: str,
                  plan: CachePlan | None):
-    """Pass an SSE stream through chunk by chunk; closing it (client gone) closes the upstream's. A stream
-    that completes is assembled into an answer and stored in the cache."""
+    """Pass an SSE stream through, whole events at a time (so an error event the router adds never lands
+    inside a half-sent one); closing it (client gone) closes the upstream's. A stream that completes is
+    assembled into an answer and stored in the cache."""
     metrics = state.metrics
     assembler = StreamAssembler() if plan is not None and state.cache is not None else None
     first = True
     status = 200
     chunks = upstream.aiter_raw()
+    pending = b""  # bytes of an event not yet complete: only whole events are passed on
     try:
         while True:
             try:  # the rest of the request's deadline (limits.py) bounds the stream too
                 chunk = await asyncio.wait_for(anext(chunks), max(0.0, state.settings.request_deadline_s -
                                                                   (time.perf_counter() - started)))
             except StopAsyncIteration:
+                if pending:  # an upstream that does not end its last event with a blank line
+                    if assembler is not None:
+                        assembler.feed(pending)
+                    yield pending
                 break
             except TimeoutError:
                 status = 504
                 message = f"The answer did not finish within the router's deadline of {state.settings.request_deadline_s:g}s."
                 yield f"data: {json.dumps(error_body(message, 'timeout_error', None, 'deadline_exceeded'))}\n\n".encode()
                 break
+            end = chunk.rfind(b"\n\n")
+            if end < 0:
+                pending += chunk
+                continue
+            chunk, pending = pending + chunk[:end + 2], chunk[end + 2:]
             if first:
                 metrics.ttft.labels(metrics.service, facts.route).observe(time.perf_counter() - started)
                 first = False

@@ -62,15 +62,35 @@ def offers_tools(body: ChatCompletionRequest) -> bool:
     return bool(body.tools) and body.tool_choice != "none"
 
 
-async def next_event(handle: GenerationHandle, request: Request) -> GenerationEvent:
-    """The next engine event; cancels the generation if the client goes away meanwhile."""
-    while True:
-        try:
-            return await asyncio.wait_for(handle.events.get(), timeout=DISCONNECT_POLL_S)
-        except TimeoutError:
-            if await request.is_disconnected():
-                handle.cancel()
-                raise ClientDisconnected("client disconnected")
+async def collect_events(handle: GenerationHandle, request: Request,
+                         observer: CompletionObserver) -> list[GenerationEvent]:
+    """Every event of a non-streamed generation, up to the one with a finish reason. The client is checked
+    at least every DISCONNECT_POLL_S, also while tokens keep coming (a fast generation never waits that
+    long for one event, and would otherwise run to its end for nobody); if it has gone, the generation
+    is cancelled and ClientDisconnected raised."""
+    events: list[GenerationEvent] = []
+    checked_at = time.monotonic()
+    try:
+        while True:
+            try:
+                event = await asyncio.wait_for(handle.events.get(), timeout=DISCONNECT_POLL_S)
+            except TimeoutError:
+                event = None
+            if event is None or time.monotonic() - checked_at >= DISCONNECT_POLL_S:
+                checked_at = time.monotonic()
+                if await request.is_disconnected():
+                    raise ClientDisconnected("client disconnected")
+            if event is None:
+                continue
+            observer.saw(event)
+            if event.error:
+                raise event_error(event)
+            events.append(event)
+            if event.finish_reason:
+                return events
+    except BaseException:
+        handle.cancel()
+        raise
 
 
 class CompletionObserver:
@@ -96,20 +116,10 @@ class CompletionObserver:
 
 async def complete(handle: GenerationHandle, body: ChatCompletionRequest, request: Request,
                    observer: CompletionObserver) -> ChatCompletionResponse:
-    text, tokens = [], []
-    try:
-        while True:
-            event = await next_event(handle, request)
-            observer.saw(event)
-            if event.error:
-                raise event_error(event)
-            text.append(event.text)
-            tokens.extend(event.tokens)
-            if event.finish_reason:
-                break
-    except BaseException:
-        handle.cancel()
-        raise
+    events = await collect_events(handle, request, observer)
+    event = events[-1]
+    text = [e.text for e in events]
+    tokens = [t for e in events for t in e.tokens]
     content = "".join(text)
     finish = event.finish_reason
     tool_calls = parse_tool_calls(content) if offers_tools(body) else None

@@ -11,7 +11,7 @@ from fastapi import Request
 from tandem.common.legacy_wire import CompletionChoice, CompletionRequest, CompletionResponse, new_legacy_id
 from tandem.common.wire import Usage
 from tandem.engine.batched import GenerationEvent, GenerationHandle
-from tandem.services.worker.generation import CompletionObserver, event_error, next_event
+from tandem.services.worker.generation import CompletionObserver, collect_events, event_error
 
 
 def _usage(event: GenerationEvent) -> Usage:
@@ -21,19 +21,9 @@ def _usage(event: GenerationEvent) -> Usage:
 
 async def complete_text(handle: GenerationHandle, body: CompletionRequest, request: Request,
                         observer: CompletionObserver) -> CompletionResponse:
-    parts = []
-    try:
-        while True:
-            event = await next_event(handle, request)
-            observer.saw(event)
-            if event.error:
-                raise event_error(event)
-            parts.append(event.text)
-            if event.finish_reason:
-                break
-    except BaseException:
-        handle.cancel()
-        raise
+    events = await collect_events(handle, request, observer)
+    event = events[-1]
+    parts = [e.text for e in events]
     return CompletionResponse(model=body.model, usage=_usage(event),
                               choices=[CompletionChoice(text="".join(parts), finish_reason=event.finish_reason)])
 
