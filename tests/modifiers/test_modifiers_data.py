@@ -78,3 +78,33 @@ def test_rendered_tool_answer_is_what_the_worker_parses_back():
 
 def test_trained_on_names_datasets_and_splits_for_the_contamination_guard():
     assert trained_on(["bfcl", "mbpp_bash"]) == {"bfcl": ["train", "dev"], "mbpp": ["train", "dev"]}
+
+
+@pytest.mark.parametrize("split", ["train", "dev"])
+def test_no_fit_rows_answer_without_a_call_and_offer_no_gold_function(split):
+    from tandem.eval.tool_answers import extract_calls
+    from tandem.training.modifiers.data.automation import gold_function_names
+
+    items = {it.id: it for it in load_items("bfcl", split=split)}
+    rows = build_rows(["bfcl_no_fit"], split)
+    assert len(rows) >= (150 if split == "train" else 20)
+    for row in rows:
+        source_id, partner_id = _native_id(row.id).split("+")
+        # both the request and the offered tools come from this split: no test id, no irrelevance item
+        assert source_id in items and partner_id in items
+        offered = {t["function"]["name"] for t in row.tools}
+        assert offered == {t["function"]["name"] for t in items[partner_id].tools}
+        assert not gold_function_names(items[source_id]) & offered
+        rendered = render_messages(row.messages, row.tools)
+        assert rendered[0]["role"] == "system" and "You can call these functions" in rendered[0]["content"]
+        answer = rendered[-1]
+        assert answer["role"] == "assistant" and answer["content"]
+        assert "tool_calls" not in row.messages[-1]
+        assert parse_tool_calls(answer["content"]) is None
+        assert extract_calls(answer["content"], None, offered) == []
+
+
+def test_no_fit_rows_are_a_sensible_share_of_automation_training():
+    rows = build_rows(["bfcl", "bfcl_no_fit", "mbpp_bash"], "train")
+    share = sum(r.source == "bfcl_no_fit" for r in rows) / len(rows)
+    assert 0.15 <= share <= 0.30

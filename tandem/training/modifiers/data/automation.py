@@ -55,3 +55,91 @@ def bfcl_rows(split: str) -> Iterator[TrainingRow]:
             continue
         answer = {"role": "assistant", "content": None, "tool_calls": gold_tool_calls(item.gold, item.id)}
         yield TrainingRow(id=f"bfcl/{item.id}", source="bfcl", messages=[*item.messages, answer], tools=item.tools)
+
+
+# --- "no function fits" rows -------------------------------------------------------------------
+# A modifier trained only on rows that end in a call learns to call *something* whatever it is
+# offered: the first GPU adapter called a function on 29 of 30 BFCL irrelevance items (the base
+# declined on 25). These rows teach the other answer. Each takes a BFCL item of the same split
+# (train ids train, dev ids stop early; never a test id, and never BFCL's own irrelevance
+# categories, which are evaluation slices), keeps its request, offers it the tools of another
+# item of that split whose functions share no content word with it, and answers in plain text.
+# A request that reads like one of BFCL's irrelevance questions (word Jaccard >= 0.5) is left out,
+# so the irrelevance slice does not measure a memorised refusal.
+
+NO_FIT_FRACTION = 0.4  # of the split's BFCL items get a no-fit row: ~20% of all automation rows
+NO_FIT_REPLIES = [
+    "None of the functions I can call fits this request, so I can't answer it with a function call.",
+    "The available functions don't cover this request, so I won't call any of them.",
+    "I can't do this with the functions provided: none of them matches what you're asking for.",
+    "No function offered here can handle this request, so I'm not calling one.",
+]
+_GENERIC = {"get", "set", "calculate", "calc", "find", "compute", "info", "information", "data", "details",
+            "the", "and", "for", "with", "from", "by", "to", "of", "in", "on", "a", "an", "api", "function",
+            "list", "search", "check", "create", "update", "make", "value", "number", "total", "count"}
+
+
+def _hash(text: str) -> int:
+    import hashlib
+
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
+
+
+def _words(text: str) -> set[str]:
+    import re
+
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2 and w not in _GENERIC}
+
+
+def _tool_words(tools: list[dict[str, Any]]) -> set[str]:
+    """Content words of the tools' names and descriptions (names split on _ and .)."""
+    words: set[str] = set()
+    for tool in tools:
+        fn = tool.get("function", tool)
+        words |= _words(fn["name"].replace("_", " ").replace(".", " "))
+        words |= _words(fn.get("description") or "")
+    return words
+
+
+def _request_text(item) -> str:
+    return " ".join(m["content"] for m in item.messages if m["role"] == "user" and isinstance(m.get("content"), str))
+
+
+def _irrelevance_questions() -> list[set[str]]:
+    from tandem.eval.splits import split_ids
+
+    test = split_ids("bfcl", "test")
+    return [_words(_request_text(it)) for it in load_items("bfcl")
+            if it.id in test and "irrelevance" in it.meta.get("category", "")]
+
+
+def _near(words: set[str], others: list[set[str]], threshold: float = 0.5) -> bool:
+    return any(words and o and len(words & o) / len(words | o) >= threshold for o in others)
+
+
+def gold_function_names(item) -> set[str]:
+    return {name.replace(".", "_") for call in item.gold for name in call}
+
+
+def no_fit_rows(split: str) -> Iterator[TrainingRow]:
+    """BFCL requests of `split` offered another item's unrelated tools, answered without a call."""
+    items = sorted((it for it in load_items("bfcl", split=split) if it.gold and it.tools), key=lambda it: it.id)
+    irrelevance = _irrelevance_questions()
+    tool_words = {it.id: _tool_words(it.tools) for it in items}
+    for item in items:
+        if _hash(f"no-fit:{item.id}") % 1000 >= NO_FIT_FRACTION * 1000:
+            continue
+        request = _words(_request_text(item))
+        if _near(request, irrelevance):
+            continue
+        gold = gold_function_names(item)
+        own = tool_words[item.id] | _tool_words([t for t in item.tools if t["function"]["name"] in gold])
+        partners = [p for p in items if p.id != item.id
+                    and not gold & {t["function"]["name"] for t in p.tools}
+                    and not (own | request) & tool_words[p.id]]
+        if not partners:
+            continue
+        partner = min(partners, key=lambda p: _hash(f"{item.id}:{p.id}"))
+        reply = NO_FIT_REPLIES[_hash(f"reply:{item.id}") % len(NO_FIT_REPLIES)]
+        yield TrainingRow(id=f"bfcl_no_fit/{item.id}+{partner.id}", source="bfcl_no_fit",
+                          messages=[*item.messages, {"role": "assistant", "content": reply}], tools=partner.tools)
