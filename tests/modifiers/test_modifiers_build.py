@@ -49,3 +49,21 @@ def test_build_leaves_evaluated_modifiers_and_escalation_models(tiny_base_gguf, 
     assert "| code |" in table and "| automation |" in table
     summary = json.loads(done.stdout.strip().splitlines()[-2])
     assert set(summary["servable"]) == {"code", "automation"}
+
+
+def test_evaluation_plan_measures_cost_on_a_domain_without_a_candidate():
+    from tandem.build import evaluation_plan
+    from tandem.common.recipe_config import load_config
+    from tandem.training.modifiers.config import ModifierConfig
+
+    def config(domain):
+        return load_config(ModifierConfig, ROOT / "configs" / "modifiers" / f"{domain}.yaml", [])
+
+    slices, plan, full = evaluation_plan([config("automation")], {"tandem-automation": Path("a.gguf")}, 100, 240,
+                                         [config("code"), config("reasoning"), config("automation")])
+    assert list(slices) == ["automation", "code", "reasoning", "irrelevance"]
+    assert plan["automation"] == ["tandem-base", "tandem-automation"]
+    assert slices["automation"].limit is None  # the own task keeps its whole split
+    for cost in ("code", "reasoning"):  # cost only: base and the candidate on the same 100 items
+        assert plan[cost] == ["tandem-base", "tandem-automation"] and slices[cost].limit == 100
+    assert slices["irrelevance"].limit == 240 and full == frozenset({"irrelevance"})

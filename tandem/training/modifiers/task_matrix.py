@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="Where the matrix JSON goes.")
     parser.add_argument("--config-dir", type=Path, default=Path("configs/modifiers"))
     parser.add_argument("--domains", default="code,reasoning,automation")
+    parser.add_argument("--cost-domains", default="", help="Domains without a candidate whose task measures "
+                        "the candidates' cost only (base + every candidate on --cross-domain-limit items).")
     parser.add_argument("--cross-domain-limit", type=int, default=100)
     parser.add_argument("--irrelevance-limit", type=int, default=120)
     parser.add_argument("--replicas", type=int, default=1, help="Independent `tandem up` stacks.")
@@ -48,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
                for d in args.domains.split(",") if d]
     manifest = Manifest(args.staging)
     adapters = {f"tandem-{c.domain}": args.staging / manifest.entry(c.domain).files[0].path for c in configs}
-    slices, plan, full = evaluation_plan(configs, adapters, args.cross_domain_limit, args.irrelevance_limit)
+    cost_configs = [load_config(ModifierConfig, args.config_dir / f"{d}.yaml", args.overrides)
+                    for d in args.cost_domains.split(",") if d]
+    slices, plan, full = evaluation_plan(configs, adapters, args.cross_domain_limit, args.irrelevance_limit,
+                                         cost_configs)
     started = time.monotonic()
     with serving_pool(args.staging, args.replicas, args.threads, args.slots) as urls:
         matrix = score_matrix(urls, slices, plan, configs[0].evaluation.confidence,
@@ -59,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         "adapters_sha256": adapter_digests(adapters), "matrix": matrix,
         "settings": {"replicas": args.replicas, "slots": args.slots, "threads": args.threads,
                      "concurrency": args.concurrency, "cross_domain_limit": args.cross_domain_limit,
-                     "irrelevance_limit": args.irrelevance_limit, "sampling": "greedy (temperature 0, seed 0)"},
+                     "irrelevance_limit": args.irrelevance_limit, "cost_domains": args.cost_domains,
+                     "sampling": "greedy (temperature 0, seed 0)"},
         "wall_s": time.monotonic() - started}))
     for name, entry in matrix.items():
         print(name, {m: f"{s['score']:.3f} (n={s['n']})" for m, s in entry["models"].items()})
