@@ -1,13 +1,18 @@
-"""Serving benchmark: Tandem's router end to end against its peers, in one run, on one GGUF.
+"""Serving benchmark: Tandem (router end to end) against llama-server built from the same llama.cpp
+sources and raw llama-cpp-python, every system in the same run, on one GGUF and the same adapters.
 
-Peers: raw llama-cpp-python in-process (the ceiling for one stream), llama-cpp-python's own
-server, and llama-server built from the llama.cpp sources in the llama-cpp-python sdist
-(continuous batching). Same prompts, greedy, 64 new tokens, concurrency 1 and 4. Every system
-streams, so time to first token is measured the same way; tokens are counted as content chunks
-(one per token on every system). Writes bench/results/serving.json and prints a table with the
-ratios the targets are stated in. Machines are shared and noisy: compare within one run.
+The matrix: concurrency 1, 4 and 16; prompts of about 50 and 1,000 of the model's tokens; 128 new
+tokens, greedy, streamed; two traffic mixes: all-base, and mixed (round robin over the base and every
+modifier the artifacts folder lists; llama-server gets the same adapters through its per-request
+`lora` field); plus a shared-prefix workload (a ~600-token system prompt with few-shot turns that every
+request repeats) to show prefix reuse. Each cell runs `--reps` times, the systems interleaved per rep
+so drift on a shared machine hits all of them; the table shows the median and the min-max spread of
+tokens/s, TTFT p50/p95, inter-token latency p50/p95 and errors. Raw llama-cpp-python runs one
+request at a time (its only mode), all-base, so it appears at concurrency 1 only. Tandem's response
+cache is bypassed (`Cache-Control: no-cache`). Writes bench/results/serving.json.
 
-    python -m bench.serving [--requests 16] [--max-tokens 64] [--skip llama_cpp_server]
+    python -m bench.serving --artifacts build/bench-artifacts          # the full matrix (~30 min on 2 cores)
+    python -m bench.serving --quick --artifacts build/bench-artifacts  # concurrency 1 and 4, short prompts, 1 rep
 """
 
 from __future__ import annotations
@@ -15,228 +20,177 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import statistics
-import subprocess
 import sys
-import threading
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-import httpx
-
+from bench.serving import systems
+from bench.serving.client import CellResult, run_cell, run_in_process
+from bench.serving.workload import Workload, messages_for, model_for
+from tandem.common.manifest import Manifest
 from tandem.common.model_files import embedded_model_path
-from tests.conftest import free_port, wait_for
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-PROMPTS = [
-    "Explain why the sky is blue.", "Write a short poem about the sea.", "What is a hash table?",
-    "Give me three tips for learning to cook.", "Describe the water cycle.", "What does a compiler do?",
-    "Summarize the plot of a detective story.", "How do vaccines work?",
-]
+TARGETS = {"c1_tokens_per_s": 0.95, "c1_ttft_max": 1.5, "c4_tokens_per_s": 1.0, "c16_tokens_per_s": 1.0,
+           "mixed_tokens_per_s": 1.0}  # Tandem / llama-server, fixed in the issue before any run
 
 
-@dataclass
-class RequestResult:
-    latency: float
-    ttft: float
-    tokens: int
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifacts", type=Path, help="A built artifacts folder: its base and modifiers are "
+                        "served (mixed traffic needs modifiers); default: the embedded base alone.")
+    parser.add_argument("--quick", action="store_true", help="Concurrency 1 and 4, short prompts, one rep (<= 5 min).")
+    parser.add_argument("--concurrency", type=int, nargs="*", default=None)
+    parser.add_argument("--prompt-tokens", type=int, nargs="*", default=None)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--reps", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="llama.cpp threads of the peers; `tandem up` shares the same cores among its workers.")
+    parser.add_argument("--slots", type=int, default=16, help="Parallel sequences, the same on every server.")
+    parser.add_argument("--ctx-per-slot", type=int, default=2048)
+    parser.add_argument("--systems", nargs="*", default=["tandem", "llama-server", "raw"],
+                        choices=["tandem", "llama-server", "raw"])
+    parser.add_argument("--tandem-set", nargs="*", default=[], help="Extra `tandem up` overrides (key=value).")
+    parser.add_argument("--out", type=Path, default=RESULTS / "serving.json")
+    args = parser.parse_args()
+    args.concurrency = args.concurrency or ([1, 4] if args.quick else [1, 4, 16])
+    args.prompt_tokens = args.prompt_tokens or ([50] if args.quick else [50, 1000])
+    args.reps = args.reps or (1 if args.quick else 3)
+    return args
 
 
-@dataclass
-class RunSummary:
-    system: str
-    concurrency: int
-    requests: int
-    failed: int
-    tokens: int
-    wall_s: float
-    tokens_per_s: float
-    p50_latency_s: float
-    p95_latency_s: float
-    p50_ttft_s: float
-    p95_ttft_s: float
+def served_files(artifacts: Path | None) -> tuple[Path, dict[str, Path]]:
+    """The base GGUF and the servable modifiers (model name -> LoRA GGUF) of an artifacts folder."""
+    if artifacts is None:
+        return embedded_model_path(), {}
+    entries = Manifest(artifacts).entries()
+    bases = [e for e in entries.values() if e.kind == "base"]
+    base_path = artifacts / bases[0].files[0].path if bases else embedded_model_path()
+    modifiers = {f"tandem-{name}": artifacts / e.files[0].path for name, e in entries.items()
+                 if e.kind == "modifier" and e.servable}
+    return base_path, modifiers
 
 
-def _pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+def cells(args: argparse.Namespace, modifiers: dict[str, Path]) -> list[tuple[int, Workload, str]]:
+    mixes = ["base", "mixed"] if modifiers else ["base"]
+    plan = [(c, Workload(f"prompt{n}", n), mix) for c in args.concurrency for n in args.prompt_tokens for mix in mixes]
+    plan.append((4, Workload("shared-prefix600", 600, shared_prefix=True), "base"))
+    return plan
 
 
-def _summary(system: str, concurrency: int, results: list[RequestResult], wall: float, failed: int = 0) -> RunSummary:
-    tokens = sum(r.tokens for r in results)
-    lat, ttft = [r.latency for r in results] or [0.0], [r.ttft for r in results] or [0.0]
-    return RunSummary(system, concurrency, len(results), failed, tokens, wall, tokens / wall,
-                      _pct(lat, 50), _pct(lat, 95), _pct(ttft, 50), _pct(ttft, 95))
+def requests_for(c: int) -> int:
+    return max(8, c)
 
 
-def _stream_http(client: httpx.Client, url: str, model: str, prompt: str, max_tokens: int) -> RequestResult:
-    started = time.perf_counter()
-    ttft, tokens = None, 0
-    payload = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-               "temperature": 0, "stream": True}
-    # no-cache: Tandem's response cache would answer repeats without generating
-    with client.stream("POST", f"{url}/v1/chat/completions", json=payload,
-                       headers={"Cache-Control": "no-cache"}) as response:
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if not line.startswith("data: {"):
-                continue
-            choices = json.loads(line[6:]).get("choices") or []
-            if choices and choices[0].get("delta", {}).get("content"):
-                tokens += 1
-                if ttft is None:
-                    ttft = time.perf_counter() - started
-    return RequestResult(time.perf_counter() - started, ttft or 0.0, tokens)
-
-
-def run_http(system: str, url: str, model: str, concurrency: int, n: int, max_tokens: int) -> RunSummary:
-    jobs: queue.Queue[str] = queue.Queue()
-    for i in range(n):
-        jobs.put(PROMPTS[i % len(PROMPTS)])
-    results: list[RequestResult] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        with httpx.Client(timeout=300) as client:
-            while True:
-                try:
-                    prompt = jobs.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    result = _stream_http(client, url, model, prompt, max_tokens)
-                except httpx.HTTPError:  # llama-cpp-python's server cuts a stream when another request arrives
-                    with lock:
-                        failures.append(prompt)
-                    continue
-                with lock:
-                    results.append(result)
-
-    _stream_http(httpx.Client(timeout=300), url, model, PROMPTS[0], 8)  # warm-up
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return _summary(system, concurrency, results, time.perf_counter() - started, failed=len(failures))
-
-
-def run_raw(gguf: Path, n: int, max_tokens: int, threads: int) -> RunSummary:
-    """llama-cpp-python in this process, one request after another (its only mode)."""
-    from tandem.engine.llama_loader import load_llama
-
-    llm = load_llama(str(gguf), n_ctx=2048, n_threads=threads, n_threads_batch=threads)
-    results = []
-
-    def one(prompt: str, tokens: int) -> RequestResult:
-        started, ttft, count = time.perf_counter(), None, 0
-        for chunk in llm.create_chat_completion([{"role": "user", "content": prompt}], max_tokens=tokens,
-                                                temperature=0, stream=True):
-            if chunk["choices"][0]["delta"].get("content"):
-                count += 1
-                ttft = ttft or time.perf_counter() - started
-        return RequestResult(time.perf_counter() - started, ttft or 0.0, count)
-
-    one(PROMPTS[0], 8)
-    started = time.perf_counter()
-    for i in range(n):
-        results.append(one(PROMPTS[i % len(PROMPTS)], max_tokens))
-    return _summary("raw llama-cpp-python (in-process)", 1, results, time.perf_counter() - started)
-
-
-def start(cmd: list[str], ready_url: str, env: dict | None = None) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    wait_for(ready_url, proc=proc, timeout=300)
-    return proc
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def run_http_system(system: systems.HttpSystem, plan, args, gguf: Path, modifiers: list[str],
+                    results: dict) -> None:
+    warm = system.request("tandem-base", [{"role": "user", "content": "Hello"}], 8)
+    run_cell(system.url, [warm], 1)
+    for c, workload, mix in plan:
+        batch = [system.request(model_for(mix, i, modifiers), messages_for(workload, i, gguf), args.max_tokens)
+                 for i in range(requests_for(c))]
+        result = run_cell(system.url, batch, c)
+        results.setdefault((system.name, c, workload.name, mix), []).append(result)
+        print(f"  {system.name:13} c={c:<3} {workload.name:17} {mix:6} {result.tokens_per_s:7.1f} tok/s "
+              f"ttft p50 {result.ttft_p50_s:.3f}s errors {result.errors}", flush=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=16, help="Requests per system and concurrency level.")
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--skip", nargs="*", default=[], choices=["raw", "tandem", "llama_cpp_server", "llama_server"])
-    args = parser.parse_args()
-    gguf = embedded_model_path()
-    runs: list[RunSummary] = []
-
-    if "raw" not in args.skip:
-        runs.append(run_raw(gguf, args.requests, args.max_tokens, args.threads))
-
-    if "tandem" not in args.skip:
-        port, worker_port = free_port(), free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "tandem.cli", "up", "--port", str(port), "--artifacts",
-                                 "/nonexistent", f"base_model.port={worker_port}", f"base_model.n_threads={args.threads}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_for(f"http://127.0.0.1:{port}/ready", proc=proc)
-            for c in (1, 4):
-                runs.append(run_http("tandem router (end to end)", f"http://127.0.0.1:{port}", "tandem-base", c,
-                                     args.requests, args.max_tokens))
-        finally:
-            stop(proc)
-
-    if "llama_cpp_server" not in args.skip:
-        port = free_port()
-        proc = start([sys.executable, "-m", "bench.serving.llama_cpp_server", "--model", str(gguf), "--port", str(port),
-                      "--n_ctx", "2048", "--n_threads", str(args.threads)], f"http://127.0.0.1:{port}/v1/models")
-        try:
-            for c in (1, 4):
-                runs.append(run_http("llama-cpp-python server", f"http://127.0.0.1:{port}", "x", c, args.requests,
-                                     args.max_tokens))
-        finally:
-            stop(proc)
-
-    if "llama_server" not in args.skip:
-        from bench.serving.llama_server_build import llama_server_binary
-
-        port = free_port()
-        proc = start([str(llama_server_binary()), "-m", str(gguf), "--port", str(port), "-np", "4", "-c", "8192",
-                      "-t", str(args.threads), "--no-repack", "--no-webui"], f"http://127.0.0.1:{port}/health")
-        try:
-            for c in (1, 4):
-                runs.append(run_http("llama-server (4 slots)", f"http://127.0.0.1:{port}", "x", c, args.requests,
-                                     args.max_tokens))
-        finally:
-            stop(proc)
-
-    report(runs, args)
+    args = parse_args()
+    gguf, modifier_files = served_files(args.artifacts)
+    plan = cells(args, modifier_files)
+    modifiers = list(modifier_files)
+    results: dict[tuple, list[CellResult]] = {}
+    load_start = os.getloadavg()
+    for rep in range(args.reps):
+        print(f"rep {rep + 1}/{args.reps}", flush=True)
+        if "raw" in args.systems:
+            with systems.raw_llama_cpp(gguf, args.threads) as generate:
+                generate([{"role": "user", "content": "Hello"}], 8)
+                for n in args.prompt_tokens:
+                    workload = Workload(f"prompt{n}", n)
+                    batch = [messages_for(workload, i, gguf) for i in range(requests_for(1))]
+                    result = run_in_process(generate, batch, args.max_tokens)
+                    results.setdefault(("raw llama-cpp-python", 1, workload.name, "base"), []).append(result)
+                    print(f"  raw           c=1   {workload.name:17} base   {result.tokens_per_s:7.1f} tok/s", flush=True)
+        if "llama-server" in args.systems:
+            with systems.llama_server(gguf, modifier_files, args.threads, args.slots, args.ctx_per_slot) as system:
+                run_http_system(system, plan, args, gguf, modifiers, results)
+        if "tandem" in args.systems:
+            with systems.tandem(args.artifacts, args.slots, args.tandem_set) as system:
+                run_http_system(system, plan, args, gguf, modifiers, results)
+    report(results, args, load_start)
 
 
-def report(runs: list[RunSummary], args: argparse.Namespace) -> None:
-    by = {(r.system.split(" ")[0], r.concurrency): r for r in runs}
-    ratios = {}
-    if ("tandem", 1) in by and ("raw", 1) in by:
-        ratios["tandem_c1_over_raw_c1"] = by["tandem", 1].tokens_per_s / by["raw", 1].tokens_per_s
-    if ("tandem", 4) in by and ("llama-server", 4) in by:
-        ratios["tandem_c4_over_llama_server_c4"] = by["tandem", 4].tokens_per_s / by["llama-server", 4].tokens_per_s
-    if ("tandem", 1) in by and ("llama-server", 1) in by:
-        ratios["tandem_c1_over_llama_server_c1"] = by["tandem", 1].tokens_per_s / by["llama-server", 1].tokens_per_s
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "serving.json"
-    load = os.getloadavg()
-    out.write_text(json.dumps({"config": vars(args), "loadavg_at_end": load, "runs": [asdict(r) for r in runs],
-                               "ratios": ratios}, indent=2))
-    header = f"{'system':38} {'conc':>4} {'ok/fail':>7} {'tok/s':>8} {'p50 lat':>8} {'p95 lat':>8} {'p50 ttft':>9} {'p95 ttft':>9}"
+def median_row(runs: list[CellResult]) -> dict:
+    tps = [r.tokens_per_s for r in runs]
+    return {"reps": len(runs), "tokens_per_s": statistics.median(tps), "tokens_per_s_min": min(tps),
+            "tokens_per_s_max": max(tps),
+            **{k: statistics.median(getattr(r, k) for r in runs)
+               for k in ("ttft_p50_s", "ttft_p95_s", "itl_p50_ms", "itl_p95_ms")},
+            "errors": sum(r.errors for r in runs), "retries": sum(r.retries for r in runs), "requests": sum(r.requests for r in runs),
+            "error_samples": [s for r in runs for s in r.error_samples][:3]}
+
+
+def ratios(rows: dict[tuple, dict]) -> dict[str, float]:
+    out = {}
+    for (system, c, workload, mix), row in rows.items():
+        peer = rows.get(("llama-server", c, workload, mix))
+        if system == "tandem" and peer and peer["tokens_per_s"]:
+            key = f"c{c}/{workload}/{mix}"
+            out[f"{key}/tokens_per_s"] = row["tokens_per_s"] / peer["tokens_per_s"]
+            out[f"{key}/ttft_p50"] = row["ttft_p50_s"] / peer["ttft_p50_s"]
+    return out
+
+
+def verdicts(r: dict[str, float]) -> dict[str, dict]:
+    """Each target against every cell it covers: met only if met in all of them."""
+    def check(name: str, keys: list[str], ok) -> tuple[str, dict]:
+        values = {k: r[k] for k in keys if k in r}
+        return name, {"target": TARGETS[name], "cells": values, "met": bool(values) and all(ok(v) for v in values.values())}
+
+    return dict([
+        check("c1_tokens_per_s", [k for k in r if k.startswith("c1/") and k.endswith("/base/tokens_per_s")],
+              lambda v: v >= TARGETS["c1_tokens_per_s"]),
+        check("c1_ttft_max", [k for k in r if k.startswith("c1/") and k.endswith("/base/ttft_p50")],
+              lambda v: v <= TARGETS["c1_ttft_max"]),
+        check("c4_tokens_per_s", [k for k in r if k.startswith("c4/") and k.endswith("/base/tokens_per_s")],
+              lambda v: v >= TARGETS["c4_tokens_per_s"]),
+        check("c16_tokens_per_s", [k for k in r if k.startswith("c16/") and k.endswith("/base/tokens_per_s")],
+              lambda v: v >= TARGETS["c16_tokens_per_s"]),
+        check("mixed_tokens_per_s", [k for k in r if "/mixed/" in k and k.endswith("tokens_per_s")],
+              lambda v: v >= TARGETS["mixed_tokens_per_s"]),
+    ])
+
+
+def report(results: dict[tuple, list[CellResult]], args: argparse.Namespace, load_start) -> None:
+    rows = {key: median_row(runs) for key, runs in results.items()}
+    r = ratios(rows)
+    v = verdicts(r)
+    load_end = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    args.out.write_text(json.dumps({
+        "config": config, "cpu_count": os.cpu_count(), "loadavg_at_start": load_start, "loadavg_at_end": load_end,
+        "cells": [{"system": s, "concurrency": c, "workload": w, "mix": m, **row,
+                   "runs": [asdict(x) for x in results[(s, c, w, m)]]} for (s, c, w, m), row in rows.items()],
+        "ratios": r, "targets": v}, indent=2))
+    header = (f"{'system':20} {'conc':>4} {'workload':17} {'mix':6} {'tok/s (min-max)':>22} {'ttft p50':>9} "
+              f"{'ttft p95':>9} {'itl p50':>8} {'itl p95':>8} {'err':>5}")
     print(header)
     print("-" * len(header))
-    for r in runs:
-        print(f"{r.system:38} {r.concurrency:>4} {f'{r.requests}/{r.failed}':>7} {r.tokens_per_s:>8.1f} {r.p50_latency_s:>8.2f} {r.p95_latency_s:>8.2f} "
-              f"{r.p50_ttft_s:>9.3f} {r.p95_ttft_s:>9.3f}")
-    for name, value in ratios.items():
-        print(f"{name}: {value:.2f}")
-    print(f"load average at end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; written to {out}")
+    for (s, c, w, m), row in sorted(rows.items(), key=lambda kv: (kv[0][2], kv[0][3], kv[0][1], kv[0][0])):
+        spread = f"{row['tokens_per_s']:.1f} ({row['tokens_per_s_min']:.1f}-{row['tokens_per_s_max']:.1f})"
+        print(f"{s:20} {c:>4} {w:17} {m:6} {spread:>22} {row['ttft_p50_s']:>8.3f}s {row['ttft_p95_s']:>8.3f}s "
+              f"{row['itl_p50_ms']:>6.1f}ms {row['itl_p95_ms']:>6.1f}ms {row['errors']:>5}")
+    print()
+    for key, value in sorted(r.items()):
+        print(f"tandem / llama-server {key}: {value:.2f}")
+    for name, verdict in v.items():
+        print(f"target {name} ({verdict['target']}): {'met' if verdict['met'] else 'MISSED'}")
+    print(f"load average {load_start[0]:.1f} at start, {load_end[0]:.1f} at end; written to {args.out}")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,13 @@ oldest waiting request needs another adapter, requests for the running adapter m
 batch for up to `max_switch_wait_s`; then admission pauses until the running sequences finish, the
 adapter is switched and the KV cache cleared (a cached prefix computed under another adapter must
 never be reused). Interleaved traffic thus keeps its batches without starving anyone.
+
+Prefix reuse: a finished sequence leaves its prompt's KV cells in the cache, and a new request starts
+from the longest prefix it shares with any sequence there, its own slot's or another's (running or
+finished): the cells are shared through `llama_memory_seq_cp` (one unified KV cache, so nothing is
+copied) and only the rest of the prompt is read. A system prompt and few-shot turns that every
+request repeats are thus read once, whichever slot a request lands in. An adapter switch clears the
+cache, and with it every record of what it held.
 """
 
 from __future__ import annotations
@@ -172,6 +179,8 @@ class BatchedEngine:
         self._waiting: deque[GenerationHandle] = deque()
         self._active: list[_Sequence] = []
         self._free_ids = list(range(slots))
+        self._cached: dict[int, list[int]] = {}  # free slot -> the prompt tokens its KV cells still hold
+        self.prefix_tokens_reused = 0
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -309,6 +318,9 @@ class BatchedEngine:
                 for seq in list(self._active):
                     seq.handle._push(GenerationEvent(error=f"generation failed: {exc}", finish_reason="error"))
                     self._release(seq)
+                # what the failed step left in the cache is unknown: nothing cached may be reused
+                lib.llama_memory_clear(lib.llama_get_memory(self._ctx.ctx), False)
+                self._cached.clear()
 
     def _abandon_all(self, reason: str, fatal: bool) -> None:
         """End every running and waiting request with an error event (the engine stops serving)."""
@@ -354,7 +366,45 @@ class BatchedEngine:
             except ValueError as exc:  # this request's fault, not the engine's: fail it alone
                 pick._push(GenerationEvent(error=str(exc), finish_reason="error"))
                 continue
-            self._active.append(_Sequence(pick, self._free_ids.pop(0), self._make_sampler(pick.params), grammar))
+            seq = _Sequence(pick, self._take_slot(pick.prompt_tokens), self._make_sampler(pick.params), grammar)
+            self._reuse_prefix(seq)
+            self._active.append(seq)
+
+    @staticmethod
+    def _common(a: list[int], b: list[int]) -> int:
+        n = min(len(a), len(b))
+        i = 0
+        while i < n and a[i] == b[i]:
+            i += 1
+        return i
+
+    def _take_slot(self, prompt: list[int]) -> int:
+        """The free slot whose cached prompt shares the most with `prompt`; else the one caching least."""
+        best = max(self._free_ids, key=lambda i: (self._common(self._cached.get(i, []), prompt),
+                                                  -len(self._cached.get(i, []))))
+        self._free_ids.remove(best)
+        return best
+
+    def _reuse_prefix(self, seq: _Sequence) -> None:
+        """Start `seq` after the longest prefix of its prompt whose KV cells the cache holds: in its own
+        slot, or shared from another slot (at least one prompt token is always read, for the logits)."""
+        prompt = seq.handle.prompt_tokens
+        limit = len(prompt) - 1
+        own = self._cached.pop(seq.seq_id, [])
+        sources = [(self._common(own, prompt), seq.seq_id)]
+        sources += [(self._common(tokens, prompt), slot) for slot, tokens in self._cached.items()]
+        sources += [(self._common(other.handle.prompt_tokens[:min(other.prompt_cursor, other.n_prompt)], prompt),
+                     other.seq_id) for other in self._active]
+        n, source = max(sources)
+        n = min(n, limit)
+        memory = lib.llama_get_memory(self._ctx.ctx)
+        if source == seq.seq_id:
+            lib.llama_memory_seq_rm(memory, seq.seq_id, n, -1)
+        else:
+            lib.llama_memory_seq_rm(memory, seq.seq_id, -1, -1)
+            lib.llama_memory_seq_cp(memory, source, seq.seq_id, 0, n)
+        seq.prompt_cursor = seq.pos = n
+        self.prefix_tokens_reused += n
 
     def _switch_adapter(self, name: str | None) -> None:
         if name is None:
@@ -367,6 +417,7 @@ class BatchedEngine:
         # Cells only: zeroing the KV data (data=True) is a memset of the whole cache, which cost
         # ~7 ms per switch at the worker's 4 x 2048 tokens (bench/modifiers/adapter_switch.py).
         lib.llama_memory_clear(lib.llama_get_memory(self._ctx.ctx), False)
+        self._cached.clear()
         self._current_adapter = name
         self.adapter_switches += 1
 
@@ -497,7 +548,10 @@ class BatchedEngine:
         self._release(seq)
 
     def _release(self, seq: _Sequence) -> None:
-        lib.llama_memory_seq_rm(lib.llama_get_memory(self._ctx.ctx), seq.seq_id, -1, -1)
+        """Free the slot; the cells of the prompt read so far stay, for a later request to reuse."""
+        kept = min(seq.prompt_cursor, seq.n_prompt)
+        lib.llama_memory_seq_rm(lib.llama_get_memory(self._ctx.ctx), seq.seq_id, kept, -1)
+        self._cached[seq.seq_id] = seq.handle.prompt_tokens[:kept]
         lib.llama_sampler_free(seq.sampler)
         if seq.grammar is not None:
             lib.llama_sampler_free(seq.grammar)

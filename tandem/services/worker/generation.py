@@ -133,6 +133,32 @@ async def complete(handle: GenerationHandle, body: ChatCompletionRequest, reques
     )
 
 
+def _final(event: GenerationEvent) -> bool:
+    return bool(event.finish_reason or event.error)
+
+
+async def coalesced_events(handle: GenerationHandle) -> AsyncIterator[GenerationEvent]:
+    """The engine's events up to the final one. When several are already waiting (the stream lags
+    behind the engine: a busy event loop, many streams, a slow reader), they go out merged as one, so
+    one SSE chunk carries several tokens and the per-chunk work (JSON, two relays) is paid once. An
+    error is never merged into text: it follows it as its own event."""
+    held: GenerationEvent | None = None
+    while True:
+        event = held or await handle.events.get()
+        held = None
+        while not _final(event) and not handle.events.empty():
+            following = handle.events.get_nowait()
+            if following.error:
+                held = following
+                break
+            event = GenerationEvent(text=event.text + following.text, tokens=event.tokens + following.tokens,
+                                    finish_reason=following.finish_reason, prompt_tokens=following.prompt_tokens,
+                                    completion_tokens=following.completion_tokens, fatal=following.fatal)
+        yield event
+        if _final(event):
+            return
+
+
 async def stream(handle: GenerationHandle, body: ChatCompletionRequest, observer: CompletionObserver) -> AsyncIterator[str]:
     """SSE chunks; closing the generator (client disconnect) cancels the generation."""
     completion_id, created = new_completion_id(), int(time.time())
@@ -149,8 +175,7 @@ async def stream(handle: GenerationHandle, body: ChatCompletionRequest, observer
     hold = ToolCallHold(offers_tools(body))
     try:
         yield chunk(Delta(role="assistant", content=""))
-        while True:
-            event = await handle.events.get()
+        async for event in coalesced_events(handle):
             observer.saw(event)
             if event.error:
                 yield f"data: {json.dumps(event_error(event).body())}\n\n"

@@ -11,7 +11,12 @@ from fastapi import Request
 from tandem.common.legacy_wire import CompletionChoice, CompletionRequest, CompletionResponse, new_legacy_id
 from tandem.common.wire import Usage
 from tandem.engine.batched import GenerationEvent, GenerationHandle
-from tandem.services.worker.generation import CompletionObserver, collect_events, event_error
+from tandem.services.worker.generation import (
+    CompletionObserver,
+    coalesced_events,
+    collect_events,
+    event_error,
+)
 
 
 def _usage(event: GenerationEvent) -> Usage:
@@ -40,8 +45,7 @@ async def stream_text(handle: GenerationHandle, body: CompletionRequest,
 
     finished = False
     try:
-        while True:
-            event = await handle.events.get()
+        async for event in coalesced_events(handle):
             observer.saw(event)
             if event.error:
                 finished = True
