@@ -28,6 +28,7 @@ from tandem.common.recipe_config import RecipeModel, load_config
 from tandem.common.served_artifacts import served_artifacts_dir
 from tandem.escalation.settings import EscalationSettings
 from tandem.eval.costs import Price
+from tandem.services.router.judge import JudgeSettings
 
 log = logging.getLogger("tandem.up")
 
@@ -58,6 +59,8 @@ class RouterSection(RecipeModel):
                                  "defaults to the top-level redis_url.")
     escalation: EscalationSettings = Field(default_factory=EscalationSettings, description="Escalation policies; "
                                            "fallback_url is set to the fallback service when it is enabled.")
+    judge: JudgeSettings = Field(default_factory=JudgeSettings, description="Judge sampling (off by default; needs "
+                                 "the fallback): a share of live auto requests labelled by a fallback model.")
 
 
 class FallbackSection(RecipeModel):
@@ -193,7 +196,7 @@ def plan_services(config: UpConfig, token: str) -> list[ServiceProcess]:
                        "request_timeout_s": config.router.request_timeout_s,
                        "max_waiting_requests": config.router.max_waiting_requests,
                        "request_deadline_s": config.router.request_deadline_s, "cache": cache.model_dump(),
-                       "escalation": escalation.model_dump()}
+                       "escalation": escalation.model_dump(), "judge": config.router.judge.model_dump()}
     router_env = {**secret_env, "TANDEM_ROUTER_API_KEYS": json.dumps([k.get_secret_value() for k in config.router.api_keys])}
     services.append(ServiceProcess("router", "tandem.services.router", config.port, _json(router_settings), config.host,
                                    router_env))

@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from starlette.background import BackgroundTask
 
 from tandem.cache.admin import cache_admin_router
 from tandem.cache.backends import build_backend
@@ -39,6 +40,7 @@ from tandem.services.router.answering import answer, cached_response
 from tandem.services.router.canary import CanaryMetrics, RoutingCanary, load_probes
 from tandem.services.router.completions import chat_view, legacy_completion
 from tandem.services.router.feedback import DecisionLedger, FeedbackRequest, FeedbackResponse, record_feedback
+from tandem.services.router.judge import JudgeMetrics, RoutingJudge
 from tandem.services.router.limits import RequestLimits
 from tandem.services.router.openapi import install_openapi
 from tandem.services.router.playground import mount_playground
@@ -55,7 +57,7 @@ AUTO_MODEL = "auto"
 class RouterState:
     def __init__(self, settings: RouterSettings, pool: WorkerPool, domain_router: DomainRouter,
                  metrics: ServiceMetrics, router_metrics: RouterMetrics, cache: ResponseCache | None,
-                 gate: EscalationGate, recent: DecisionLedger):
+                 gate: EscalationGate, recent: DecisionLedger, judge: RoutingJudge | None = None):
         self.settings = settings
         self.pool = pool
         self.domain_router = domain_router
@@ -64,6 +66,15 @@ class RouterState:
         self.cache = cache
         self.gate = gate
         self.recent = recent
+        self.judge = judge
+
+    def after_answer(self, response: Response, body: ChatCompletionRequest, facts: RouteFacts) -> Response:
+        """Offer an answered `auto` request to judge sampling, once its response has been sent (a background
+        task that only schedules the judgement: the client never waits for it)."""
+        if self.judge is not None and body.model == AUTO_MODEL and response.status_code == 200 \
+                and response.background is None:
+            response.background = BackgroundTask(self.judge.submit, body, facts.domain)
+        return response
 
     def public_models(self) -> list[str]:
         return [AUTO_MODEL, *self.pool.models, *self.gate.models]
@@ -132,6 +143,9 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         canary = RoutingCanary(domain_router, probes, settings.domains, canary_metrics) if probes else None
         log.info("routing canary: %s", f"{len(probes)} probes every {settings.canary.interval_s:.0f}s" if probes
                  else "off (the router artifact ships no probes.jsonl)")
+    judge_metrics = JudgeMetrics(metrics.registry)
+    if settings.judge.enabled:
+        judge_metrics.initialize(settings.domains)
     semantic = build_semantic_index(settings.cache.semantic, settings.artifacts_dir) \
         if settings.cache.semantic.enabled else None
     cache_counters = CacheCounters(router_metrics.cache_lookups, router_metrics.cache_errors,
@@ -147,7 +161,17 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
                               EscalationCounters(router_metrics.escalations, router_metrics.escalation_refusals))
         await gate.refresh()
         recent = DecisionLedger(settings.feedback, settings.feedback.redis_url or settings.cache.redis_url)
-        app.state.router = RouterState(settings, pool, domain_router, metrics, router_metrics, cache, gate, recent)
+        judge = RoutingJudge(settings.judge, settings.domains, judge_metrics, lambda: gate.client,
+                             settings.judge.redis_url or settings.feedback.redis_url or settings.cache.redis_url) \
+            if settings.judge.enabled else None
+        if judge is not None:
+            log.info("judge sampling: %.3g of answered auto requests to '%s', at most %d/min", settings.judge.sample_rate,
+                     settings.judge.model, settings.judge.max_per_minute)
+            if gate.models and settings.judge.model not in gate.models:
+                log.warning("judge model '%s' is not among the fallback's models %s: judgements will fail (counted "
+                            "as error)", settings.judge.model, gate.models)
+        app.state.router = RouterState(settings, pool, domain_router, metrics, router_metrics, cache, gate, recent,
+                                       judge)
         refreshers = [asyncio.create_task(pool.refresh_forever())]
         if gate.enabled:
             refreshers.append(asyncio.create_task(gate.refresh_forever()))
@@ -158,6 +182,8 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         finally:
             for task in refreshers:
                 task.cancel()
+            if judge is not None:
+                await judge.aclose()
             await pool.aclose()
             await gate.aclose()
             await recent.aclose()
@@ -207,8 +233,9 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             facts, _ = state.decide(chat)
         facts.request_id, facts.cache = request.state.request_id, "bypass"
         state.recent.remember(facts.request_id, facts.domain, facts.route)
-        return await limits.run(legacy_completion(body, facts, state, started), started, facts.route,
-                                facts.headers())
+        response = await limits.run(legacy_completion(body, facts, state, started), started, facts.route,
+                                    facts.headers())
+        return state.after_answer(response, chat, facts)
 
     @app.post("/v1/route", dependencies=[Depends(access)])
     def route(body: ChatCompletionRequest, state: StateDep) -> dict:
@@ -239,8 +266,9 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         facts.request_id = request_id
         facts.cache = "miss" if plan is not None and plan.lookup else "bypass"
         state.recent.remember(facts.request_id, facts.domain, facts.route)
-        return await limits.run(answer(body, facts, decision, plan, state, started), started, facts.route,
-                                facts.headers())
+        response = await limits.run(answer(body, facts, decision, plan, state, started), started, facts.route,
+                                    facts.headers())
+        return state.after_answer(response, body, facts)
 
     mount_playground(app, access)
     return app

@@ -11,6 +11,7 @@ from tandem.cache.settings import CacheSettings
 from tandem.escalation.settings import EscalationSettings
 from tandem.services.router.canary import CanarySettings
 from tandem.services.router.feedback import FeedbackSettings
+from tandem.services.router.judge import JudgeSettings
 
 
 class WorkerEndpoint(BaseModel):
@@ -57,6 +58,9 @@ class RouterSettings(BaseSettings):
                                        description="Routing feedback: decisions kept, shared through Redis.")
     canary: CanarySettings = Field(default_factory=CanarySettings,
                                    description="Routing canary over the router artifact's probe set.")
+    judge: JudgeSettings = Field(default_factory=JudgeSettings,
+                                 description="Judge sampling: a share of live routed requests labelled by the "
+                                 "fallback model (off by default).")
 
     @model_validator(mode="after")
     def _check(self) -> RouterSettings:
@@ -66,6 +70,11 @@ class RouterSettings(BaseSettings):
             raise ValueError(f"api_keys_file {self.api_keys_file} is not a readable file")
         if self.general_domain not in self.domains:
             raise ValueError(f"general_domain '{self.general_domain}' is not one of the domains {self.domains}")
+        if self.judge.enabled and not self.escalation.fallback_url:
+            raise ValueError("judge.enabled needs escalation.fallback_url: the judge is a fallback model")
+        unknown = set(self.judge.descriptions) - set(self.domains)
+        if unknown:
+            raise ValueError(f"judge.descriptions names domains that are not routed: {sorted(unknown)}")
         return self
 
     def accepted_api_keys(self) -> list[SecretStr]:
