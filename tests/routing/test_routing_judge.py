@@ -249,10 +249,16 @@ def test_answered_auto_request_is_judged_in_the_background(router, judge_upstrea
     assert events[-1] == "data: [DONE]"
     _until(lambda: _count(router, VERDICTS, routed="code", judged="code") == 2, 60, "the streamed request's verdict")
 
+    # So is a legacy text completion routed by `auto`.
+    legacy = httpx.post(f"{router}/v1/completions", timeout=120, json={
+        "model": "auto", "prompt": f"{CODE_ASK} As a lambda.", "max_tokens": 6, "temperature": 0})
+    assert legacy.status_code == 200 and legacy.json()["choices"][0]["text"] is not None
+    _until(lambda: _count(router, VERDICTS, routed="code", judged="code") == 3, 60, "the legacy request's verdict")
+
     # Explicit models are not sampled: the router did not route them.
     assert _ask(router, CODE_ASK, model="tandem-base").status_code == 200
     time.sleep(1.5)
-    assert _judged(router) == 2 and len(judge_upstream.payloads) == before + 2
+    assert _judged(router) == 3 and len(judge_upstream.payloads) == before + 3
 
 
 def test_disagreement_and_an_answer_naming_no_domain(router, judge_upstream):
@@ -300,7 +306,7 @@ def test_judge_panels_have_data_in_prometheus(router, prometheus):
                 if not any(math.isfinite(v) for e in exprs for v in _query(prometheus, e))]
     _until(lambda: not with_data(), 60, "every judge panel with data", every=1)
     accuracy = _query(prometheus, next(e for e in queries["Routing accuracy over time by source"]))
-    assert accuracy and 0 < accuracy[0] < 1  # agreeing / parsed verdicts: (code, code) x3, (code, reasoning) x1
+    assert accuracy and 0 < accuracy[0] < 1  # agreeing / parsed verdicts: (code, code) x4, (code, reasoning) x1
 
 
 @pytest.fixture(scope="module")
