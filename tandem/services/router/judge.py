@@ -184,7 +184,8 @@ class RoutingJudge:
     async def submit(self, body: ChatCompletionRequest, routed: str) -> None:
         """Called once the answer has been sent: maybe start a judgement of `body` as a task of its own.
         Never raises, never awaits the judgement: a background task still belongs to the request's ASGI
-        call, and uvicorn serves a keep-alive connection's next request only once that call returns.
+        call, which awaiting here would keep open (and a graceful shutdown waiting on it) for up to
+        `timeout_s`; the judgement's own task is bounded by `max_concurrent` and cancelled at shutdown.
         (async only so that Starlette runs it on the event loop, not in a thread.)"""
         try:
             if routed not in self.domains or not self.sampled():
