@@ -14,6 +14,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Literal
@@ -103,6 +104,9 @@ class UpConfig(RecipeModel):
     fallback: FallbackSection = Field(default_factory=FallbackSection)
     redis_url: str | None = Field(None, description="Redis for the response cache and the fallback's budget; "
                                   "empty: in-process (one router, budget per fallback process).")
+    worker_cores: Literal["shared", "split"] = Field("shared", description=(
+        "With two workers (base and modifiers): shared, each uses every core and they take turns per decode "
+        "step through a lock file; split, the cores are divided between them. n_threads wins over both."))
     ready_timeout_s: float = 180.0
     max_restarts: int = Field(5, description="Restarts allowed per service before `tandem up` gives up on it.")
 
@@ -161,14 +165,20 @@ def plan_services(config: UpConfig, token: str) -> list[ServiceProcess]:
     services, workers = [], []
     modifiers_on = has_modifiers if config.modifier_worker.enabled == "auto" else config.modifier_worker.enabled
     llama_workers = int(config.base_model.enabled) + int(bool(modifiers_on))
-    # llama.cpp's threads spin at every barrier; two workers each taking all cores oversubscribe
-    # them and both crawl when both are busy. Unless told otherwise, they split the cores.
-    default_threads = max(1, len(os.sched_getaffinity(0)) // llama_workers) if llama_workers > 1 else None
+    # llama.cpp's threads spin at every barrier; two workers each taking all cores oversubscribe them
+    # and both crawl when both are busy. So they either take turns per decode step (engine/decode_lock.py)
+    # or split the cores.
+    default_threads, decode_lock = None, None
+    if llama_workers > 1 and config.worker_cores == "split":
+        default_threads = max(1, len(os.sched_getaffinity(0)) // llama_workers)
+    elif llama_workers > 1:
+        decode_lock = str(Path(tempfile.gettempdir()) / f"tandem-decode-{os.getpid()}-{config.port}.lock")
 
     def worker(name: str, section: WorkerSection, load_modifiers: bool) -> None:
         settings = {"service_name": name, "model_path": config.model_path, "artifacts_dir": artifacts_dir,
                     "load_modifiers": load_modifiers, "slots": section.slots, "ctx_per_slot": section.ctx_per_slot,
-                    "n_threads": section.n_threads or default_threads, "max_queue": section.max_queue}
+                    "n_threads": section.n_threads or default_threads, "max_queue": section.max_queue,
+                    "decode_lock": decode_lock}
         services.append(ServiceProcess(name, f"tandem.services.{name}", section.port,
                                        _json(settings), config.internal_host, secret_env))
         workers.append({"name": name, "url": f"http://{_connectable(config.internal_host)}:{section.port}"})

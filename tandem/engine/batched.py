@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import ctypes
 import logging
 import random
@@ -41,6 +42,7 @@ from llama_cpp import _internals as internals
 
 from tandem.common.errors import ContextLengthError, OverloadedError
 from tandem.engine.chat import ChatPrompt
+from tandem.engine.decode_lock import DecodeLock
 from tandem.engine.grammar import GrammarSampling
 from tandem.engine.llama_loader import safe_model_params
 from tandem.engine.prompt_tokens import PromptTokenizer
@@ -142,13 +144,15 @@ class BatchedEngine:
     def __init__(self, model_path: str | Path, *, slots: int = 4, ctx_per_slot: int = 2048,
                  n_threads: int | None = None, n_batch: int = 512, max_queue: int = 16,
                  adapters: dict[str, str | Path] | None = None, max_switch_wait_s: float = 2.0,
-                 fault_after_admits: int | None = None):
+                 decode_lock: str | Path | None = None, fault_after_admits: int | None = None):
         self.model_path = str(model_path)
         self.fault_after_admits = fault_after_admits  # tests only: _admit raises after this many admissions
         self._admitted = 0
         self.failure: str | None = None  # why the engine thread died; it serves nothing after that
         self.on_death: Callable[[str], None] | None = None  # called on the engine thread when it dies
         self.max_switch_wait_s = max_switch_wait_s
+        # shared with the other workers of this machine (decode_lock.py); a no-op context without one
+        self._decode_lock = DecodeLock(decode_lock) if decode_lock else contextlib.nullcontext()
         self.slots = slots
         self.ctx_per_slot = ctx_per_slot
         self.n_batch = n_batch
@@ -246,6 +250,8 @@ class BatchedEngine:
             lib.llama_adapter_lora_free(adapter)
             del self._adapters[name]
         self._batch.close()
+        if isinstance(self._decode_lock, DecodeLock):
+            self._decode_lock.close()
         self._ctx.close()
         self._model.close()
 
@@ -469,7 +475,8 @@ class BatchedEngine:
         if n == 0:
             return
         batch.n_tokens = n
-        rc = lib.llama_decode(self._ctx.ctx, batch)
+        with self._decode_lock:
+            rc = lib.llama_decode(self._ctx.ctx, batch)
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
         for seq in list(self._active):

@@ -87,3 +87,32 @@ def test_an_identical_prompt_still_reads_its_last_token(engine):
     again = asyncio.run(_answer(engine, tokens))
     assert engine.prefix_tokens_reused - reused_before == len(tokens) - 1  # logits need one token read
     assert again == first
+
+
+def test_a_shared_decode_lock_holds_the_engine_until_released(tmp_path):
+    """Two workers on one machine take turns per decode step (engine/decode_lock.py): while another
+    process holds the lock, this engine reads and writes nothing; once released, it answers."""
+    from tandem.engine.decode_lock import DecodeLock
+
+    lock_path = tmp_path / "decode.lock"
+    engine = BatchedEngine(embedded_model_path(), slots=1, ctx_per_slot=512, n_threads=2, decode_lock=lock_path)
+    engine.start()
+    other_worker = DecodeLock(lock_path)
+    try:
+        async def scenario() -> None:
+            with other_worker:
+                handle = engine.submit(engine.tokenize("Hello there", add_bos=True), SamplingParams(max_tokens=4))
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(handle.events.get(), timeout=1.5)
+                assert engine.active_count == 1  # admitted, waiting for its first decode step
+            while True:
+                event = await asyncio.wait_for(handle.events.get(), timeout=60)
+                assert event.error is None
+                if event.finish_reason:
+                    assert event.completion_tokens >= 1
+                    return
+
+        asyncio.run(scenario())
+    finally:
+        other_worker.close()
+        engine.stop()

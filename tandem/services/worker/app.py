@@ -78,7 +78,8 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
             BatchedEngine, served.base_path, slots=settings.slots, ctx_per_slot=settings.ctx_per_slot,
             n_threads=settings.n_threads, n_batch=settings.n_batch, max_queue=settings.max_queue,
             adapters={name: str(path) for name, path in served.adapters.items()},
-            max_switch_wait_s=settings.max_switch_wait_s, fault_after_admits=settings.engine_fault_after_admits)
+            max_switch_wait_s=settings.max_switch_wait_s, decode_lock=settings.decode_lock,
+            fault_after_admits=settings.engine_fault_after_admits)
         loop = asyncio.get_running_loop()
         engine.on_death = lambda reason: loop.call_soon_threadsafe(_exit_after_engine_death, app, reason)
         engine.start()

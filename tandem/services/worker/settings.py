@@ -25,6 +25,9 @@ class WorkerSettings(BaseSettings):
     max_switch_wait_s: float = Field(2.0, ge=0, description=(
         "How long the oldest request, if it needs another adapter, lets requests for the running "
         "adapter join the batch ahead of it (0: strict FIFO, a switch as soon as the batch drains)."))
+    decode_lock: str | None = Field(None, description=(
+        "A lock file shared with the other workers on this machine: one decode step at a time, each with "
+        "all its threads (tandem up sets it when it runs two workers on all cores)."))
     default_max_tokens: int = Field(512, ge=1, description="max_tokens when a request gives none.")
     max_body_bytes: int = Field(8_000_000, ge=1024, description=(
         "Largest request body accepted; above the router's 2 MB, since relaying re-encodes a body "
