@@ -94,4 +94,3 @@ def raw_llama_cpp(gguf: Path, threads: int) -> Iterator:
         return RequestResult(time.perf_counter() - started, ttft or 0.0, count, gaps)
 
     yield generate
-    del llm

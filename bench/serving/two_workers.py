@@ -1,11 +1,12 @@
-"""Base worker and modifier worker busy at once: how `tandem up` should share the cores between them.
+"""Base worker and modifier worker on one machine: how `tandem up` should share the cores.
 
 `tandem up` over an artifacts folder with modifiers starts two llama.cpp workers. Each llama.cpp
 thread polls at every barrier of a decode step, so two workers that each take every core
-oversubscribe them when both are busy. This runs the same load twice, with the cores split
-between the workers (the default) and with every worker on all cores: N requests to `tandem-base`
-and N to the modifiers, all at once, greedy, non-streamed, the cache bypassed. Prints a table and
-writes bench/results/two_workers.json.
+oversubscribe them when both are busy. Three layouts, the same loads on each: `shared` (the
+default: every worker on all cores, one decode step at a time through a lock file), `split` (the
+cores divided between the workers) and `all cores, no lock`. Two loads: both workers busy (N
+requests to `tandem-base` and N to the modifiers at once) and the base alone (2N to `tandem-base`);
+greedy, non-streamed, the cache bypassed. Prints a table and writes bench/results/two_workers.json.
 
     python -m bench.serving.two_workers --artifacts artifacts [--requests 4] [--max-tokens 64]
 """
@@ -44,15 +45,21 @@ async def _load(url: str, models: list[str], requests: int, max_tokens: int) -> 
             "tokens_per_s": sum(tokens) / seconds}
 
 
-def measure(artifacts: Path, requests: int, max_tokens: int, threads: int | None) -> dict:
+LAYOUTS = {"shared (default)": lambda cores: [],
+           "split": lambda cores: ["worker_cores=split"],
+           "all cores, no lock": lambda cores: ["worker_cores=split", f"base_model.n_threads={cores}",
+                                                f"modifier_worker.n_threads={cores}"]}
+
+
+def measure(artifacts: Path, requests: int, max_tokens: int, extra: list[str]) -> dict:
     modifiers = [f"tandem-{n}" for n, e in Manifest(artifacts).entries(kind="modifier").items() if e.servable]
-    extra = [f"base_model.n_threads={threads}", f"modifier_worker.n_threads={threads}"] if threads else []
     running = start_tandem_up(artifacts, *extra)
     try:
         models = ["tandem-base", *modifiers]
         asyncio.run(_load(running.url, models, len(models), 4))  # warm-up
         mix = [m for i in range(requests) for m in ("tandem-base", modifiers[i % len(modifiers)])]
-        return asyncio.run(_load(running.url, mix, len(mix), max_tokens))
+        return {"both busy": asyncio.run(_load(running.url, mix, len(mix), max_tokens)),
+                "base alone": asyncio.run(_load(running.url, ["tandem-base"], len(mix), max_tokens))}
     finally:
         stop_tandem_up(running)
 
@@ -65,16 +72,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/two_workers.json"))
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
-    results = {"cores": cores,
-               "split (default)": measure(args.artifacts, args.requests, args.max_tokens, None),
-               "all cores each": measure(args.artifacts, args.requests, args.max_tokens, cores)}
+    results = {"cores": cores, "loadavg_at_start": os.getloadavg()}
+    for name, extra in LAYOUTS.items():
+        results[name] = measure(args.artifacts, args.requests, args.max_tokens, extra(cores))
+    results["loadavg_at_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"{'threads per worker':22} {'requests':>8} {'tokens':>7} {'seconds':>8} {'tok/s':>7}")
-    for name in ("split (default)", "all cores each"):
-        r = results[name]
-        print(f"{name:22} {r['requests']:>8} {r['completion_tokens']:>7} {r['seconds']:>8.1f} {r['tokens_per_s']:>7.1f}")
-
+    print(f"{'layout':20} {'load':11} {'requests':>8} {'tokens':>7} {'seconds':>8} {'tok/s':>7}")
+    for name in LAYOUTS:
+        for load, r in results[name].items():
+            print(f"{name:20} {load:11} {r['requests']:>8} {r['completion_tokens']:>7} {r['seconds']:>8.1f} "
+                  f"{r['tokens_per_s']:>7.1f}")
+    print(f"load average {results['loadavg_at_start'][0]:.1f} at start, {results['loadavg_at_end'][0]:.1f} at end")
 
 if __name__ == "__main__":
     main()

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-WORDS = ("river mountain engine garden market window letter summer teacher village bridge signal "
-         "harbor forest doctor station season number kitchen planet machine library paper travel "
-         "morning island season silver history music animal winter picture energy mirror ocean "
-         "country journey question answer reason office theory record circle winter bottle").split()
+_WORD_TEXT = ("river mountain engine garden market window letter summer teacher village bridge signal harbor "
+              "forest doctor station season number kitchen planet machine library paper travel morning island "
+              "silver history music animal winter picture energy mirror ocean country journey question answer "
+              "reason office theory record circle bottle")
+WORDS = _WORD_TEXT.split()
 TASKS = ["Write a detailed essay about the history of bridges.", "Explain in detail how a compiler works.",
          "Describe the water cycle step by step, with examples.", "Write a long story about a lighthouse keeper.",
          "Explain how vaccines train the immune system, in detail.", "Describe how a city plans its public transport.",
