@@ -20,14 +20,15 @@ def _native_id(row_id: str) -> str:
     return row_id.split("/", 1)[1]
 
 
-@pytest.mark.parametrize("source", ["mbpp", "mbpp_bash", "gsm8k", "bfcl"])
+@pytest.mark.parametrize("source", ["mbpp", "mbpp_bash", "gsm8k", "bfcl", "bfcl_no_fit", "replay_arc_easy",
+                                    "replay_mbpp"])
 def test_training_rows_come_only_from_their_split(source):
     dataset = SOURCE_DATASET[source]
     held_out = split_ids(dataset, "test")
     for split in ("train", "dev"):
         rows = build_rows([source], split, limit_per_source=200)
         assert rows, f"{source} has no {split} rows"
-        ids = {_native_id(r.id) for r in rows}
+        ids = {part for r in rows for part in _native_id(r.id).split("+")}  # no-fit rows: request+tools ids
         assert ids <= split_ids(dataset, split)
         assert not ids & held_out
 

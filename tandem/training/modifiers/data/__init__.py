@@ -33,6 +33,25 @@ SOURCE_DATASET = {"mbpp": "mbpp", "mbpp_bash": "mbpp", "humaneval": "humaneval",
                   "arc_easy": "arc_easy", "arc_challenge": "arc_challenge"}
 
 
+# Replay: a capped, id-hash sample of another domain's train (dev) rows, mixed into a narrow modifier's
+# data so that it keeps answering plain requests (the automation modifier trained on calls alone answered
+# ARC-Easy 6/100 where the base got 21/100). Train and dev ids only, like every source.
+REPLAY_CAPS = {"train": 150, "dev": 20}
+
+
+def _replay(source: str, cap_scale: float = 1.0) -> Callable[[str], Iterator[TrainingRow]]:
+    def rows(split: str) -> Iterator[TrainingRow]:
+        found = sorted(SOURCES[source](split), key=lambda r: hashlib.sha256(f"replay:{r.id}".encode()).hexdigest())
+        yield from found[: int(REPLAY_CAPS.get(split, 0) * cap_scale)]
+    return rows
+
+
+SOURCES["replay_arc_easy"] = _replay("arc_easy")
+SOURCES["replay_mbpp"] = _replay("mbpp", 2 / 3)
+SOURCE_DATASET["replay_arc_easy"] = "arc_easy"
+SOURCE_DATASET["replay_mbpp"] = "mbpp"
+
+
 def build_rows(sources: list[str], split: str, limit_per_source: int | None = None) -> list[TrainingRow]:
     """Rows of `split` from each source; with a limit, a deterministic sample ordered by id hash."""
     unknown = [s for s in sources if s not in SOURCES]
