@@ -168,12 +168,15 @@ async def _score_model(base_urls: list[str], model: str, items: list, task: Task
 
 def score_matrix(base_urls: str | list[str], slices: dict[str, TaskSlice], models: dict[str, list[str]],
                  confidence: float, cross_limit: int | None = None, concurrency: int = 4,
-                 full_slices: frozenset[str] = frozenset()) -> dict[str, Any]:
+                 full_slices: frozenset[str] = frozenset(),
+                 base_rows: dict[str, list[dict]] | None = None) -> dict[str, Any]:
     """Score `models[slice]` on each slice: {slice: {"n", "models": {model: summary}, "vs_base":
     {model: paired difference}, "items": {model: rows}}}. The base and the slice's own modifier
     (the first two models) answer every item; others answer the first `cross_limit` (an id-hash
     sample too, so the pairs with the base stay pairs), except on `full_slices`, where every model
-    answers every item. Requests are spread over the stacks at `base_urls`."""
+    answers every item. Requests are spread over the stacks at `base_urls`. `base_rows`: the base's
+    per-item rows of an earlier matrix (same base GGUF, same one-slot greedy serving) reused per
+    slice instead of asking the base again; refused unless they cover exactly this slice's items."""
     urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
     out: dict[str, Any] = {}
     for name, task in slices.items():
@@ -181,10 +184,17 @@ def score_matrix(base_urls: str | list[str], slices: dict[str, TaskSlice], model
         subsets = {m: items if k < 2 or cross_limit is None or name in full_slices else items[:cross_limit]
                    for k, m in enumerate(models[name])}
 
-        async def all_models() -> list[list[dict]]:  # the base and modifier workers answer in parallel
-            return await asyncio.gather(*(_score_model(urls, m, subsets[m], task, concurrency) for m in subsets))
+        reused = (base_rows or {}).get(name)
+        if reused is not None and [r["id"] for r in reused] != [it.id for it in subsets[BASE_MODEL]]:
+            raise ValueError(f"the reused base rows of slice {name} are not this slice's items")
+        ask_models = [m for m in subsets if not (m == BASE_MODEL and reused is not None)]
 
-        per_model = dict(zip(subsets, asyncio.run(all_models()), strict=True))
+        async def all_models(ask: list[str], subsets: dict, task: TaskSlice) -> list[list[dict]]:
+            # the base and modifier workers answer in parallel
+            return await asyncio.gather(*(_score_model(urls, m, subsets[m], task, concurrency) for m in ask))
+
+        answered = dict(zip(ask_models, asyncio.run(all_models(ask_models, subsets, task)), strict=True))
+        per_model = {m: reused if m == BASE_MODEL and reused is not None else answered[m] for m in subsets}
         scores = {m: [r["score"] for r in rows] for m, rows in per_model.items()}
         base = scores.get(BASE_MODEL, [])
         log.info("%s: %s", name, {m: f"{sum(s):.0f}/{len(s)}" for m, s in scores.items()})

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from tandem.build import adapter_digests, evaluation_plan
-from tandem.common.manifest import Manifest
+from tandem.common.manifest import Manifest, sha256_file
 from tandem.common.recipe_config import load_config
 from tandem.training.modifiers.config import ModifierConfig
 from tandem.training.modifiers.task_eval import score_matrix, serving_pool
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=1, help="Independent `tandem up` stacks.")
     parser.add_argument("--slots", type=int, default=1, help="Slots per worker (1: every answer decoded alone).")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads per worker.")
+    parser.add_argument("--base-from", type=Path, default=None,
+                        help="An earlier matrix of the same slices and base: reuse its base answers, ask only the "
+                        "candidates (the base GGUF's sha256 must match).")
     parser.add_argument("--concurrency", type=int, default=1, help="Requests in flight per model and stack.")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every domain's recipe.")
     args = parser.parse_args(argv)
@@ -54,14 +57,25 @@ def main(argv: list[str] | None = None) -> int:
                     for d in args.cost_domains.split(",") if d]
     slices, plan, full = evaluation_plan(configs, adapters, args.cross_domain_limit, args.irrelevance_limit,
                                          cost_configs)
+    base_rows, base_from = None, None
+    if args.base_from:
+        earlier = json.loads(args.base_from.read_text())
+        base_sha = manifest.entry("base").files[0].sha256
+        if earlier.get("base_sha256", base_sha) != base_sha:  # matrices written before 2026-12-02 lack the field
+            raise SystemExit(f"{args.base_from} was not scored on this base ({base_sha[:12]})")
+        base_rows = {name: entry["items"]["tandem-base"] for name, entry in earlier["matrix"].items()
+                     if name in slices and "tandem-base" in entry["items"]}
+        base_from = {"path": str(args.base_from), "sha256": sha256_file(args.base_from), "slices": sorted(base_rows),
+                     "base_sha256_recorded": "base_sha256" in earlier}
     started = time.monotonic()
     with serving_pool(args.staging, args.replicas, args.threads, args.slots) as urls:
         matrix = score_matrix(urls, slices, plan, configs[0].evaluation.confidence,
                               cross_limit=args.cross_domain_limit or None, concurrency=args.concurrency,
-                              full_slices=full)
+                              full_slices=full, base_rows=base_rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "adapters_sha256": adapter_digests(adapters), "matrix": matrix,
+        "adapters_sha256": adapter_digests(adapters), "base_sha256": manifest.entry("base").files[0].sha256,
+        "base_from": base_from, "matrix": matrix,
         "settings": {"replicas": args.replicas, "slots": args.slots, "threads": args.threads,
                      "concurrency": args.concurrency, "cross_domain_limit": args.cross_domain_limit,
                      "irrelevance_limit": args.irrelevance_limit, "cost_domains": args.cost_domains,

@@ -1,0 +1,41 @@
+"""task_matrix --base-from: the base's answers of an earlier matrix are reused per slice (only the
+candidates are asked), and refused when they are not exactly the slice's items."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from tandem.training.modifiers import task_eval
+from tandem.training.modifiers.config import TaskSlice
+
+
+def _fake(monkeypatch, asked):
+    items = [SimpleNamespace(id=f"i{k}") for k in range(4)]
+    monkeypatch.setattr(task_eval, "slice_items", lambda task: items)
+
+    async def score_model(urls, model, subset, task, concurrency):
+        asked.append(model)
+        return [{"id": it.id, "score": 1.0, "error": None} for it in subset]
+
+    monkeypatch.setattr(task_eval, "_score_model", score_model)
+    return items
+
+
+def test_reused_base_rows_are_not_asked_again(monkeypatch):
+    asked: list[str] = []
+    items = _fake(monkeypatch, asked)
+    base = [{"id": it.id, "score": float(k % 2), "error": None} for k, it in enumerate(items)]
+    out = task_eval.score_matrix("http://x/v1", {"s": TaskSlice(suite="bfcl")}, {"s": ["tandem-base", "tandem-a"]},
+                                 0.95, base_rows={"s": base})
+    assert asked == ["tandem-a"]
+    assert out["s"]["items"]["tandem-base"] == base
+    assert out["s"]["vs_base"]["tandem-a"]["wins"] == 2 and out["s"]["vs_base"]["tandem-a"]["losses"] == 0
+
+
+def test_reused_base_rows_of_other_items_are_refused(monkeypatch):
+    _fake(monkeypatch, [])
+    with pytest.raises(ValueError, match="not this slice's items"):
+        task_eval.score_matrix("http://x/v1", {"s": TaskSlice(suite="bfcl")}, {"s": ["tandem-base", "tandem-a"]},
+                               0.95, base_rows={"s": [{"id": "other", "score": 1.0, "error": None}]})
