@@ -153,6 +153,11 @@ def internal_token() -> str:
     return configured.get_secret_value() if configured else secrets.token_urlsafe(32)
 
 
+def decode_lock_path(config: UpConfig) -> Path:
+    """The lock file the workers of this run share (engine/decode_lock.py); removed when it stops."""
+    return Path(tempfile.gettempdir()) / f"tandem-decode-{os.getpid()}-{config.port}.lock"
+
+
 def plan_services(config: UpConfig, token: str) -> list[ServiceProcess]:
     """The processes to start, with each one's settings resolved from the config and manifest, and
     `token` (the internal credential) in every one's environment."""
@@ -172,7 +177,7 @@ def plan_services(config: UpConfig, token: str) -> list[ServiceProcess]:
     if llama_workers > 1 and config.worker_cores == "split":
         default_threads = max(1, len(os.sched_getaffinity(0)) // llama_workers)
     elif llama_workers > 1:
-        decode_lock = str(Path(tempfile.gettempdir()) / f"tandem-decode-{os.getpid()}-{config.port}.lock")
+        decode_lock = str(decode_lock_path(config))
 
     def worker(name: str, section: WorkerSection, load_modifiers: bool) -> None:
         settings = {"service_name": name, "model_path": config.model_path, "artifacts_dir": artifacts_dir,
@@ -259,6 +264,7 @@ class Supervisor:
         finally:
             for service in reversed(self.services):
                 service.stop()
+            decode_lock_path(self.config).unlink(missing_ok=True)
             log.info("all services stopped")
 
     def _wait_ready(self, deadline: float) -> bool:
