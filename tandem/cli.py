@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = [
     "tandem.build",
     "tandem.routing.cli",
     "tandem.failures.cli",
+    "tandem.traffic.cli",
     "tandem.distill.cli",
     "tandem.training.cli",
     "tandem.compression.cli",

@@ -30,6 +30,7 @@ from tandem.common.served_artifacts import served_artifacts_dir
 from tandem.escalation.settings import EscalationSettings
 from tandem.eval.costs import Price
 from tandem.services.router.judge import JudgeSettings
+from tandem.services.router.traffic_log import TrafficLogSettings
 
 log = logging.getLogger("tandem.up")
 
@@ -62,6 +63,9 @@ class RouterSection(RecipeModel):
                                            "fallback_url is set to the fallback service when it is enabled.")
     judge: JudgeSettings = Field(default_factory=JudgeSettings, description="Judge sampling (off by default; needs "
                                  "the fallback): a share of live auto requests labelled by a fallback model.")
+    traffic_log: TrafficLogSettings = Field(default_factory=TrafficLogSettings, description="Traffic sampling "
+                                            "(off by default): a share of answered chat requests, redacted, to "
+                                            "JSONL files in traffic_log.dir for `tandem traffic export`.")
 
 
 class FallbackSection(RecipeModel):
@@ -211,7 +215,8 @@ def plan_services(config: UpConfig, token: str) -> list[ServiceProcess]:
                        "request_timeout_s": config.router.request_timeout_s,
                        "max_waiting_requests": config.router.max_waiting_requests,
                        "request_deadline_s": config.router.request_deadline_s, "cache": cache.model_dump(),
-                       "escalation": escalation.model_dump(), "judge": config.router.judge.model_dump()}
+                       "escalation": escalation.model_dump(), "judge": config.router.judge.model_dump(),
+                       "traffic_log": config.router.traffic_log.model_dump(mode="json")}
     router_env = {**secret_env, "TANDEM_ROUTER_API_KEYS": json.dumps([k.get_secret_value() for k in config.router.api_keys])}
     services.append(ServiceProcess("router", "tandem.services.router", config.port, _json(router_settings), config.host,
                                    router_env))

@@ -47,6 +47,7 @@ from tandem.services.router.playground import mount_playground
 from tandem.services.router.route_facts import RouteFacts
 from tandem.services.router.router_metrics import RouterMetrics
 from tandem.services.router.settings import RouterSettings
+from tandem.services.router.traffic_log import TrafficLog, TrafficMetrics
 from tandem.services.router.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ AUTO_MODEL = "auto"
 class RouterState:
     def __init__(self, settings: RouterSettings, pool: WorkerPool, domain_router: DomainRouter,
                  metrics: ServiceMetrics, router_metrics: RouterMetrics, cache: ResponseCache | None,
-                 gate: EscalationGate, recent: DecisionLedger, judge: RoutingJudge | None = None):
+                 gate: EscalationGate, recent: DecisionLedger, judge: RoutingJudge | None = None,
+                 traffic: TrafficLog | None = None):
         self.settings = settings
         self.pool = pool
         self.domain_router = domain_router
@@ -67,6 +69,15 @@ class RouterState:
         self.gate = gate
         self.recent = recent
         self.judge = judge
+        self.traffic = traffic
+
+    def sample_traffic(self, response: Response, body: ChatCompletionRequest, request: Request,
+                       started: float) -> Response:
+        """Offer an answered chat request to the traffic log (traffic_log.py): a queue put, or a stream's
+        body wrapped to keep a copy; the writing happens on the log's own thread."""
+        if self.traffic is None:
+            return response
+        return self.traffic.observe(response, body, request.headers, started)
 
     def after_answer(self, response: Response, body: ChatCompletionRequest, facts: RouteFacts) -> Response:
         """Offer an answered `auto` request to judge sampling, once its response has been sent (a background
@@ -144,6 +155,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         log.info("routing canary: %s", f"{len(probes)} probes every {settings.canary.interval_s:.0f}s" if probes
                  else "off (the router artifact ships no probes.jsonl)")
     judge_metrics = JudgeMetrics(metrics.registry)
+    traffic_metrics = TrafficMetrics(metrics.registry)
     if settings.judge.enabled:
         judge_metrics.initialize(settings.domains)
     semantic = build_semantic_index(settings.cache.semantic, settings.artifacts_dir) \
@@ -170,8 +182,13 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             if gate.models and settings.judge.model not in gate.models:
                 log.warning("judge model '%s' is not among the fallback's models %s: judgements will fail (counted "
                             "as error)", settings.judge.model, gate.models)
+        # Built here, at start-up: an unwritable traffic_log.dir fails the start, not the first sample.
+        traffic = TrafficLog(settings.traffic_log, traffic_metrics) if settings.traffic_log.enabled else None
+        if traffic is not None:
+            log.info("traffic log: %.3g of answered chat requests to %s (redacting %s)",
+                     settings.traffic_log.sample_rate, traffic.dir, ", ".join(traffic.redactor.kinds) or "nothing")
         app.state.router = RouterState(settings, pool, domain_router, metrics, router_metrics, cache, gate, recent,
-                                       judge)
+                                       judge, traffic)
         refreshers = [asyncio.create_task(pool.refresh_forever())]
         if gate.enabled:
             refreshers.append(asyncio.create_task(gate.refresh_forever()))
@@ -184,6 +201,8 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
                 task.cancel()
             if judge is not None:
                 await judge.aclose()
+            if traffic is not None:
+                await asyncio.to_thread(traffic.close)
             await pool.aclose()
             await gate.aclose()
             await recent.aclose()
@@ -258,7 +277,8 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         if plan is not None:
             hit = await state.cache.get(plan)
             if hit is not None:
-                return cached_response(hit, body, request_id, state, started)
+                return state.sample_traffic(cached_response(hit, body, request_id, state, started), body, request,
+                                            started)
         if body.model == AUTO_MODEL and getattr(state.domain_router, "cpu_bound", True):
             facts, decision = await run_in_threadpool(state.decide, body)  # e.g. ONNX: off the event loop
         else:
@@ -268,7 +288,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         state.recent.remember(facts.request_id, facts.domain, facts.route)
         response = await limits.run(answer(body, facts, decision, plan, state, started), started, facts.route,
                                     facts.headers())
-        return state.after_answer(response, body, facts)
+        return state.sample_traffic(state.after_answer(response, body, facts), body, request, started)
 
     mount_playground(app, access)
     return app

@@ -12,6 +12,7 @@ from tandem.escalation.settings import EscalationSettings
 from tandem.services.router.canary import CanarySettings
 from tandem.services.router.feedback import FeedbackSettings
 from tandem.services.router.judge import JudgeSettings
+from tandem.services.router.traffic_log import TrafficLogSettings
 
 
 class WorkerEndpoint(BaseModel):
@@ -61,6 +62,9 @@ class RouterSettings(BaseSettings):
     judge: JudgeSettings = Field(default_factory=JudgeSettings,
                                  description="Judge sampling: a share of live routed requests labelled by the "
                                  "fallback model (off by default).")
+    traffic_log: TrafficLogSettings = Field(default_factory=TrafficLogSettings,
+                                            description="Traffic sampling: a share of answered chat requests, "
+                                            "redacted, to JSONL files for the learning loop (off by default).")
 
     @model_validator(mode="after")
     def _check(self) -> RouterSettings:

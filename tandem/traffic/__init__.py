@@ -1,0 +1,1 @@
+"""Sampled live traffic (the router's traffic log), read back for the offline recipes."""
