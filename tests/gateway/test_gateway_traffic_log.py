@@ -45,6 +45,10 @@ def _records(log_dir: Path) -> list[dict]:
             if line.strip()]
 
 
+def _requests(log_dir: Path) -> list[dict]:
+    return [r for r in _records(log_dir) if r["kind"] == "request"]
+
+
 def _metric(url: str, event: str) -> float:
     text = httpx.get(f"{url}/metrics", timeout=10).text
     match = re.search(rf'^tandem_traffic_log_total\{{event="{event}"\}} (\S+)$', text, re.M)
@@ -75,7 +79,12 @@ def sampled(tandem_up, tmp_path_factory):
         assert stream.status_code == 200
         events = [json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: {")]
     answers["stream_text"] = "".join((e["choices"][0]["delta"].get("content") or "") for e in events if e["choices"])
-    _wait_written(url, 2)
+    for response, feedback in ((answers["pii"], {"rating": -1, "correct_domain": "code"}),
+                               (answers["header_opt_out"], {"rating": 1})):  # counted, never logged
+        sent = httpx.post(f"{url}/v1/feedback", timeout=10,
+                          json={"request_id": response.headers["x-tandem-request-id"], **feedback})
+        assert sent.status_code == 200, sent.text
+    _wait_written(url, 3)
     yield url, log_dir, answers
     stop_process(proc)
 
@@ -86,7 +95,7 @@ def test_a_sampled_request_is_logged_redacted(sampled):
     for secret in (EMAIL, PHONE, CARD, KEY, "4111", "415", "Zx9Q8w7E6r5T4y3U2i1O", "sk-header", "authorization",
                    "127.0.0.1"):
         assert secret not in raw, secret
-    [record] = [r for r in _records(log_dir) if "Say hi" in r["messages"][-1]["content"]]
+    [record] = [r for r in _requests(log_dir) if "Say hi" in r["messages"][-1]["content"]]
     assert record["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "My mail is [EMAIL], phone [PHONE], card [CARD], key [SECRET]. Say hi."}]
@@ -105,11 +114,13 @@ def test_opted_out_requests_are_never_logged_but_counted(sampled):
     assert "OPTOUT-HEADER-MARKER" not in raw and "OPTOUT-STORE-MARKER" not in raw
     assert _metric(url, "opted_out") == 2
     assert _metric(url, "sampled") == 2 and _metric(url, "dropped") == 0 and _metric(url, "error") == 0
+    feedback = [r for r in _records(log_dir) if r["kind"] == "feedback"]
+    assert [(r["rating"], r["correct_domain"]) for r in feedback] == [(-1, "code")]  # the opted-out one's: not
 
 
 def test_a_stream_is_logged_with_its_whole_answer(sampled):
     _, log_dir, answers = sampled
-    [record] = [r for r in _records(log_dir) if "STREAM-MARKER" in r["messages"][-1]["content"]]
+    [record] = [r for r in _requests(log_dir) if "STREAM-MARKER" in r["messages"][-1]["content"]]
     assert record["stream"] is True and record["status"] == 200
     assert record["answer"] == answers["stream_text"] and record["answer"]
     assert record["usage"]["completion_tokens"] >= 1 and record["finish_reason"] in ("stop", "length")
@@ -124,9 +135,14 @@ def test_export_writes_rows_the_failure_analysis_loads(sampled, tmp_path):
     failures = load_failures([out], pass_score=1.0)
     assert len(failures.rows) == 2 and not failures.skipped
     assert failures.rows[0]["prompt"][0] == {"role": "system", "content": "Be brief."}
-    # the default label: a local answer served is a pass, so nothing fails
+    # the default label: the client's thumbs-down fails the first; the local answer served passes
     assert tandem_main(["traffic", "export", str(log_dir), "--out", str(out)]) == 0
-    assert load_failures([out], pass_score=1.0).total_by_suite["traffic/general"] == 2
+    failures = load_failures([out], pass_score=1.0)
+    assert failures.total_by_suite["traffic/general"] == 2
+    [failed] = failures.rows
+    assert "[EMAIL]" in failed["prompt"][-1]["content"] and failed["rating"] == -1
+    assert failed["correct_domain"] == "code"
+    assert tandem_main(["traffic", "export", str(log_dir), "--out", str(out), "--label", "escalation"]) == 0
     assert not load_failures([out], pass_score=1.0).rows
 
 
@@ -194,3 +210,49 @@ def test_settings_are_validated_and_wired_through_tandem_up(tmp_path):
     settings = RouterSettings.model_validate(json.loads(router.settings_json))
     assert settings.traffic_log.enabled and settings.traffic_log.sample_rate == 0.25
     assert settings.traffic_log.redact == ["email"] and settings.traffic_log.dir == tmp_path / "log"
+
+
+def _log(tmp_path, **settings) -> TrafficLog:
+    from prometheus_client import CollectorRegistry
+    return TrafficLog(TrafficLogSettings(enabled=True, dir=tmp_path, sample_rate=1.0, **settings),
+                      TrafficMetrics(CollectorRegistry()))
+
+
+def _count(log: TrafficLog, event: str) -> float:
+    return log.metrics.events.labels(event)._value.get()
+
+
+def test_a_full_queue_drops_and_counts_without_waiting(tmp_path):
+    import threading
+
+    from fastapi.responses import JSONResponse
+
+    from tandem.common.wire import ChatCompletionRequest
+    log = _log(tmp_path, queue_size=1)
+    release = threading.Event()
+    write = log._write
+    log._write = lambda line: (release.wait(10), write(line))  # a disk that hangs
+    body = ChatCompletionRequest.model_validate({"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+    try:
+        started = time.perf_counter()
+        for _ in range(5):
+            log.observe(JSONResponse({"choices": []}), body, {}, time.perf_counter())
+        assert time.perf_counter() - started < 0.5  # never waited for the writer
+        assert _count(log, "sampled") == 5
+        assert _count(log, "dropped") >= 3  # one in the writer's hands, one queued, the rest dropped
+    finally:
+        release.set()
+        log.close()
+    assert _count(log, "written") == 5 - _count(log, "dropped")
+
+
+def test_the_day_change_rotates(tmp_path):
+    log = _log(tmp_path)
+    try:
+        log._write(b"{}\n")
+        first = log._path
+        log._day = "19700101"  # as if the process had started yesterday
+        log._write(b"{}\n")
+        assert log._path != first and len(list(tmp_path.glob("traffic-*.jsonl"))) == 2
+    finally:
+        log.close()

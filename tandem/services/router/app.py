@@ -266,7 +266,10 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
 
     @app.post("/v1/feedback", dependencies=[Depends(access)])
     async def feedback(body: FeedbackRequest, state: StateDep) -> FeedbackResponse:
-        return await record_feedback(body, state.recent, settings.domains, router_metrics)
+        response = await record_feedback(body, state.recent, settings.domains, router_metrics)
+        if state.traffic is not None:
+            state.traffic.feedback(body.request_id, body.rating, body.correct_domain, response.counted)
+        return response
 
     @app.post("/v1/chat/completions", dependencies=[Depends(access)])
     async def chat_completions(body: ChatCompletionRequest, request: Request, state: StateDep) -> Response:

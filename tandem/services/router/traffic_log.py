@@ -14,7 +14,9 @@ assistant's tool calls as name + redacted arguments; tool results' text redacted
 tools offered (never their schemas), the answer's text and tool calls (redacted), finish reason,
 token usage, latency and status. Never an API key, an Authorization header or a client address: the
 record is built from the request body and the response alone, and every text goes through the
-redactor (tandem/common/redact.py) before it is written.
+redactor (tandem/common/redact.py) before it is written. Feedback (`POST /v1/feedback`) counted for a
+request this process sampled is appended as a `kind: feedback` record (request id, rating, correct
+domain), which the export joins to its request.
 
 The request path only decides (opt-out, a random draw) and puts the raw request and response on a
 bounded queue (`queue_size`); a full queue drops the record and counts it, never waits. One writer
@@ -35,6 +37,7 @@ import queue
 import random
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +58,7 @@ RECORD_VERSION = 1
 OPT_OUT_HEADER = "x-tandem-no-log"
 EVENTS = ("sampled", "written", "dropped", "opted_out", "error")
 FILE_PREFIX = "traffic-"
+SAMPLED_IDS_KEPT = 10_000  # request ids remembered to log the feedback they receive
 RedactionKind = Literal["secret", "email", "iban", "card", "ip", "phone"]
 assert set(RedactionKind.__args__) == set(KINDS)
 
@@ -120,7 +124,7 @@ class TrafficLog:
         self.metrics = metrics
         self.redactor = Redactor(settings.redact)
         self._rng = rng or random.Random()
-        self._queue: queue.Queue[Pending | None] = queue.Queue(maxsize=settings.queue_size)
+        self._queue: queue.Queue[Pending | dict | None] = queue.Queue(maxsize=settings.queue_size)
         self.dir = Path(settings.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         probe = self.dir / f".write-test-{os.getpid()}"  # fail at start-up, not at the first sample
@@ -129,6 +133,7 @@ class TrafficLog:
         self._file = None
         self._path: Path | None = None
         self._day = ""
+        self._sampled_ids: OrderedDict[str, None] = OrderedDict()
         self._thread = threading.Thread(target=self._run, name="traffic-log", daemon=True)
         self._thread.start()
 
@@ -145,6 +150,7 @@ class TrafficLog:
                 return response
             self.metrics.events.labels("sampled").inc()
             pending = Pending(body, dict(response.headers), response.status_code, 0.0, time.time())
+            self._remember(pending.headers.get("x-tandem-request-id", ""))
             if isinstance(response, StreamingResponse):
                 pending.stream = True
                 response.body_iterator = self._tee(response.body_iterator, pending, started)
@@ -176,7 +182,25 @@ class TrafficLog:
             pending.extra["stream_truncated"] = size > self.settings.max_stream_bytes
             self._put(pending)
 
-    def _put(self, pending: Pending) -> None:
+    def feedback(self, request_id: str, rating: int | None, correct_domain: str | None, counted: list[str]) -> None:
+        """Log the feedback counted for a request this log sampled (in this process), as a record of its own
+        that `tandem traffic export` joins by request id. Feedback on unsampled or opted-out requests is not
+        logged; neither is a repeat the ledger refused."""
+        if request_id not in self._sampled_ids or not counted:
+            return
+        record = {"v": RECORD_VERSION, "kind": "feedback", "request_id": request_id,
+                  "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                  "rating": rating if "rating" in counted else None,
+                  "correct_domain": correct_domain if "domain" in counted else None}
+        self._put(record)
+
+    def _remember(self, request_id: str) -> None:
+        if request_id:
+            self._sampled_ids[request_id] = None
+            while len(self._sampled_ids) > SAMPLED_IDS_KEPT:
+                self._sampled_ids.popitem(last=False)
+
+    def _put(self, pending: Pending | dict) -> None:
         try:
             self._queue.put_nowait(pending)
         except queue.Full:
@@ -190,7 +214,8 @@ class TrafficLog:
             if pending is None:
                 break
             try:
-                line = json.dumps(self.record(pending), ensure_ascii=False, separators=(",", ":")) + "\n"
+                record = self.record(pending) if isinstance(pending, Pending) else pending
+                line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
                 self._write(line.encode())
                 self.metrics.events.labels("written").inc()
             except Exception:
@@ -233,6 +258,7 @@ class TrafficLog:
             status = 502 if p.status == 200 else p.status  # the stream ended with an error event
         return {
             "v": RECORD_VERSION,
+            "kind": "request",
             "request_id": h.get("x-tandem-request-id", ""),
             "time": datetime.fromtimestamp(p.time, UTC).isoformat(timespec="milliseconds"),
             "model": p.body.model,
