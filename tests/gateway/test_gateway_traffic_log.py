@@ -51,7 +51,7 @@ def _requests(log_dir: Path) -> list[dict]:
 
 def _metric(url: str, event: str) -> float:
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    match = re.search(rf'^tandem_traffic_log_total\{{event="{event}"\}} (\S+)$', text, re.M)
+    match = re.search(rf'^tandem_traffic_log_total\{{event="{event}"\}} (\S+)$', text, re.MULTILINE)
     return float(match.group(1)) if match else -1.0
 
 
@@ -90,7 +90,7 @@ def sampled(tandem_up, tmp_path_factory):
 
 
 def test_a_sampled_request_is_logged_redacted(sampled):
-    url, log_dir, answers = sampled
+    _, log_dir, answers = sampled
     raw = "".join(f.read_text() for f in log_dir.glob("traffic-*.jsonl"))
     for secret in (EMAIL, PHONE, CARD, KEY, "4111", "415", "Zx9Q8w7E6r5T4y3U2i1O", "sk-header", "authorization",
                    "127.0.0.1"):

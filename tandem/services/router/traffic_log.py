@@ -304,7 +304,7 @@ class TrafficLog:
             self._file.close()
         stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
         self._path = self.dir / f"{FILE_PREFIX}{stamp}-{os.getpid()}.jsonl"
-        self._file = open(self._path, "ab")
+        self._file = open(self._path, "ab")  # noqa: SIM115 (kept open across writes, closed at rotation)
         self._day = now.strftime("%Y%m%d")
         files = sorted(self.dir.glob(f"{FILE_PREFIX}*.jsonl"))
         for old in files[:max(0, len(files) - self.settings.max_files)]:
