@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from openai import OpenAI
 
@@ -56,7 +57,7 @@ def test_a_bundle_over_the_size_cap_is_refused_and_the_old_one_kept(tmp_path):
 
 
 @pytest.mark.skipif(not (BUNDLED_ARTIFACTS / "BUNDLE.json").is_file(), reason="no default bundle committed")
-def test_tandem_up_without_artifacts_serves_the_bundle_and_routes_code_to_tandem_code(tmp_path):
+def test_tandem_up_without_artifacts_serves_the_bundle_and_routes_code_and_tools_to_their_modifiers(tmp_path):
     from tests.conftest import start_tandem_up, stop_tandem_up
 
     bundled = json.loads((BUNDLED_ARTIFACTS / "BUNDLE.json").read_text())["modifiers"]
@@ -69,6 +70,17 @@ def test_tandem_up_without_artifacts_serves_the_bundle_and_routes_code_to_tandem
             model="auto", max_tokens=8,
             messages=[{"role": "user", "content": "Write a Python function that reverses a string."}])
         expected = "tandem-code" if "code" in bundled else "tandem-base"
+        assert reply.headers["x-tandem-route"] == expected
+        weather = {"type": "function", "function": {
+            "name": "get_weather", "description": "Current weather for a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+        ask = [{"role": "user", "content": "What is the weather like in Paris right now?"}]
+        decision = httpx.post(f"{running.url}/v1/route", timeout=30,
+                              json={"model": "auto", "messages": ask, "tools": [weather]}).json()
+        assert decision["domain"] == "automation"  # the bundled router, whether or not a modifier is served
+        reply = client.chat.completions.with_raw_response.create(model="auto", max_tokens=48, tools=[weather],
+                                                                 messages=ask)
+        expected = "tandem-automation" if "automation" in bundled else "tandem-base"
         assert reply.headers["x-tandem-route"] == expected
     finally:
         stop_tandem_up(running)
