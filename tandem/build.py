@@ -142,6 +142,8 @@ def adapter_digests(adapters: dict[str, Path]) -> dict[str, str]:
 def read_task_matrix(path: Path, adapters: dict[str, Path]) -> dict:
     """A matrix scored elsewhere, refused unless it scored exactly these adapter files."""
     saved, exported = json.loads(path.read_text()), adapter_digests(adapters)
+    if saved.get("complete") is False:
+        raise SystemExit(f"{path} is a partial matrix (its run stopped after {sorted(saved['matrix'])}); gate on a whole one")
     if saved["adapters_sha256"] != exported:
         raise SystemExit(f"{path} scored other adapter files than the ones exported here "
                          f"({saved['adapters_sha256']} vs {exported})")

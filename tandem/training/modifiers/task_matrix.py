@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-from", type=Path, default=None,
                         help="An earlier matrix of the same slices and base: reuse its base answers, ask only the "
                         "candidates (the base GGUF's sha256 must match).")
+    parser.add_argument("--first", default="", help="Slices to score first, e.g. irrelevance,reasoning (the "
+                        "matrix file is rewritten after every slice).")
     parser.add_argument("--concurrency", type=int, default=1, help="Requests in flight per model and stack.")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every domain's recipe.")
     args = parser.parse_args(argv)
@@ -67,20 +69,28 @@ def main(argv: list[str] | None = None) -> int:
                      if name in slices and "tandem-base" in entry["items"]}
         base_from = {"path": str(args.base_from), "sha256": sha256_file(args.base_from), "slices": sorted(base_rows),
                      "base_sha256_recorded": "base_sha256" in earlier}
+    order = [n for n in args.first.split(",") if n in slices] + [n for n in slices if n not in args.first.split(",")]
     started = time.monotonic()
+    matrix: dict = {}
+
+    def write(complete: bool) -> None:  # after every slice: a stopped run keeps the slices it finished
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({
+            "adapters_sha256": adapter_digests(adapters), "base_sha256": manifest.entry("base").files[0].sha256,
+            "base_from": base_from, "matrix": matrix, "complete": complete,
+            "settings": {"replicas": args.replicas, "slots": args.slots, "threads": args.threads,
+                         "concurrency": args.concurrency, "cross_domain_limit": args.cross_domain_limit,
+                         "irrelevance_limit": args.irrelevance_limit, "cost_domains": args.cost_domains,
+                         "order": order, "sampling": "greedy (temperature 0, seed 0)"},
+            "wall_s": time.monotonic() - started}))
+
     with serving_pool(args.staging, args.replicas, args.threads, args.slots) as urls:
-        matrix = score_matrix(urls, slices, plan, configs[0].evaluation.confidence,
-                              cross_limit=args.cross_domain_limit or None, concurrency=args.concurrency,
-                              full_slices=full, base_rows=base_rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "adapters_sha256": adapter_digests(adapters), "base_sha256": manifest.entry("base").files[0].sha256,
-        "base_from": base_from, "matrix": matrix,
-        "settings": {"replicas": args.replicas, "slots": args.slots, "threads": args.threads,
-                     "concurrency": args.concurrency, "cross_domain_limit": args.cross_domain_limit,
-                     "irrelevance_limit": args.irrelevance_limit, "cost_domains": args.cost_domains,
-                     "sampling": "greedy (temperature 0, seed 0)"},
-        "wall_s": time.monotonic() - started}))
+        for name in order:
+            matrix.update(score_matrix(urls, {name: slices[name]}, {name: plan[name]},
+                                       configs[0].evaluation.confidence,
+                                       cross_limit=args.cross_domain_limit or None, concurrency=args.concurrency,
+                                       full_slices=full, base_rows=base_rows))
+            write(complete=len(matrix) == len(order))
     for name, entry in matrix.items():
         print(name, {m: f"{s['score']:.3f} (n={s['n']})" for m, s in entry["models"].items()})
     return 0
