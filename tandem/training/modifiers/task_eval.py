@@ -185,8 +185,11 @@ def score_matrix(base_urls: str | list[str], slices: dict[str, TaskSlice], model
                    for k, m in enumerate(models[name])}
 
         reused = (base_rows or {}).get(name)
-        if reused is not None and [r["id"] for r in reused] != [it.id for it in subsets[BASE_MODEL]]:
-            raise ValueError(f"the reused base rows of slice {name} are not this slice's items")
+        if reused is not None:  # the earlier run may have answered more items of the same id-hash order
+            by_id = {r["id"]: r for r in reused}
+            if any(it.id not in by_id for it in subsets[BASE_MODEL]):
+                raise ValueError(f"the reused base rows of slice {name} are not this slice's items")
+            reused = [by_id[it.id] for it in subsets[BASE_MODEL]]
         ask_models = [m for m in subsets if not (m == BASE_MODEL and reused is not None)]
 
         async def all_models(ask: list[str], subsets: dict, task: TaskSlice) -> list[list[dict]]:

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads per worker.")
     parser.add_argument("--base-from", type=Path, default=None,
                         help="An earlier matrix of the same slices and base: reuse its base answers, ask only the "
-                        "candidates (the base GGUF's sha256 must match).")
+                        "candidates on the same items (the base GGUF's sha256 must match).")
     parser.add_argument("--first", default="", help="Slices to score first, e.g. irrelevance,reasoning (the "
                         "matrix file is rewritten after every slice).")
     parser.add_argument("--concurrency", type=int, default=1, help="Requests in flight per model and stack.")
