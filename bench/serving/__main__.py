@@ -148,7 +148,8 @@ def verdicts(r: dict[str, float]) -> dict[str, dict]:
     """Each target against every cell it covers: met only if met in all of them."""
     def check(name: str, keys: list[str], ok) -> tuple[str, dict]:
         values = {k: r[k] for k in keys if k in r}
-        return name, {"target": TARGETS[name], "cells": values, "met": bool(values) and all(ok(v) for v in values.values())}
+        met = all(ok(v) for v in values.values()) if values else None  # None: no cell measured it
+        return name, {"target": TARGETS[name], "cells": values, "met": met}
 
     return dict([
         check("c1_tokens_per_s", [k for k in r if k.startswith("c1/") and k.endswith("/base/tokens_per_s")],
@@ -188,7 +189,8 @@ def report(results: dict[tuple, list[CellResult]], args: argparse.Namespace, loa
     for key, value in sorted(r.items()):
         print(f"tandem / llama-server {key}: {value:.2f}")
     for name, verdict in v.items():
-        print(f"target {name} ({verdict['target']}): {'met' if verdict['met'] else 'MISSED'}")
+        state = {True: "met", False: "MISSED", None: "not measured in this run"}[verdict["met"]]
+        print(f"target {name} ({verdict['target']}): {state}")
     print(f"load average {load_start[0]:.1f} at start, {load_end[0]:.1f} at end; written to {args.out}")
     sys.stdout.flush()
 
