@@ -101,6 +101,11 @@ class StreamAssembler:
         call["function"]["name"] += function.get("name") or ""
         call["function"]["arguments"] += function.get("arguments") or ""
 
+    @property
+    def done(self) -> bool:
+        """The stream's `[DONE]` has been read."""
+        return self._done
+
     def completion(self) -> dict[str, Any] | None:
         if self._failed or not self._done or self._finish is None or not self._base:
             return None

@@ -226,7 +226,7 @@ async def relay(upstream: httpx.Response, facts: RouteFacts, started: float, sta
                  plan: CachePlan | None):
     """Pass an SSE stream through, whole events at a time (so an error event the router adds never lands
     inside a half-sent one); closing it (client gone) closes the upstream's. A stream that completes is
-    assembled into an answer and stored in the cache."""
+    assembled into an answer and stored in the cache before its last event is sent."""
     metrics = state.metrics
     assembler = StreamAssembler() if plan is not None and state.cache is not None else None
     first = True
@@ -261,6 +261,9 @@ async def relay(upstream: httpx.Response, facts: RouteFacts, started: float, sta
                 _count_stream_usage(metrics, facts.route, chunk)
             if assembler is not None:
                 assembler.feed(chunk)
+                if assembler.done:  # stored before the client sees the end: one that hangs up at [DONE]
+                    await _store_stream(assembler, plan, facts, state)  # would cancel a store after it
+                    assembler = None
             yield chunk
     except httpx.HTTPError as exc:
         status = 502
@@ -273,7 +276,12 @@ async def relay(upstream: httpx.Response, facts: RouteFacts, started: float, sta
     finally:
         await upstream.aclose()
         metrics.observe(facts.route, status, time.perf_counter() - started)
-    completion = assembler.completion() if assembler is not None and status == 200 else None
+    if assembler is not None and status == 200:  # an upstream that ended without [DONE]
+        await _store_stream(assembler, plan, facts, state)
+
+
+async def _store_stream(assembler: StreamAssembler, plan: CachePlan, facts: RouteFacts, state: RouterState) -> None:
+    completion = assembler.completion()
     if completion is not None:
         await state.cache.put(plan, completion, _stored_facts(facts))
 
