@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.serving.client import RequestResult
 from tests.conftest import free_port, wait_for
+from tests.fallback.servers import stop_process
 
 
 @dataclass
@@ -31,15 +32,6 @@ class HttpSystem:
         return payload, {"Cache-Control": "no-cache"}
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @contextmanager
 def tandem(artifacts: Path | None, slots: int, extra: list[str]) -> Iterator[HttpSystem]:
     port = free_port()
@@ -51,7 +43,7 @@ def tandem(artifacts: Path | None, slots: int, extra: list[str]) -> Iterator[Htt
         wait_for(f"http://127.0.0.1:{port}/ready", proc=proc, timeout=300)
         yield HttpSystem("tandem", f"http://127.0.0.1:{port}")
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @contextmanager
@@ -70,7 +62,7 @@ def llama_server(gguf: Path, adapters: dict[str, Path], threads: int, slots: int
         wait_for(f"http://127.0.0.1:{port}/health", proc=proc, timeout=300)
         yield HttpSystem("llama-server", f"http://127.0.0.1:{port}", {m: i for i, m in enumerate(adapters)})
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @contextmanager
