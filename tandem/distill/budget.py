@@ -2,7 +2,9 @@
 
 Each request reserves its worst case (estimated prompt tokens + max_tokens) before it is sent and
 settles to its real usage when it returns; a request whose reservation would cross a cap is not
-sent. Cached replies cost nothing.
+sent. Cached replies cost nothing now, but what they cost when they were paid for counts against
+the caps (`earlier_*`, read from the response cache): a resumed or repeated run over the same cache
+has only what is left of the budget, not a fresh one.
 """
 
 from __future__ import annotations
@@ -21,10 +23,28 @@ class Budget:
     price: Price | None
     max_usd: float | None
     max_tokens: int | None
-    spent_tokens: int = 0
+    spent_tokens: int = 0  # by this run
     spent_usd: float = 0.0
     reserved_tokens: int = 0
     reserved_usd: float = 0.0
+    earlier_tokens: int = 0  # paid by earlier runs into the same cache
+    earlier_usd: float = 0.0
+
+    @classmethod
+    def resumed(cls, price: Price | None, max_usd: float | None, max_tokens: int | None,
+                earlier_prompt_tokens: int, earlier_completion_tokens: int) -> Budget:
+        budget = cls(price, max_usd, max_tokens)
+        budget.earlier_tokens = earlier_prompt_tokens + earlier_completion_tokens
+        budget.earlier_usd = budget._usd(earlier_prompt_tokens, earlier_completion_tokens)
+        return budget
+
+    @property
+    def total_tokens(self) -> int:
+        return self.earlier_tokens + self.spent_tokens
+
+    @property
+    def total_usd(self) -> float:
+        return self.earlier_usd + self.spent_usd
 
     def _usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         return self.price.cost(prompt_tokens, completion_tokens) if self.price else 0.0
@@ -33,11 +53,11 @@ class Budget:
         tokens, usd = prompt_tokens + max_completion, self._usd(prompt_tokens, max_completion)
         if (
             self.max_tokens is not None
-            and self.spent_tokens + self.reserved_tokens + tokens > self.max_tokens
+            and self.total_tokens + self.reserved_tokens + tokens > self.max_tokens
         ):
-            raise BudgetExhausted(f"token cap {self.max_tokens:,} reached ({self.spent_tokens:,} spent)")
-        if self.max_usd is not None and self.spent_usd + self.reserved_usd + usd > self.max_usd:
-            raise BudgetExhausted(f"dollar cap ${self.max_usd:.2f} reached (${self.spent_usd:.4f} spent)")
+            raise BudgetExhausted(f"token cap {self.max_tokens:,} reached ({self.total_tokens:,} spent)")
+        if self.max_usd is not None and self.total_usd + self.reserved_usd + usd > self.max_usd:
+            raise BudgetExhausted(f"dollar cap ${self.max_usd:.2f} reached (${self.total_usd:.4f} spent)")
         self.reserved_tokens += tokens
         self.reserved_usd += usd
         return tokens, usd

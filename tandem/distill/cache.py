@@ -37,5 +37,11 @@ class ResponseCache:
         )
         self.db.commit()
 
+    def paid_tokens(self) -> tuple[int, int]:
+        """(prompt, completion) tokens of every reply stored: what was paid for them when they came."""
+        row = self.db.execute("SELECT COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0) "
+                              "FROM replies").fetchone()
+        return int(row[0]), int(row[1])
+
     def close(self) -> None:
         self.db.close()

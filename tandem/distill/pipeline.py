@@ -116,8 +116,10 @@ async def distill(config: DistillConfig) -> dict[str, Any]:
         raise ConfigError(
             f"{config.failures} is not a failures.json from `tandem analyze failures`: {exc}"
         ) from exc
-    budget = Budget(teacher_price(config), config.budget.max_usd, config.budget.max_tokens)
     cache = ResponseCache(config.cache_path())
+    # a resumed run has what is left of the budget: the replies cached by earlier runs were paid for
+    budget = Budget.resumed(teacher_price(config), config.budget.max_usd, config.budget.max_tokens,
+                            *cache.paid_tokens())
     teacher = Teacher(config.teacher, cache, budget)
     run = Run(config, teacher)
     dedup = TaskDeduplicator(config.dedup)
@@ -191,6 +193,8 @@ def _write(
         "cache_hits": run.teacher.counts["cache_hits"],
         "spent_tokens": budget.spent_tokens,
         "spent_usd": round(budget.spent_usd, 6),
+        "spent_tokens_total": budget.total_tokens,
+        "spent_usd_total": round(budget.total_usd, 6),
         "budget_exhausted": run.stopped is not None,
         "stopped_because": run.stopped,
         "per_category": {name: dict(c) for name, c in run.per_category.items()},
@@ -201,7 +205,8 @@ def _write(
         "dataset",
         ["sft.jsonl", "stats.json"],
         config=dump_config(config),
-        metrics={k: stats[k] for k in ("rows", "spent_tokens", "spent_usd", "budget_exhausted")},
+        metrics={k: stats[k] for k in ("rows", "spent_tokens", "spent_usd", "spent_tokens_total", "spent_usd_total",
+                                       "budget_exhausted")},
         servable=False,
         extra={"trained_on": shown_items([category for category, _ in tasks])},
     )
@@ -211,10 +216,12 @@ def _write(
 def shown_items(categories: list[dict]) -> dict[str, list[str]]:
     """The eval items whose prompts the teacher was shown, as a `trained_on` record: the new tasks
     imitate them, so a model trained on sft.jsonl must not be scored on them."""
-    from tandem.eval.datasets import suite_dataset
+    from tandem.eval.datasets import SUITES, suite_dataset
 
     shown: dict[str, set[str]] = {}
     for category in {c["id"]: c for c in categories}.values():
         for example in category["examples"]:
+            if example["suite"] not in SUITES:  # e.g. traffic/<domain>: live requests, no eval item
+                continue
             shown.setdefault(suite_dataset(example["suite"]), set()).add(str(example["id"]))
     return {dataset: sorted(ids) for dataset, ids in sorted(shown.items())}

@@ -158,6 +158,22 @@ def test_budget_caps_are_never_crossed(tmp_path, inputs, teacher, cap):
         assert stats["spent_usd"] <= 0.004
 
 
+def test_a_rerun_has_only_what_is_left_of_the_budget(tmp_path, inputs, teacher):
+    """What earlier runs paid for (their replies are in the cache) counts against the cap: running the
+    same command again does not get a fresh budget."""
+    out = tmp_path / "out"
+    args = [*base_args(*inputs, out, teacher), "--max-tokens", "2500"]
+    assert run_cli(args) == 0
+    first = json.loads((out / "stats.json").read_text())
+    assert first["budget_exhausted"] and first["spent_tokens_total"] == first["spent_tokens"] > 0
+    assert run_cli(args) == 0
+    again = json.loads((out / "stats.json").read_text())
+    billed = teacher.state.prompt_tokens + teacher.state.completion_tokens
+    assert billed <= 2500  # over both runs together
+    assert again["budget_exhausted"] and first["spent_tokens_total"] <= again["spent_tokens_total"] <= 2500
+    assert again["spent_tokens_total"] == billed
+
+
 def test_a_killed_run_resumes_without_resending(tmp_path, inputs, teacher):
     out = tmp_path / "out"
     teacher.state.delay_s = 0.05
