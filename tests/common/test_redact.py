@@ -60,7 +60,7 @@ def test_kinds_can_be_chosen_and_unknown_kinds_are_refused():
     assert Redactor([]).redact("a@b.io") == "a@b.io"
     with pytest.raises(ValueError, match="unknown redaction kinds"):
         Redactor(["email", "names"])
-    assert set(KINDS) == {"secret", "email", "iban", "card", "ip", "phone"}
+    assert set(KINDS) == {"secret", "email", "iban", "card", "ip", "address", "phone", "name"}
 
 
 def test_validators():
@@ -74,3 +74,31 @@ def test_several_kinds_in_one_text():
             "key sk-live-0123456789abcdefXYZ")
     out = R.redact(text)
     assert out == "I'm [EMAIL], [PHONE], card [CARD], server [IP], key [SECRET]"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("My name is Jane Roe and I need help.", "My name is [NAME] and I need help."),
+    ("I talked to Jennifer yesterday about it.", "I talked to [NAME] yesterday about it."),
+    ("Ask Michael Jordan, not me.", "Ask [NAME], not me."),
+    ("Dr. Okonkwo and Mrs Anna Berg met.", "Dr. [NAME] and Mrs [NAME] met."),
+    ("Hi Maria, the order is late.", "Hi [NAME], the order is late."),
+    ("Thanks for the help.\nRegards,\nRobert Miller", "Thanks for the help.\nRegards,\n[NAME]"),
+    ("I live at 221B Baker Street, Apt 4, London NW1 6XE.", "I live at [ADDRESS], London [ADDRESS]."),
+    ("Ship to 1600 Pennsylvania Avenue NW, Suite 200, Washington", "Ship to [ADDRESS], Washington"),
+    ("Send it to 12 rue de la Paix, or Hauptstraße 5, or Via Roma 10.",
+     "Send it to [ADDRESS], or [ADDRESS], or [ADDRESS]."),
+    ("Mail P.O. Box 1234, Springfield, IL 62704", "Mail [ADDRESS], [ADDRESS]"),
+])
+def test_names_and_addresses(text, expected):
+    assert R.redact(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Will you help me? May I ask about June and Ruby on Rails?",  # common words that are also given names
+    "Grace periods and Victoria Station are not people here; neither is Julia the language.",
+    "The Python Software Foundation meets on Monday in April.",
+    "Walk 3 blocks down Main Street and turn left.",  # a street without a house number is no address
+    "Order 66 shipped in 2 boxes; see section 4.2 Road Safety.",
+])
+def test_name_and_address_look_alikes_are_left_alone(text):
+    assert R.redact(text) == text
