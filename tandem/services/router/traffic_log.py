@@ -59,7 +59,7 @@ OPT_OUT_HEADER = "x-tandem-no-log"
 EVENTS = ("sampled", "written", "dropped", "opted_out", "error")
 FILE_PREFIX = "traffic-"
 SAMPLED_IDS_KEPT = 10_000  # request ids remembered to log the feedback they receive
-RedactionKind = Literal["secret", "email", "iban", "card", "ip", "phone"]
+RedactionKind = Literal["secret", "email", "iban", "card", "ip", "address", "phone", "name"]
 assert set(RedactionKind.__args__) == set(KINDS)
 
 
