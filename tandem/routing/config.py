@@ -61,6 +61,10 @@ class RealPromptSpec(RecipeModel):
         "Share of the dev rows (fixed by a hash of their id) that also train the heads; the rest "
         "calibrate. 0: the heads learn from weak (source-level) labels only."))
     train_weight: float = Field(default=1.0, gt=0, description="Sample weight of those dev rows in training.")
+    train: Path | None = Field(default=None, description=(
+        "Hand-labelled real first turns for training only (one reading pass, disjoint from test and "
+        "dev, no near-duplicate of either; docs/ROUTER.md); null: not used."))
+    train_file_weight: float = Field(default=1.0, gt=0, description="Sample weight of the `train` rows.")
 
 
 class RouterRecipeConfig(RecipeModel):
@@ -98,8 +102,9 @@ class RouterRecipeConfig(RecipeModel):
             problems.append(f"templates file {self.templates.path} does not exist")
         if not self.handwritten.is_file():
             problems.append(f"hand-written set {self.handwritten} does not exist")
-        problems += [f"real-prompt set {path} does not exist" for path in (self.real_prompts.test, self.real_prompts.dev)
-                     if not path.is_file()]
+        problems += [f"real-prompt set {path} does not exist"
+                     for path in (self.real_prompts.test, self.real_prompts.dev, self.real_prompts.train)
+                     if path is not None and not path.is_file()]
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -63,14 +63,15 @@ def load_handwritten(path: str | Path) -> list[RoutingExample]:
 
 
 def load_real_prompts(path: str | Path, name: str, train_share: float = 0.0) -> list[RoutingExample]:
-    """A hand-labelled real-prompt file as examples. `name` is "real_test" (all split "test") or
-    "real_dev": a fixed `train_share` of its rows (by sha256 of the row id) goes to "train", the
-    rest to "dev" (selection and calibration)."""
+    """A hand-labelled real-prompt file as examples. `name` is "real_test" (all split "test"),
+    "real_train" (all split "train") or "real_dev": a fixed `train_share` of its rows (by sha256 of
+    the row id) goes to "train", the rest to "dev" (selection and calibration)."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     examples = []
     for row in rows:
         bucket = int(hashlib.sha256(f"{name}:{row['id']}".encode()).hexdigest(), 16) % 1000 / 1000
-        split = "test" if name == "real_test" else "train" if bucket < train_share else "dev"
+        split = ("test" if name == "real_test" else "train" if name == "real_train" or bucket < train_share
+                 else "dev")
         examples.append(RoutingExample(dataset=name, item_id=row["id"], text=row["prompt"], domain=row["label"],
                                        origin="real", split=split))
     return examples
@@ -91,13 +92,24 @@ def routing_data(config: RouterRecipeConfig) -> tuple[list[RoutingExample], int]
     near-duplicates of a held-out prompt (hand-written, real test or real dev).
 
     Public and template rows keep their source split; real dev rows are "train" (their
-    `train_share`) or "dev"; real test and hand-written rows are evaluation only.
+    `train_share`) or "dev"; real train rows (`real_prompts.train`) are "train"; real test and
+    hand-written rows are evaluation only.
     """
     handwritten = [ex for ex in load_handwritten(config.handwritten) if ex.domain in config.domains]
     real_test = load_real_prompts(config.real_prompts.test, "real_test")
     real_dev = load_real_prompts(config.real_prompts.dev, "real_dev", config.real_prompts.train_share)
-    public, dropped = drop_near_duplicates(build_examples(config), handwritten + real_test + real_dev)
-    return public + real_dev + real_test + handwritten, dropped
+    held_out = handwritten + real_test + real_dev
+    public, dropped = drop_near_duplicates(build_examples(config), held_out)
+    real_train: list[RoutingExample] = []
+    if config.real_prompts.train is not None:
+        # Drawn with the same guard (tandem.routing.draw_real_train); applied again here so that an
+        # edited file cannot leak a held-out prompt into training.
+        real_train, leaked = drop_near_duplicates(load_real_prompts(config.real_prompts.train, "real_train"), held_out)
+        dropped += leaked
+        # A hand label replaces the weak (source-level) label of the same ShareGPT turn in every split.
+        labelled = {text_key(ex.text) for ex in real_train}
+        public = [ex for ex in public if text_key(ex.text) not in labelled]
+    return public + real_train + real_dev + real_test + handwritten, dropped
 
 
 def counts(examples: list[RoutingExample]) -> dict[str, dict[str, int]]:

