@@ -21,7 +21,9 @@ from threadpoolctl import threadpool_limits
 
 from tandem.cache.embedders import Embedder, EmbedderNotReady, build_embedder
 from tandem.cache.settings import SemanticCacheSettings
-from tandem.cache.verify import Prompt, Verifier, read
+from tandem.cache.verify import Prompt, Verifier, content_text, read
+
+VIEWS = ("prompt", "content")
 
 
 @dataclass
@@ -62,8 +64,11 @@ class _Context:
 
 class SemanticIndex:
     def __init__(self, embedder: Embedder, verifier: Verifier, threshold: float, max_entries: int,
-                 candidates: int = 3):
+                 candidates: int = 3, view: str = "prompt"):
+        if view not in VIEWS:
+            raise ValueError(f"unknown match view '{view}'; known: {', '.join(VIEWS)}")
         self.embedder = embedder
+        self.view = view  # what is embedded: the whole prompt, or its content words (verify.content_text)
         self.verifier = verifier
         self.threshold = threshold
         self.max_entries = max_entries
@@ -75,12 +80,16 @@ class SemanticIndex:
     def __len__(self) -> int:
         return len(self._order)
 
+    def _vector(self, text: str, prompt: Prompt | None) -> np.ndarray:
+        return self.embedder.embed(text if self.view == "prompt" else content_text(prompt) or text)
+
     def add(self, context: str, text: str, exact_key: str) -> None:
+        prompt = read(text)
         try:
-            vector = self.embedder.embed(text)
+            vector = self._vector(text, prompt)
         except EmbedderNotReady:
             return
-        entry = Entry(exact_key, context, text, read(text), vector)
+        entry = Entry(exact_key, context, text, prompt, vector)
         with self._lock:
             self._remove(exact_key)
             group = self._contexts.setdefault(context, _Context())
@@ -113,8 +122,9 @@ class SemanticIndex:
         """The most similar verified prompt of the same context at or above the threshold."""
         if context not in self._contexts:
             return Lookup()  # nothing cached in this context: no embedding needed
+        query = read(text) if self.view == "content" else None
         try:
-            vector = self.embedder.embed(text)
+            vector = self._vector(text, query)
         except EmbedderNotReady:
             return Lookup()
         with self._lock:
@@ -126,7 +136,7 @@ class SemanticIndex:
         top = np.argpartition(-sims, self.candidates)[:self.candidates] if len(sims) > self.candidates else \
             np.arange(len(sims))
         order = top[np.argsort(-sims[top])]
-        result, query = Lookup(), None
+        result = Lookup()
         for i in order:
             if sims[i] < self.threshold:
                 break
@@ -144,8 +154,10 @@ def build_semantic_index(settings: SemanticCacheSettings, artifacts_dir: str | N
     # A lookup is one small matrix-vector product: BLAS threads spinning on two busy cores cost ~10x what
     # they save (bench.semantic_cache), so this process keeps BLAS to one thread.
     threadpool_limits(limits=1, user_api="blas")
-    return SemanticIndex(build_embedder(settings.embedder, artifacts_dir, background=True), Verifier(settings.guards),
-                         settings.threshold, settings.max_entries, settings.candidates)
+    embedder = build_embedder(settings.embedder, artifacts_dir, background=True)
+    verifier = Verifier(settings.guards, embed=embedder.embed, min_word_similarity=settings.min_word_similarity)
+    return SemanticIndex(embedder, verifier, settings.threshold, settings.max_entries, settings.candidates,
+                         settings.view)
 
 
 def semantic_counters(registry: CollectorRegistry) -> dict[str, Counter]:

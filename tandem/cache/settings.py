@@ -11,10 +11,15 @@ from tandem.common.recipe_config import RecipeModel
 
 
 class SemanticCacheSettings(RecipeModel):
-    enabled: bool = Field(False, description="Answer near-duplicate prompts from the cache (off by default: a "
-                          "paraphrase can need a different answer).")
+    enabled: bool = Field(False, description="Answer reworded prompts from the cache when every verification guard "
+                          "agrees they ask the same thing (docs/CACHE.md: the benchmark's figures at the defaults).")
     threshold: float = Field(0.81, gt=0.0, le=1.0, description="Cosine similarity needed for a semantic hit "
-                             "(chosen on the benchmark's dev half for the default embedder, docs/CACHE.md).")
+                             "(chosen on the benchmark's dev half, index-wide, for the default embedder).")
+    view: Literal["prompt", "content"] = Field("prompt", description="What is embedded: the whole prompt, or its "
+                                               "content words only (stopwords and request frames dropped).")
+    min_word_similarity: float = Field(0.8, ge=-1.0, le=1.0, description="The `differing` guard: the words found "
+                                       "in one prompt only, when both have some, must reach this cosine "
+                                       "(chosen with the threshold).")
     embedder: str = Field("minilm-static", description="Embedder (registry name): minilm-static (MiniLM's "
                           "per-token vectors, ~0.2 ms), minilm-int8 (MiniLM itself, a few ms), hashing (character "
                           "3-grams), or onnx (the router's MiniLM ONNX encoder from the artifacts).")

