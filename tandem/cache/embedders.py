@@ -29,6 +29,10 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
+class MissingDependency(ValueError):
+    """A package the semantic cache needs is not installed (`make install` installs them all)."""
+
+
 class EmbedderNotReady(Exception):
     """The embedder is still loading (the semantic index answers a miss meanwhile)."""
 
@@ -85,8 +89,8 @@ class OnnxEmbedder:
 def _package_file(package: str, relative: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"the minilm-int8 embedder needs the package '{package.replace('_', '-')}' "
-                         "(pip install -e '.[semantic-cache]')")
+        raise MissingDependency(f"the MiniLM embedders need the package '{package.replace('_', '-')}' "
+                                "(pip install -e '.[semantic-cache]'; make install does)")
     return Path(spec.submodule_search_locations[0]) / relative
 
 

