@@ -61,7 +61,7 @@ class RealPromptSpec(RecipeModel):
         "Share of the dev rows (fixed by a hash of their id) that also train the heads; the rest "
         "calibrate. 0: the heads learn from weak (source-level) labels only."))
     train_weight: float = Field(default=1.0, gt=0, description="Sample weight of those dev rows in training.")
-    train: Path | None = Field(default=None, description=(
+    train: Path | None = Field(default=DATA_DIR / "real_prompts_train.jsonl", description=(
         "Hand-labelled real first turns for training only (one reading pass, disjoint from test and "
         "dev, no near-duplicate of either; docs/ROUTER.md); null: not used."))
     train_file_weight: float = Field(default=1.0, gt=0, description="Sample weight of the `train` rows.")

@@ -157,3 +157,7 @@ def test_recipe_trains_on_the_train_set_and_its_hand_labels_replace_weak_labels(
     assert not [ex for ex in everything if ex.dataset == "real_train" and ex.item_id == "train-b"]
     assert dropped == 1
 
+
+def test_shipped_recipe_names_the_train_set():
+    config = load_config(RouterRecipeConfig, RECIPE)
+    assert config.real_prompts.train == DATA_DIR / "real_prompts_train.jsonl"
