@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "tandem.escalation.cli",
     "tandem.validate",
     "tandem.pipeline.cli",
+    "tandem.loop.cli",
     "tandem.publish",
 ]
 

@@ -28,6 +28,7 @@ SCHEMAS: list[tuple[str, str, dict[str, Any]]] = [
     ("routing/*.yaml", "tandem.routing.config:RouterRecipeConfig", {}),
     ("training/base_*.yaml", "tandem.training.base_recipe_config:BaseRecipeConfig", {}),
     ("training/accelerate_*.yaml", "accelerate", {}),
+    ("loop/*.yaml", "tandem.loop.config:LoopConfig", {}),
     ("pipeline/gates*.yaml", "tandem.pipeline.gates:GatesConfig", {}),
     ("pipeline/*.yaml", "pipeline", {}),
 ]

@@ -109,6 +109,19 @@ class Manifest:
             os.replace(tmp, self.path)
         return entry
 
+    def put(self, name: str, entry: ArtifactEntry | None) -> None:
+        """Set entry `name` to `entry` as it is (files not re-hashed), or remove it with None: how a
+        rollback restores the entry a promotion replaced."""
+        with self._locked():
+            data = self.read()
+            if entry is None:
+                data.artifacts.pop(name, None)
+            else:
+                data.artifacts[name] = entry
+            tmp = self.path.with_suffix(".json.tmp")
+            tmp.write_text(data.model_dump_json(indent=2))
+            os.replace(tmp, self.path)
+
     def entry(self, name: str) -> ArtifactEntry:
         data = self.read()
         if name not in data.artifacts:

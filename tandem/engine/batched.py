@@ -19,6 +19,12 @@ finished): the cells are shared through `llama_memory_seq_cp` (one unified KV ca
 copied) and only the rest of the prompt is read. A system prompt and few-shot turns that every
 request repeats are thus read once, whichever slot a request lands in. An adapter switch clears the
 cache, and with it every record of what it held.
+
+Hot reload (blue/green adapters): `load_adapter` may be called while the engine serves, under a new
+name (the worker names each version `<model>@<sha>`); new requests go to the new name while those
+already queued or running finish on the old one. `retire_adapter` then marks the old version: the
+engine thread frees it once no waiting or running request uses it (switching the context off it
+first if it is the one set), so a reload never fails or alters a request in flight.
 """
 
 from __future__ import annotations
@@ -176,7 +182,10 @@ class BatchedEngine:
         self.n_vocab = self._model.n_vocab()
         self._grammars = GrammarSampling(self._vocab, self.n_vocab)
         self._piece_buf = ctypes.create_string_buffer(64)
+        self._cond = threading.Condition()
         self._adapters: dict[str, ctypes.c_void_p] = {}
+        self._retired: set[str] = set()  # adapters to free once no request uses them (engine thread)
+        self.adapters_freed = 0
         for name, path in (adapters or {}).items():
             self.load_adapter(name, path)
         self._current_adapter: str | None = None
@@ -185,7 +194,6 @@ class BatchedEngine:
         self._free_ids = list(range(slots))
         self._cached: dict[int, list[int]] = {}  # free slot -> the prompt tokens its KV cells still hold
         self.prefix_tokens_reused = 0
-        self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.adapter_switches = 0
@@ -198,11 +206,33 @@ class BatchedEngine:
         return list(self._adapters)
 
     def load_adapter(self, name: str, path: str | Path) -> None:
+        """Load a GGUF LoRA as `name` (any thread; the engine may be serving: the adapter is new to
+        the context, so nothing running reads it until a request names it)."""
+        if name in self._adapters:
+            raise ValueError(f"adapter '{name}' is already loaded")
         adapter = lib.llama_adapter_lora_init(self._model.model, str(path).encode())
         if not adapter:
             raise ValueError(f"llama.cpp could not load LoRA adapter '{name}' from {path} "
                              "(not a GGUF LoRA, or made for another base model)")
-        self._adapters[name] = adapter
+        with self._cond:
+            self._adapters[name] = adapter
+
+    def keep_adapter(self, name: str) -> bool:
+        """Take `name` back into service if it is still loaded (retired but not freed yet); False if
+        it is not loaded."""
+        with self._cond:
+            if name not in self._adapters:
+                return False
+            self._retired.discard(name)
+            return True
+
+    def retire_adapter(self, name: str) -> None:
+        """Stop accepting requests for `name` and free it once the requests queued or running on it
+        have finished (on the engine thread)."""
+        with self._cond:
+            if name in self._adapters:
+                self._retired.add(name)
+                self._cond.notify_all()
 
     def tokenize(self, text: str, *, special: bool = False, add_bos: bool | None = None) -> list[int]:
         """Token ids of `text`. Control tokens written in it are parsed only with `special=True`,
@@ -271,7 +301,7 @@ class BatchedEngine:
     def submit(self, prompt_tokens: list[int], params: SamplingParams, adapter: str | None = None,
                loop: asyncio.AbstractEventLoop | None = None) -> GenerationHandle:
         """Queue a generation; raises at once when it cannot fit or the queue is full."""
-        if adapter is not None and adapter not in self._adapters:
+        if adapter is not None and (adapter not in self._adapters or adapter in self._retired):
             raise ValueError(f"unknown adapter {adapter}")
         limit = self.ctx_per_slot
         if len(prompt_tokens) >= limit:
@@ -309,11 +339,13 @@ class BatchedEngine:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._stopping and not self._active and not self._waiting:
+                while not self._stopping and not self._active and not self._waiting and not self._retired:
                     self._cond.wait()
                 if self._stopping:
                     return
                 self._drop_cancelled_waiting()
+                if self._retired:
+                    self._free_retired()
                 self._admit()
             if not self._active:
                 continue
@@ -341,6 +373,18 @@ class BatchedEngine:
         for handle in self._waiting:
             handle._push(GenerationEvent(error=reason, finish_reason="error", fatal=fatal))
         self._waiting.clear()
+
+    def _free_retired(self) -> None:
+        """Free each retired adapter that no waiting or running request uses (engine thread, under the lock)."""
+        in_use = {h.adapter for h in self._waiting} | {s.handle.adapter for s in self._active}
+        for name in sorted(self._retired - in_use):
+            if name == self._current_adapter:
+                if self._active:
+                    continue  # a batch on another adapter cannot be running; wait for this one to drain
+                self._switch_adapter(None)
+            self._retired.discard(name)
+            lib.llama_adapter_lora_free(self._adapters.pop(name))
+            self.adapters_freed += 1
 
     def _drop_cancelled_waiting(self) -> None:
         if any(h.cancelled for h in self._waiting):

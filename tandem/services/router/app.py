@@ -44,6 +44,7 @@ from tandem.services.router.judge import JudgeMetrics, RoutingJudge
 from tandem.services.router.limits import RequestLimits
 from tandem.services.router.openapi import install_openapi
 from tandem.services.router.playground import mount_playground
+from tandem.services.router.reload import reload_router
 from tandem.services.router.route_facts import RouteFacts
 from tandem.services.router.router_metrics import RouterMetrics
 from tandem.services.router.settings import RouterSettings
@@ -213,6 +214,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     install_openapi(app, settings.domains)
     app.include_router(cache_admin_router(InternalAuthSettings().token,
                                           lambda request: request.app.state.router.cache))
+    app.include_router(reload_router(InternalAuthSettings().token, lambda request: request.app.state.router.pool))
 
     @app.get("/ready")
     def ready(request: Request) -> JSONResponse:

@@ -54,6 +54,7 @@ BY_OPERATION: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/feedback"): (404, 409),
     ("get", "/admin/cache/entries"): (403, 503),
     ("delete", "/admin/cache/entries/{key}"): (403, 503),
+    ("post", "/admin/reload"): (403, 502),
 }
 STREAMING = {("post", "/v1/chat/completions"): ChatCompletionResponse,
              ("post", "/v1/completions"): CompletionResponse}

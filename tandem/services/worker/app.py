@@ -1,4 +1,11 @@
-"""Worker app factory: one BatchedEngine (base GGUF + LoRA adapters) behind the OpenAI API."""
+"""Worker app factory: one BatchedEngine (base GGUF + LoRA adapters) behind the OpenAI API.
+
+`POST /admin/reload` (internal credential, like every path but the probes) re-reads the artifacts
+manifest and swaps in the modifiers it lists now without a restart: a changed or new adapter is
+loaded under a versioned engine name first, then new requests are pointed at it while requests
+already queued or running finish on the version they started with, which the engine frees after
+them. A manifest whose base is not the one loaded is refused (409): a new base needs a restart.
+"""
 
 from __future__ import annotations
 
@@ -44,12 +51,16 @@ class WorkerState:
         self.engine = engine
         bos, eos = engine.special_token_texts()
         self.prompter = ChatPrompter(engine.metadata(), bos_token=bos, eos_token=eos)
+        self.engine_names = {name: name for name in served.adapters}  # model -> the engine's adapter name
+        self.reload_lock = asyncio.Lock()
+        self.reloads = 0
 
     def adapter_for(self, model: str) -> str | None:
+        """The engine's name of the adapter that answers `model` now (None: the base)."""
         if model == self.settings.base_model_name:
             return None
         if model in self.served.adapters:
-            return model
+            return self.engine_names[model]
         known = ", ".join(self.model_names())
         reason = self.served.refused.get(model)
         detail = f" It was refused at start-up: {reason}." if reason else ""
@@ -58,6 +69,44 @@ class WorkerState:
 
     def model_names(self) -> list[str]:
         return [self.settings.base_model_name, *self.served.adapters]
+
+
+class ReloadRefusedError(TandemError):
+    status_code = 409
+    error_type = "invalid_request_error"
+    code = "reload_refused"
+
+
+async def reload_adapters(state: WorkerState) -> dict:
+    """Swap in the adapters the manifest lists now (module docstring): load first, then point the
+    model names at them, then retire what no model name points at any more."""
+    async with state.reload_lock:
+        served = await asyncio.to_thread(resolve_served_models, state.settings)
+        if served.base_sha256 != state.served.base_sha256:
+            raise ReloadRefusedError(f"The manifest's base ({served.base_sha256[:12]}) is not the loaded one "
+                                     f"({state.served.base_sha256[:12]}): restart the worker to change the base.")
+        names = dict(state.engine_names)
+        loaded, kept = [], []
+        for model, path in served.adapters.items():
+            digest = served.adapter_sha256[model]
+            if state.served.adapter_sha256.get(model) == digest:
+                kept.append(model)
+                continue
+            name = f"{model}@{digest[:16]}"
+            if not state.engine.keep_adapter(name):  # a version retired earlier may still be loaded
+                await asyncio.to_thread(state.engine.load_adapter, name, path)
+            names[model] = name
+            loaded.append(model)
+        names = {model: names[model] for model in served.adapters}
+        retired = sorted(set(state.engine_names.values()) - set(names.values()))
+        state.engine_names, state.served = names, served  # one assignment each: requests see old or new
+        for name in retired:
+            state.engine.retire_adapter(name)
+        state.reloads += 1
+        log.info("reload %d: loaded %s, kept %s, retired %s, refused %s", state.reloads, loaded or "none",
+                 kept or "none", retired or "none", list(served.refused) or "none")
+        return {"loaded": loaded, "kept": kept, "retired": retired, "refused": served.refused,
+                "models": {m: served.version(m) for m in state.model_names()}}
 
 
 def get_state(request: Request) -> WorkerState:
@@ -108,7 +157,13 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
                              "base_sha256": state.served.base_sha256, "slots": settings.slots,
                              "ctx_per_slot": state.engine.ctx_per_slot, "active": state.engine.active_count,
                              "waiting": state.engine.queue_depth, "adapter_switches": state.engine.adapter_switches,
+                             "reloads": state.reloads, "adapters_freed": state.engine.adapters_freed,
                              "pid": os.getpid()})
+
+    @app.post("/admin/reload")
+    async def reload(state: StateDep) -> dict:
+        """Re-read the manifest and serve the modifiers it lists now (module docstring)."""
+        return await reload_adapters(state)
 
     @app.get("/v1/models")
     def models(state: StateDep) -> ModelList:

@@ -46,9 +46,12 @@ def _mean_token_loss(llm, rows: list[dict[str, list[int]]], desc: str) -> dict[s
 
 
 def heldout_losses(base_gguf: str | Path, adapter_gguf: str | Path, tokenizer_dir: str | Path,
-                   rows: list[dict[str, Any]], max_seq_len: int, threads: int | None = None) -> dict[str, dict]:
+                   rows: list[dict[str, Any]], max_seq_len: int, threads: int | None = None,
+                   reference_adapter: str | Path | None = None) -> dict[str, dict]:
     """{"base": {...}, "modifier": {...}, "difference": {...}}: mean per-token loss on `rows`
-    (`{"messages": [...]}`) for each, and modifier - base with a paired bootstrap interval."""
+    (`{"messages": [...]}`) for each, and modifier - base with a paired bootstrap interval.
+    `reference_adapter`: the "base" side is the base with this adapter (the version served now,
+    which a retrained one must beat), not the bare base."""
     from transformers import AutoTokenizer
 
     from tandem.engine.llama_loader import load_llama
@@ -58,7 +61,8 @@ def heldout_losses(base_gguf: str | Path, adapter_gguf: str | Path, tokenizer_di
         raise ValueError("no held-out row survived tokenization")
     n_ctx = max(len(r["input_ids"]) for r in tokenized)
     out = {}
-    for name, lora in (("base", None), ("modifier", str(adapter_gguf))):
+    reference = str(reference_adapter) if reference_adapter is not None else None
+    for name, lora in (("base", reference), ("modifier", str(adapter_gguf))):
         llm = load_llama(str(base_gguf), n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, lora_path=lora,
                          n_threads=threads)
         try:

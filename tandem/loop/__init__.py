@@ -1,0 +1,1 @@
+"""`tandem loop`: production traffic back into a better modifier, promoted without a restart."""
