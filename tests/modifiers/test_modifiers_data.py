@@ -109,3 +109,72 @@ def test_no_fit_rows_are_a_sensible_share_of_automation_training():
     rows = build_rows(["bfcl", "bfcl_no_fit", "mbpp_bash"], "train")
     share = sum(r.source == "bfcl_no_fit" for r in rows) / len(rows)
     assert 0.15 <= share <= 0.30
+
+
+@pytest.mark.parametrize("split", ["train", "dev"])
+def test_near_no_fit_rows_offer_a_topical_neighbour_that_cannot_serve_the_request(split):
+    import numpy as np
+
+    from tandem.eval.tool_answers import extract_calls
+    from tandem.training.modifiers.data import automation as auto
+
+    items = {it.id: it for it in load_items("bfcl", split=split)}
+    rows = build_rows(["bfcl_no_fit_near"], split)
+    easy = {_native_id(r.id).split("+")[0]: _native_id(r.id).split("+")[1] for r in build_rows(["bfcl_no_fit"], split)}
+    assert len(rows) >= (400 if split == "train" else 25)
+    requests, offered_texts, gold_texts, pairs = [], [], [], []
+    for row in rows:
+        source_id, partner_id = _native_id(row.id).split("+")
+        assert source_id in items and partner_id in items and source_id != partner_id
+        source, partner = items[source_id], items[partner_id]
+        offered = {t["function"]["name"] for t in row.tools}
+        assert offered == {t["function"]["name"] for t in partner.tools}
+        gold = auto.gold_function_names(source)
+        assert not gold & offered  # the hard guarantee
+        rendered = render_messages(row.messages, row.tools)
+        assert parse_tool_calls(rendered[-1]["content"]) is None
+        assert extract_calls(rendered[-1]["content"], None, offered) == []
+        requests.append(auto._request_text(source))
+        offered_texts.append([auto._function_text(t) for t in partner.tools])
+        gold_texts.append([auto._function_text(t) for t in source.tools if t["function"]["name"] in gold])
+        pairs.append((source_id, row))
+    # no offered function is a renamed copy of a gold one, nor near the request itself
+    request_vecs = auto._embed(requests)
+    texts = sorted({t for group in offered_texts + gold_texts for t in group})
+    vec = dict(zip(texts, auto._embed(texts)))
+    for i in range(len(pairs)):
+        offered_vecs = np.stack([vec[t] for t in offered_texts[i]])
+        assert float(np.max(offered_vecs @ request_vecs[i])) < auto.NEAR_MAX_FIT_SIM
+        if gold_texts[i]:
+            gold_vecs = np.stack([vec[t] for t in gold_texts[i]])
+            assert float(np.max(offered_vecs @ gold_vecs.T)) < auto.NEAR_MAX_FUNCTION_SIM
+    # topical neighbours: the offered tools sit clearly nearer the request than the same request's
+    # word-disjoint partner's (bfcl_no_fit) do
+    both = [(i, easy[source_id]) for i, (source_id, _) in enumerate(pairs) if source_id in easy]
+    near_vecs = auto._embed(["; ".join(auto._function_text(t) for t in pairs[i][1].tools) for i, _ in both])
+    far_vecs = auto._embed(["; ".join(auto._function_text(t) for t in items[p].tools) for _, p in both])
+    picked = request_vecs[[i for i, _ in both]]
+    near, far = (near_vecs * picked).sum(1), (far_vecs * picked).sum(1)
+    assert len(near) >= 10 and np.median(near) > np.median(far) + 0.15
+
+
+def test_near_no_fit_rows_leave_out_requests_like_bfcl_irrelevance_questions():
+    from tandem.training.modifiers.data import automation as auto
+
+    irrelevance = auto._irrelevance_questions()
+    assert len(irrelevance) == 240  # the whole category, read only to exclude look-alikes
+    for row in build_rows(["bfcl_no_fit_near"], "train"):
+        request = auto._words(" ".join(m["content"] for m in row.messages if m["role"] == "user"))
+        assert not auto._near(request, irrelevance)
+
+
+def test_run3_automation_recipe_mixes_near_no_fit_rows_at_the_fixed_share():
+    from tandem.common.recipe_config import load_config
+    from tandem.training.modifiers.config import ModifierConfig
+
+    config = load_config(ModifierConfig, "configs/modifiers/automation.yaml", ["data.train_limit_per_source=null"])
+    assert "bfcl_no_fit_near" in config.data.train_sources
+    rows = build_rows(config.data.train_sources, "train")
+    no_fit = sum(r.source in ("bfcl_no_fit", "bfcl_no_fit_near") for r in rows) / len(rows)
+    calls = sum(r.source == "bfcl" for r in rows) / len(rows)
+    assert 0.35 <= no_fit <= 0.45 and calls >= 0.25

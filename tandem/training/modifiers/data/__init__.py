@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 
-from tandem.training.modifiers.data.automation import bfcl_rows, no_fit_rows
+from tandem.training.modifiers.data.automation import bfcl_rows, near_no_fit_rows, no_fit_rows
 from tandem.training.modifiers.data.code import humaneval_rows, mbpp_bash_rows, mbpp_rows
 from tandem.training.modifiers.data.reasoning import (
     arc_challenge_rows,
@@ -25,11 +25,11 @@ from tandem.training.modifiers.data.rows import TrainingRow
 SOURCES: dict[str, Callable[[str], Iterator[TrainingRow]]] = {
     "mbpp": mbpp_rows, "mbpp_bash": mbpp_bash_rows, "humaneval": humaneval_rows,
     "math": math_rows, "math500": math500_rows, "gsm8k": gsm8k_rows, "bfcl": bfcl_rows,
-    "bfcl_no_fit": no_fit_rows,
+    "bfcl_no_fit": no_fit_rows, "bfcl_no_fit_near": near_no_fit_rows,
     "arc_easy": arc_easy_rows, "arc_challenge": arc_challenge_rows,
 }
 SOURCE_DATASET = {"mbpp": "mbpp", "mbpp_bash": "mbpp", "humaneval": "humaneval", "math": "math",
-                  "math500": "math", "gsm8k": "gsm8k", "bfcl": "bfcl", "bfcl_no_fit": "bfcl",
+                  "math500": "math", "gsm8k": "gsm8k", "bfcl": "bfcl", "bfcl_no_fit": "bfcl", "bfcl_no_fit_near": "bfcl",
                   "arc_easy": "arc_easy", "arc_challenge": "arc_challenge"}
 
 

