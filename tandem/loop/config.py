@@ -65,6 +65,8 @@ class LoopGate(RecipeModel):
     alpha: float = Field(0.05, gt=0, lt=1)
     confidence: float = Field(0.95, gt=0, lt=1)
     heldout_max_seq_len: int = Field(512, ge=16)
+    heldout_threads: int | None = Field(1, ge=1, description="llama.cpp threads for the held-out loss; 1 is "
+                                        "fastest on a busy CPU (threads spin at every barrier); null: llama.cpp's choice.")
     max_tokens: int = Field(256, ge=1, description="Answer length for the task items.")
     judge_model: str | None = Field(None, description="Judges answers of tasks with no checker against the "
                                     "teacher's reference answer; default: the teacher model.")

@@ -286,13 +286,14 @@ def gate(config: LoopConfig, base_gguf: Path, base_hf: Path, candidate: Path, cu
 
     g = config.gate
     key = stage_key({"candidate": sha256_file(candidate), "current": sha256_file(current) if current else None,
-                     "base": sha256_file(base_gguf), "heldout": heldout, "gate": dump_config(g)})
+                     "base": sha256_file(base_gguf), "heldout": heldout,
+                     "gate": {k: v for k, v in dump_config(g).items() if k != "heldout_threads"}})  # speed only
     out = work / "gate"
     state = cached_state(out, key)
     if state is not None:
         log.info("gate: verdict up to date (key %s), reused", key[:12])
         return state
-    losses = heldout_losses(base_gguf, candidate, base_hf, heldout, g.heldout_max_seq_len,
+    losses = heldout_losses(base_gguf, candidate, base_hf, heldout, g.heldout_max_seq_len, g.heldout_threads,
                             reference_adapter=current)
     # staged under names of their own: the served file and the candidate may share a file name
     inputs = work / "staging-inputs"
