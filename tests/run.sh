@@ -3,7 +3,8 @@
 #   - system packages, when missing and apt is at hand (as root): redis-server, the zstd CLI (its
 #     round-trip test), chromium (the playground's browser tests);
 #   - a private redis-server on a free port, unless TANDEM_TEST_REDIS_URL names one; stopped on exit.
-# Extra arguments go to pytest. The compose stack has its own target (`make compose-test`).
+# Extra arguments go to pytest. The compose stack has its own target (`make compose-test`), and so
+# do the nightly end-to-end runs (`make loop-test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
@@ -29,4 +30,4 @@ if [[ -z "${TANDEM_TEST_REDIS_URL:-}" ]]; then
   export TANDEM_TEST_REDIS_URL="redis://127.0.0.1:${port}/0"
 fi
 
-"$PYTHON" -m pytest -q -m "not compose" "$@"
+"$PYTHON" -m pytest -q -m "not compose and not nightly" "$@"

@@ -32,7 +32,7 @@ from tests.loop.acme_teacher import PREFIX, AcmeTeacher
 
 ROOT = Path(__file__).resolve().parents[2]
 # ~25 min on a shared 2-core machine (36 min measured with a 12-min detour): nightly, not per change
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.nightly, pytest.mark.timeout(3600)]
 TRAFFIC = ["How do I reset my ACME kettle (model K210)?", "My ACME router R552 keeps dropping. How do I update it?",
            "How can I clean the ACME blender B310?", "What are the steps to pair my ACME speaker S118?",
            "How do I register my new ACME vacuum V402?", "How do I descale the ACME kettle K877?",
