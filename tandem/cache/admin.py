@@ -11,7 +11,7 @@ token configured the endpoints answer 403.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -45,18 +45,27 @@ class Eviction(BaseModel):
     evicted: bool
 
 
-def cache_admin_router(token: SecretStr | None, cache_of: Callable[[Request], ResponseCache | None]) -> APIRouter:
-    router = APIRouter(prefix="/admin/cache", tags=["admin"])
+def admin_operator(token: SecretStr | None, action: str) -> Callable[[Request], Awaitable[None]]:
+    """The dependency of an /admin endpoint: the caller must present the internal token. `action`
+    names the endpoint in the errors ("Cache administration", "Reloading")."""
 
     async def operator(request: Request) -> None:
         if token is None:
-            raise AdminDisabledError("Cache administration needs the internal credential: set "
-                                     "TANDEM_INTERNAL_TOKEN (or TANDEM_INTERNAL_TOKEN_FILE) on the router.")
+            raise AdminDisabledError(f"{action} needs the internal credential: set TANDEM_INTERNAL_TOKEN "
+                                     "(or TANDEM_INTERNAL_TOKEN_FILE) on the router.")
         auth = request.headers.get("authorization", "")
         presented = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
-            raise AuthenticationError("Cache administration needs the internal token "
+            raise AuthenticationError(f"{action} needs the internal token "
                                       "(Authorization: Bearer <TANDEM_INTERNAL_TOKEN>).", code="invalid_admin_token")
+
+    return operator
+
+
+def cache_admin_router(token: SecretStr | None, cache_of: Callable[[Request], ResponseCache | None]) -> APIRouter:
+    router = APIRouter(prefix="/admin/cache", tags=["admin"])
+
+    operator = admin_operator(token, "Cache administration")
 
     def cache(request: Request) -> ResponseCache:
         found = cache_of(request)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Self
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -63,7 +64,7 @@ def _tasks(user: str, count: int) -> list[str]:
             k, (op, expr) = rng.randint(1, 10_000), rng.choice(OPS)
             fn = f"{op}_{k}"
             x, y = rng.randint(1, 50), rng.randint(1, 50)
-            expected = eval(expr, {"a": x, "b": y})  # noqa: S307 - the server's own arithmetic
+            expected = eval(expr, {"a": x, "b": y})
             tasks.append(
                 f"Write a Python function `{fn}(a, b)` that returns the {op} of two integers."
                 f"\nassert {fn}({x}, {y}) == {expected}\nassert {fn}(0, 0) == 0"
@@ -142,18 +143,16 @@ def create_app(state: TeacherState) -> FastAPI:
     return app
 
 
-class TeacherServer:
-    """Serves the app with uvicorn on a thread; `url` is the OpenAI base URL."""
+class ThreadedServer:
+    """Serves an ASGI app with uvicorn on a thread of this process, as a context manager; `url` is the
+    OpenAI base URL."""
 
-    def __init__(self, port: int):
-        self.state = TeacherState()
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(self.state), host="127.0.0.1", port=port, log_level="warning")
-        )
+    def __init__(self, app, port: int):
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         self.url = f"http://127.0.0.1:{port}/v1"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> TeacherServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
@@ -165,3 +164,11 @@ class TeacherServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class TeacherServer(ThreadedServer):
+    """The scripted teacher of tests/distill; its `state` counts what it was asked."""
+
+    def __init__(self, port: int):
+        self.state = TeacherState()
+        super().__init__(create_app(self.state), port)

@@ -11,13 +11,12 @@ import hashlib
 import json
 import random
 import re
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Self
 
-import uvicorn
 from fastapi import FastAPI, Request
+
+from tests.distill.teacher_server import ThreadedServer
 
 PRODUCTS = ["kettle", "toaster", "router", "blender", "vacuum", "printer", "doorbell", "thermostat", "speaker",
             "camera", "heater", "fridge", "drone", "scooter", "lamp", "projector"]
@@ -77,23 +76,7 @@ def create_app(state: TeacherState) -> FastAPI:
     return app
 
 
-class AcmeTeacher:
+class AcmeTeacher(ThreadedServer):
     def __init__(self, port: int):
         self.state = TeacherState()
-        self.server = uvicorn.Server(uvicorn.Config(create_app(self.state), host="127.0.0.1", port=port,
-                                                   log_level="warning"))
-        self.url = f"http://127.0.0.1:{port}/v1"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise TimeoutError("teacher server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        super().__init__(create_app(self.state), port)

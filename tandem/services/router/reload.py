@@ -18,7 +18,6 @@ be stored under the old version's key; it is found again only if that old versio
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -27,22 +26,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 
-from tandem.cache.admin import AdminDisabledError
-from tandem.common.errors import AuthenticationError
+from tandem.cache.admin import admin_operator
 
 
 def reload_router(token: SecretStr | None, pool_of: Callable[[Request], Any]) -> APIRouter:
     router = APIRouter(prefix="/admin", tags=["admin"])
 
-    async def operator(request: Request) -> None:
-        if token is None:
-            raise AdminDisabledError("Reloading needs the internal credential: set TANDEM_INTERNAL_TOKEN "
-                                     "(or TANDEM_INTERNAL_TOKEN_FILE) on the router.")
-        auth = request.headers.get("authorization", "")
-        presented = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-        if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
-            raise AuthenticationError("Reloading needs the internal token "
-                                      "(Authorization: Bearer <TANDEM_INTERNAL_TOKEN>).", code="invalid_admin_token")
+    operator = admin_operator(token, "Reloading")
 
     @router.post("/reload", dependencies=[Depends(operator)])
     async def reload(request: Request) -> JSONResponse:
