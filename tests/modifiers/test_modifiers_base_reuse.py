@@ -39,3 +39,30 @@ def test_reused_base_rows_of_other_items_are_refused(monkeypatch):
     with pytest.raises(ValueError, match="not this slice's items"):
         task_eval.score_matrix("http://x/v1", {"s": TaskSlice(suite="bfcl")}, {"s": ["tandem-base", "tandem-a"]},
                                0.95, base_rows={"s": [{"id": "other", "score": 1.0, "error": None}]})
+
+
+def test_reused_base_rows_of_a_shorter_slice_cover_a_prefix_and_the_base_answers_the_rest(monkeypatch):
+    asked: list[tuple[str, list[str]]] = []
+    items = [SimpleNamespace(id=f"i{k}") for k in range(4)]
+    monkeypatch.setattr(task_eval, "slice_items", lambda task: items)
+
+    async def score_model(urls, model, subset, task, concurrency):
+        asked.append((model, [it.id for it in subset]))
+        return [{"id": it.id, "score": 1.0, "error": None} for it in subset]
+
+    monkeypatch.setattr(task_eval, "_score_model", score_model)
+    earlier = [{"id": "i0", "score": 0.0, "error": None}, {"id": "i1", "score": 0.0, "error": None}]
+    out = task_eval.score_matrix("http://x/v1", {"s": TaskSlice(suite="bfcl")}, {"s": ["tandem-base", "tandem-a"]},
+                                 0.95, base_rows={"s": earlier})
+    assert sorted(asked) == [("tandem-a", ["i0", "i1", "i2", "i3"]), ("tandem-base", ["i2", "i3"])]
+    assert [r["id"] for r in out["s"]["items"]["tandem-base"]] == ["i0", "i1", "i2", "i3"]
+    assert out["s"]["items"]["tandem-base"][:2] == earlier and out["s"]["base_reused"] == 2
+    assert out["s"]["vs_base"]["tandem-a"]["wins"] == 2
+
+
+def test_reused_base_rows_with_a_gap_are_refused(monkeypatch):
+    _fake(monkeypatch, [])
+    rows = [{"id": "i0", "score": 1.0, "error": None}, {"id": "i2", "score": 1.0, "error": None}]
+    with pytest.raises(ValueError, match="not this slice's items"):
+        task_eval.score_matrix("http://x/v1", {"s": TaskSlice(suite="bfcl")}, {"s": ["tandem-base", "tandem-a"]},
+                               0.95, base_rows={"s": rows})

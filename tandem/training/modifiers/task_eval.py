@@ -176,7 +176,8 @@ def score_matrix(base_urls: str | list[str], slices: dict[str, TaskSlice], model
     sample too, so the pairs with the base stay pairs), except on `full_slices`, where every model
     answers every item. Requests are spread over the stacks at `base_urls`. `base_rows`: the base's
     per-item rows of an earlier matrix (same base GGUF, same one-slot greedy serving) reused per
-    slice instead of asking the base again; refused unless they cover exactly this slice's items."""
+    slice instead of asking the base again: they must be a prefix of this slice's items (the same
+    id-hash order); the base is asked only the items after it."""
     urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
     out: dict[str, Any] = {}
     for name, task in slices.items():
@@ -185,25 +186,31 @@ def score_matrix(base_urls: str | list[str], slices: dict[str, TaskSlice], model
                    for k, m in enumerate(models[name])}
 
         reused = (base_rows or {}).get(name)
-        if reused is not None:  # the earlier run may have answered more items of the same id-hash order
+        base_reused = 0
+        if reused is not None:  # the earlier run may have answered more (or fewer) items of the same id-hash order
             by_id = {r["id"]: r for r in reused}
-            if any(it.id not in by_id for it in subsets[BASE_MODEL]):
+            wanted = subsets[BASE_MODEL]
+            base_reused = next((k for k, it in enumerate(wanted) if it.id not in by_id), len(wanted))
+            # a shorter earlier slice covers a prefix of this one: reuse it, ask the base only the rest
+            if base_reused == 0 or any(it.id in by_id for it in wanted[base_reused:]):
                 raise ValueError(f"the reused base rows of slice {name} are not this slice's items")
-            reused = [by_id[it.id] for it in subsets[BASE_MODEL]]
-        ask_models = [m for m in subsets if not (m == BASE_MODEL and reused is not None)]
+            reused = [by_id[it.id] for it in wanted[:base_reused]]
+        asking = {m: (subsets[m][base_reused:] if m == BASE_MODEL else subsets[m]) for m in subsets}
+        ask_models = [m for m in subsets if asking[m]]
 
         async def all_models(ask: list[str], subsets: dict, task: TaskSlice) -> list[list[dict]]:
             # the base and modifier workers answer in parallel
             return await asyncio.gather(*(_score_model(urls, m, subsets[m], task, concurrency) for m in ask))
 
-        answered = dict(zip(ask_models, asyncio.run(all_models(ask_models, subsets, task)), strict=True))
-        per_model = {m: reused if m == BASE_MODEL and reused is not None else answered[m] for m in subsets}
+        answered = dict(zip(ask_models, asyncio.run(all_models(ask_models, asking, task)), strict=True))
+        per_model = {m: (reused or []) + answered.get(m, []) if m == BASE_MODEL else answered[m] for m in subsets}
         scores = {m: [r["score"] for r in rows] for m, rows in per_model.items()}
         base = scores.get(BASE_MODEL, [])
         log.info("%s: %s", name, {m: f"{sum(s):.0f}/{len(s)}" for m, s in scores.items()})
         out[name] = {
             "suite": task.suite, "where": task.where, "n": len(items),
             "errors": {m: sum(r["error"] is not None for r in rows) for m, rows in per_model.items()},
+            "base_reused": base_reused,
             "models": {m: score_summary(s, confidence) for m, s in scores.items()},
             "vs_base": {m: paired_difference(base[: len(s)], s, confidence)
                         for m, s in scores.items() if m != BASE_MODEL and base},
