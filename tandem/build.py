@@ -139,9 +139,14 @@ def adapter_digests(adapters: dict[str, Path]) -> dict[str, str]:
     return {model: sha256_file(path) for model, path in adapters.items()}
 
 
-def read_task_matrix(path: Path, adapters: dict[str, Path]) -> dict:
-    """A matrix scored elsewhere, refused unless it scored exactly these adapter files."""
+def read_task_matrix(path: Path, adapters: dict[str, Path], scales: dict[str, float] | None = None) -> dict:
+    """A matrix scored elsewhere, refused unless it scored exactly these adapter files, each at the
+    LoRA scale its config serves it at (`scales`, default 1.0; matrices without the field: 1.0)."""
     saved, exported = json.loads(path.read_text()), adapter_digests(adapters)
+    scored_at = {m: saved.get("adapters_lora_scale", {}).get(m, 1.0) for m in adapters}
+    served_at = {m: (scales or {}).get(m, 1.0) for m in adapters}
+    if scored_at != served_at:
+        raise SystemExit(f"{path} scored the adapters at LoRA scales {scored_at}, the configs serve them at {served_at}")
     if saved.get("complete") is False:
         raise SystemExit(f"{path} is a partial matrix (its run stopped after {sorted(saved['matrix'])}); gate on a whole one")
     if saved["adapters_sha256"] != exported:
@@ -187,11 +192,12 @@ def run_build(args: argparse.Namespace) -> int:
 
     with timed(timings, "task_eval"):
         adapters = {f"tandem-{d}": adapter for d, (_, adapter, _, _) in trained.items()}
+        scales = {f"tandem-{d}": c.serving.lora_scale for d, (c, _, _, _) in trained.items()}
         if args.task_matrix and args.task_matrix.is_file():
-            matrix = read_task_matrix(args.task_matrix, adapters)
+            matrix = read_task_matrix(args.task_matrix, adapters, scales)
         else:
             staging = args.work_dir / "staging-artifacts"
-            stage_artifacts(staging, resolve_model_path(configs[0].base_model), adapters)
+            stage_artifacts(staging, resolve_model_path(configs[0].base_model), adapters, scales)
             slices, plan, full = evaluation_plan(configs, adapters, args.cross_domain_limit, args.irrelevance_limit)
             with serving_pool(staging, args.eval_replicas, args.eval_threads, args.eval_slots) as urls:
                 matrix = score_matrix(urls, slices, plan, configs[0].evaluation.confidence,

@@ -42,6 +42,9 @@ class ArtifactEntry(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     servable: bool = True
+    # modifiers only: the scale llama.cpp applies the LoRA at (1.0: as trained; below 1: part-way back
+    # to the base). Left out of the JSON at 1.0, so manifests written before the field read the same.
+    lora_scale: float = Field(1.0, gt=0.0, le=4.0, exclude_if=lambda v: v == 1.0)
     created: float = Field(default_factory=time.time)
     extra: dict[str, Any] = Field(default_factory=dict)
 
@@ -86,7 +89,8 @@ class Manifest:
 
     def record(self, name: str, kind: str, files: list[str | Path], *, base_sha256: str | None = None,
                config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
-               servable: bool = True, extra: dict[str, Any] | None = None) -> ArtifactEntry:
+               servable: bool = True, extra: dict[str, Any] | None = None,
+               lora_scale: float = 1.0) -> ArtifactEntry:
         """Hash `files` and add or replace entry `name`. A relative path is taken relative to the
         root, or else to the working directory (`artifacts/x` with root `artifacts`)."""
         records = []
@@ -100,7 +104,7 @@ class Manifest:
             records.append(FileRecord(path=str(absolute.resolve().relative_to(self.root.resolve())),
                                       sha256=sha256_file(absolute), size=absolute.stat().st_size))
         entry = ArtifactEntry(kind=kind, files=records, base_sha256=base_sha256, config=config or {},
-                              metrics=metrics or {}, servable=servable, extra=extra or {})
+                              metrics=metrics or {}, servable=servable, extra=extra or {}, lora_scale=lora_scale)
         with self._locked():
             data = self.read()
             data.artifacts[name] = entry

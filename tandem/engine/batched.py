@@ -150,7 +150,8 @@ class BatchedEngine:
     def __init__(self, model_path: str | Path, *, slots: int = 4, ctx_per_slot: int = 2048,
                  n_threads: int | None = None, n_batch: int = 512, max_queue: int = 16,
                  adapters: dict[str, str | Path] | None = None, max_switch_wait_s: float = 2.0,
-                 decode_lock: str | Path | None = None, fault_after_admits: int | None = None):
+                 decode_lock: str | Path | None = None, fault_after_admits: int | None = None,
+                 adapter_scales: dict[str, float] | None = None):
         self.model_path = str(model_path)
         self.fault_after_admits = fault_after_admits  # tests only: _admit raises after this many admissions
         self._admitted = 0
@@ -184,10 +185,11 @@ class BatchedEngine:
         self._piece_buf = ctypes.create_string_buffer(64)
         self._cond = threading.Condition()
         self._adapters: dict[str, ctypes.c_void_p] = {}
+        self._scales: dict[str, float] = {}  # LoRA scale per adapter (llama.cpp: W + scale * BA)
         self._retired: set[str] = set()  # adapters to free once no request uses them (engine thread)
         self.adapters_freed = 0
         for name, path in (adapters or {}).items():
-            self.load_adapter(name, path)
+            self.load_adapter(name, path, scale=(adapter_scales or {}).get(name, 1.0))
         self._current_adapter: str | None = None
         self._waiting: deque[GenerationHandle] = deque()
         self._active: list[_Sequence] = []
@@ -205,9 +207,15 @@ class BatchedEngine:
     def adapter_names(self) -> list[str]:
         return list(self._adapters)
 
-    def load_adapter(self, name: str, path: str | Path) -> None:
+    def adapter_scale(self, name: str) -> float:
+        return self._scales[name]
+
+    def load_adapter(self, name: str, path: str | Path, scale: float = 1.0) -> None:
         """Load a GGUF LoRA as `name` (any thread; the engine may be serving: the adapter is new to
-        the context, so nothing running reads it until a request names it)."""
+        the context, so nothing running reads it until a request names it). `scale` multiplies the
+        adapter's delta whenever it is applied: 1.0 as trained, below 1 part-way back to the base."""
+        if not 0.0 < scale <= 4.0:
+            raise ValueError(f"adapter '{name}': LoRA scale {scale} is outside (0, 4]")
         if name in self._adapters:
             raise ValueError(f"adapter '{name}' is already loaded")
         adapter = lib.llama_adapter_lora_init(self._model.model, str(path).encode())
@@ -216,6 +224,7 @@ class BatchedEngine:
                              "(not a GGUF LoRA, or made for another base model)")
         with self._cond:
             self._adapters[name] = adapter
+            self._scales[name] = float(scale)
 
     def keep_adapter(self, name: str) -> bool:
         """Take `name` back into service if it is still loaded (retired but not freed yet); False if
@@ -384,6 +393,7 @@ class BatchedEngine:
                 self._switch_adapter(None)
             self._retired.discard(name)
             lib.llama_adapter_lora_free(self._adapters.pop(name))
+            self._scales.pop(name, None)
             self.adapters_freed += 1
 
     def _drop_cancelled_waiting(self) -> None:
@@ -461,7 +471,7 @@ class BatchedEngine:
             lib.llama_set_adapters_lora(self._ctx.ctx, None, 0, None)
         else:
             adapters = (lib.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
-            scales = (ctypes.c_float * 1)(1.0)
+            scales = (ctypes.c_float * 1)(self._scales[name])
             if lib.llama_set_adapters_lora(self._ctx.ctx, adapters, 1, scales):
                 raise RuntimeError(f"llama.cpp refused adapter {name}")
         # Cells only: zeroing the KV data (data=True) is a memset of the whole cache, which cost

@@ -88,13 +88,13 @@ async def reload_adapters(state: WorkerState) -> dict:
         names = dict(state.engine_names)
         loaded, kept = [], []
         for model, path in served.adapters.items():
-            digest = served.adapter_sha256[model]
-            if state.served.adapter_sha256.get(model) == digest:
+            key = served.adapter_key(model)  # sha256, and the LoRA scale when not 1.0
+            if model in state.served.adapter_sha256 and state.served.adapter_key(model) == key:
                 kept.append(model)
                 continue
-            name = f"{model}@{digest[:16]}"
+            name = f"{model}@{key[:16]}" + (key[64:] if len(key) > 64 else "")
             if not state.engine.keep_adapter(name):  # a version retired earlier may still be loaded
-                await asyncio.to_thread(state.engine.load_adapter, name, path)
+                await asyncio.to_thread(state.engine.load_adapter, name, path, served.scale(model))
             names[model] = name
             loaded.append(model)
         names = {model: names[model] for model in served.adapters}
@@ -127,6 +127,7 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
             BatchedEngine, served.base_path, slots=settings.slots, ctx_per_slot=settings.ctx_per_slot,
             n_threads=settings.n_threads, n_batch=settings.n_batch, max_queue=settings.max_queue,
             adapters={name: str(path) for name, path in served.adapters.items()},
+            adapter_scales=dict(served.adapter_scales),
             max_switch_wait_s=settings.max_switch_wait_s, decode_lock=settings.decode_lock,
             fault_after_admits=settings.engine_fault_after_admits)
         loop = asyncio.get_running_loop()

@@ -26,12 +26,25 @@ class ServedModels:
     adapters: dict[str, Path] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
     adapter_sha256: dict[str, str] = field(default_factory=dict)
+    adapter_scales: dict[str, float] = field(default_factory=dict)  # the manifest's lora_scale, if not 1.0
+
+    def scale(self, model_name: str) -> float:
+        return self.adapter_scales.get(model_name, 1.0)
+
+    def adapter_key(self, model_name: str) -> str:
+        """The adapter's sha256, plus its LoRA scale when that is not 1.0: what decides the answers."""
+        scale = self.scale(model_name)
+        digest = self.adapter_sha256[model_name]
+        return digest if scale == 1.0 else f"{digest}x{scale:g}"
 
     def version(self, model_name: str) -> str:
         """What answers for `model_name`: the base's sha256 (and the adapter's), short. The router keys its
         cache by it, so an answer made by another base or adapter is never served."""
         base = self.base_sha256[:16]
-        return f"{base}+{self.adapter_sha256[model_name][:16]}" if model_name in self.adapter_sha256 else base
+        if model_name not in self.adapter_sha256:
+            return base
+        scale = self.scale(model_name)  # an adapter applied at another scale answers differently
+        return f"{base}+{self.adapter_sha256[model_name][:16]}" + ("" if scale == 1.0 else f"x{scale:g}")
 
 
 def _unpacked(path: Path) -> Path:
@@ -61,6 +74,8 @@ def resolve_served_models(settings: WorkerSettings) -> ServedModels:
             try:
                 manifest.check_base(name, served.base_sha256)
                 served.adapters[model_name] = manifest.verified_path(name)
+                if entry.lora_scale != 1.0:
+                    served.adapter_scales[model_name] = entry.lora_scale
             except ManifestError as exc:
                 served.refused[model_name] = str(exc)
                 log.error("refusing modifier %s: %s", model_name, exc)

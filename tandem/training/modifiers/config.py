@@ -39,6 +39,36 @@ class TaskSlice(RecipeModel):
     max_tokens: int = Field(384, ge=1)
 
 
+class ScaleSelection(RecipeModel):
+    """The rule that picks the LoRA scale a modifier is served at, fixed in the config before any
+    test slice is scored at a scale other than 1.0, and applied to dev rows only
+    (`python -m tandem.training.modifiers.scale_select`). Candidates are tried largest first; the
+    first that meets both conditions is chosen, so the choice is the largest scale that does:
+      - no-fit dev items (BFCL dev requests offered tools none of which fits: the bfcl_no_fit and
+        bfcl_no_fit_near dev pairs, scored like BFCL irrelevance, 1 = no call): the modifier declines
+        on at least (base's declines - max_decline_deficit) of them;
+      - BFCL dev call items (dev ids, AST checker): the modifier's paired wins - losses against the
+        base are at least min_call_margin.
+    None meets both: no scale is chosen and the modifier is not re-evaluated."""
+
+    candidates: list[float] = Field(min_length=1, description="Scales to try, each in (0, 4].")
+    max_decline_deficit: int = Field(ge=0, description="No-fit dev items the modifier may decline on fewer than the base.")
+    min_call_margin: int = Field(ge=1, description="Wins - losses against the base on the BFCL dev call items.")
+
+    @model_validator(mode="after")
+    def _in_range(self) -> ScaleSelection:
+        if any(not 0.0 < c <= 4.0 for c in self.candidates):
+            raise ValueError(f"scale candidates must lie in (0, 4], got {self.candidates}")
+        return self
+
+
+class ModifierServing(RecipeModel):
+    lora_scale: float = Field(1.0, gt=0.0, le=4.0, description=(
+        "Scale llama.cpp applies the LoRA at when serving and when measuring it (held-out loss, task "
+        "slices): 1.0 as trained, below 1 part-way back to the base. Written into the manifest entry."))
+    scale_selection: ScaleSelection | None = Field(None, description="How lora_scale was chosen (dev rows only).")
+
+
 class ModifierEvaluation(RecipeModel):
     heldout_sources: list[str] = Field(min_length=1, description=(
         "Builders whose test rows measure held-out loss (never trained on)."))
@@ -76,6 +106,7 @@ class ModifierConfig(RecipeModel):
     data: ModifierData
     evaluation: ModifierEvaluation
     sft: SFTConfig
+    serving: ModifierServing = Field(default_factory=ModifierServing)
     axolotl: AxolotlSettings = Field(
         default_factory=lambda: AxolotlSettings(base_model="meta-llama/Llama-3.1-8B-Instruct"),
         description="The equivalent Axolotl QLoRA run for 8B-class bases (written beside the native run).")

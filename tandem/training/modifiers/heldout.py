@@ -47,11 +47,12 @@ def _mean_token_loss(llm, rows: list[dict[str, list[int]]], desc: str) -> dict[s
 
 def heldout_losses(base_gguf: str | Path, adapter_gguf: str | Path, tokenizer_dir: str | Path,
                    rows: list[dict[str, Any]], max_seq_len: int, threads: int | None = None,
-                   reference_adapter: str | Path | None = None) -> dict[str, dict]:
+                   reference_adapter: str | Path | None = None, lora_scale: float = 1.0) -> dict[str, dict]:
     """{"base": {...}, "modifier": {...}, "difference": {...}}: mean per-token loss on `rows`
     (`{"messages": [...]}`) for each, and modifier - base with a paired bootstrap interval.
     `reference_adapter`: the "base" side is the base with this adapter (the version served now,
-    which a retrained one must beat), not the bare base."""
+    which a retrained one must beat), not the bare base. `lora_scale`: the scale the modifier is
+    applied at (its served scale)."""
     from transformers import AutoTokenizer
 
     from tandem.engine.llama_loader import load_llama
@@ -63,8 +64,9 @@ def heldout_losses(base_gguf: str | Path, adapter_gguf: str | Path, tokenizer_di
     out = {}
     reference = str(reference_adapter) if reference_adapter is not None else None
     for name, lora in (("base", reference), ("modifier", str(adapter_gguf))):
+        scale = {"lora_scale": lora_scale} if name == "modifier" and lora_scale != 1.0 else {}
         llm = load_llama(str(base_gguf), n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, lora_path=lora,
-                         n_threads=threads)
+                         n_threads=threads, **scale)
         try:
             out[name] = _mean_token_loss(llm, tokenized, f"held-out loss ({name})")
         finally:

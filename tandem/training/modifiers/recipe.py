@@ -76,7 +76,7 @@ def record_modifier(config: ModifierConfig, adapter_gguf: Path, base_sha256: str
                     servable: bool, reason: str) -> None:
     Manifest(config.artifacts_dir).record(
         config.domain, "modifier", [adapter_gguf.resolve()], base_sha256=base_sha256, config=dump_config(config),
-        metrics=metrics, servable=servable,
+        metrics=metrics, servable=servable, lora_scale=config.serving.lora_scale,
         extra={"trained_on": trained_on(config.data.train_sources), "servable": servable, "reason": reason,
                "heldout_sources": config.evaluation.heldout_sources, "task_suite": config.evaluation.task.suite})
 
@@ -108,12 +108,14 @@ def measure_heldout(config: ModifierConfig, adapter_gguf: Path, tokenizer_dir: P
     base = resolve_model_path(config.base_model)
     key = {"adapter_sha256": sha256_file(adapter_gguf), "base_sha256": sha256_file(base),
            "rows": [r["id"] for r in rows], "max_seq_len": config.evaluation.heldout_max_seq_len}
+    if config.serving.lora_scale != 1.0:  # the loss of the adapter as served
+        key["lora_scale"] = config.serving.lora_scale
     path = config.work_dir / "heldout.json"
     if path.is_file() and json.loads(path.read_text()).get("key") == key:
         log.info("%s: reusing held-out losses from %s", config.domain, path)
         return json.loads(path.read_text())
     heldout = heldout_losses(base, adapter_gguf, tokenizer_dir, rows, config.evaluation.heldout_max_seq_len,
-                             config.evaluation.heldout_threads)
+                             config.evaluation.heldout_threads, lora_scale=config.serving.lora_scale)
     write_json(path, {**heldout, "key": key})
     return {**heldout, "key": key}
 

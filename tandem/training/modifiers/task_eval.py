@@ -47,9 +47,10 @@ def slice_items(task: TaskSlice) -> list:
     return items[: task.limit] if task.limit else items
 
 
-def stage_artifacts(staging: Path, base_gguf: Path, adapters: dict[str, Path]) -> str:
+def stage_artifacts(staging: Path, base_gguf: Path, adapters: dict[str, Path],
+                    scales: dict[str, float] | None = None) -> str:
     """A manifest listing the base the adapters were trained on and each adapter as a servable
-    candidate; returns the base's sha256."""
+    candidate (at `scales[model]`, default 1.0: the LoRA scale it is served at); returns the base's sha256."""
     staging = staging.resolve()
     if staging.exists():
         shutil.rmtree(staging)
@@ -66,7 +67,7 @@ def stage_artifacts(staging: Path, base_gguf: Path, adapters: dict[str, Path]) -
         target = staging / "modifiers" / Path(path).name
         shutil.copy2(path, target)
         manifest.record(model.removeprefix("tandem-"), "modifier", [target], base_sha256=base_sha256,
-                        extra={"candidate": True})
+                        extra={"candidate": True}, lora_scale=(scales or {}).get(model, 1.0))
     return base_sha256
 
 
