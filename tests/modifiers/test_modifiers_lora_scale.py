@@ -1,0 +1,134 @@
+"""A modifier's LoRA scale: manifest field -> worker -> llama.cpp, in the served version, the task
+matrix check of `tandem build`, and the dev-only scale selection rule."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tandem.common.manifest import ArtifactEntry, Manifest, sha256_file
+from tandem.training.modifiers.config import ScaleSelection
+
+
+def _manifest(tmp_path: Path, scale: float) -> Path:
+    base = tmp_path / "base.gguf"
+    base.write_bytes(b"base")
+    lora = tmp_path / "modifiers" / "automation.gguf"
+    lora.parent.mkdir()
+    lora.write_bytes(b"lora")
+    manifest = Manifest(tmp_path)
+    manifest.record("base", "base", [base])
+    manifest.record("automation", "modifier", [lora], base_sha256=sha256_file(base), lora_scale=scale)
+    return tmp_path
+
+
+def test_manifest_field_is_typed_and_left_out_at_one(tmp_path):
+    root = _manifest(tmp_path, 0.5)
+    raw = json.loads((root / "manifest.json").read_text())["artifacts"]
+    assert raw["automation"]["lora_scale"] == 0.5
+    assert "lora_scale" not in raw["base"]  # 1.0: manifests read and write as before the field
+    assert Manifest(root).entry("base").lora_scale == 1.0
+    for bad in (0.0, -1.0, 5.0):
+        with pytest.raises(ValidationError):
+            ArtifactEntry(kind="modifier", files=[], lora_scale=bad)
+
+
+def test_worker_serves_the_manifest_scale_and_its_version_says_so(tmp_path):
+    from tandem.services.worker.model_loading import resolve_served_models
+    from tandem.services.worker.settings import WorkerSettings
+
+    root = _manifest(tmp_path, 0.5)
+    served = resolve_served_models(WorkerSettings(artifacts_dir=str(root), model_path=str(root / "base.gguf"),
+                                                    load_modifiers=True))
+    assert served.scale("tandem-automation") == 0.5
+    assert served.version("tandem-automation").endswith("x0.5")
+    assert served.adapter_key("tandem-automation") == served.adapter_sha256["tandem-automation"] + "x0.5"
+
+    (tmp_path / "one").mkdir()
+    root1 = _manifest(tmp_path / "one", 1.0)
+    one = resolve_served_models(WorkerSettings(artifacts_dir=str(root1), model_path=str(root1 / "base.gguf"),
+                                                  load_modifiers=True))
+    assert one.scale("tandem-automation") == 1.0 and "x" not in one.version("tandem-automation")
+    assert one.version("tandem-automation") != served.version("tandem-automation")  # the cache keys differ
+
+
+def test_engine_hands_the_adapter_scale_to_llama_cpp(monkeypatch):
+    from tandem.engine import batched
+
+    calls = []
+
+    def set_adapters(ctx, adapters, n, scales):
+        calls.append((n, None if scales is None else [scales[i] for i in range(n)]))
+        return 0
+
+    monkeypatch.setattr(batched.lib, "llama_set_adapters_lora", set_adapters)
+    monkeypatch.setattr(batched.lib, "llama_adapter_lora_init", lambda model, path: ctypes.pointer(ctypes.c_void_p(1)))
+    monkeypatch.setattr(batched.lib, "llama_memory_clear", lambda memory, data: None)
+    monkeypatch.setattr(batched.lib, "llama_get_memory", lambda ctx: None)
+    engine = object.__new__(batched.BatchedEngine)  # no model: only the adapter bookkeeping is exercised
+    engine._adapters, engine._scales, engine._cached = {}, {}, {}
+    engine._cond = batched.threading.Condition()
+    engine._model = type("M", (), {"model": None})()
+    engine._ctx = type("C", (), {"ctx": None})()
+    engine.adapter_switches = 0
+    engine.load_adapter("half", "x.gguf", scale=0.5)
+    engine.load_adapter("full", "y.gguf")
+    engine._switch_adapter("half")
+    engine._switch_adapter("full")
+    engine._switch_adapter(None)
+    assert calls == [(1, [0.5]), (1, [1.0]), (0, None)]
+    with pytest.raises(ValueError, match="outside"):
+        engine.load_adapter("zero", "z.gguf", scale=0.0)
+
+
+def test_build_refuses_a_matrix_scored_at_another_scale(tmp_path):
+    from tandem.build import read_task_matrix
+
+    lora = tmp_path / "a.gguf"
+    lora.write_bytes(b"lora")
+    adapters = {"tandem-automation": lora}
+    path = tmp_path / "matrix.json"
+    path.write_text(json.dumps({"adapters_sha256": {"tandem-automation": sha256_file(lora)},
+                                "adapters_lora_scale": {"tandem-automation": 0.5}, "matrix": {"x": 1}}))
+    assert read_task_matrix(path, adapters, {"tandem-automation": 0.5}) == {"x": 1}
+    with pytest.raises(SystemExit, match="scales"):
+        read_task_matrix(path, adapters)  # the config serves it at 1.0
+    path.write_text(json.dumps({"adapters_sha256": {"tandem-automation": sha256_file(lora)}, "matrix": {}}))
+    assert read_task_matrix(path, adapters) == {}  # matrices before the field: scored at 1.0
+    with pytest.raises(SystemExit, match="scales"):
+        read_task_matrix(path, adapters, {"tandem-automation": 0.5})
+
+
+def test_selection_rule_takes_the_largest_candidate_that_meets_both_conditions():
+    from tandem.training.modifiers.scale_select import choose, rule_check
+
+    rule = ScaleSelection(candidates=[0.25, 0.75, 0.5], max_decline_deficit=2, min_call_margin=5)
+    base = {"no_fit": [1.0] * 10, "calls": [0.0] * 8}
+    calls6 = {"calls": [1.0] * 6 + [0.0] * 2}
+    by_scale = {
+        0.75: {"no_fit": [1.0] * 7 + [0.0] * 3, **calls6},   # declines 7 < 10 - 2
+        0.5: {"no_fit": [1.0] * 8 + [0.0] * 2, **calls6},    # declines 8 >= 8, margin 6
+        0.25: {"no_fit": [1.0] * 10, **calls6},
+    }
+    assert not rule_check(rule, base, by_scale[0.75])["meets_rule"]
+    check = rule_check(rule, base, by_scale[0.5])
+    assert check["declines_ok"] and check["calls_ok"] and check["call_wins"] == 6
+    assert choose(rule, base, by_scale) == 0.5
+    few_calls = {s: {**r, "calls": [1.0] * 4 + [0.0] * 4} for s, r in by_scale.items()}
+    assert choose(rule, base, few_calls) is None  # margin 4 < 5 everywhere
+    with pytest.raises(ValidationError):
+        ScaleSelection(candidates=[0.0], max_decline_deficit=2, min_call_margin=5)
+
+
+def test_automation_config_carries_the_preregistered_rule():
+    from tandem.common.recipe_config import load_config
+    from tandem.training.modifiers.config import ModifierConfig
+
+    config = load_config(ModifierConfig, Path("configs/modifiers/automation.yaml"), [])
+    rule = config.serving.scale_selection
+    assert rule is not None and sorted(rule.candidates) == [0.25, 0.5, 0.75]
+    assert (rule.max_decline_deficit, rule.min_call_margin) == (2, 5)
