@@ -22,9 +22,10 @@ from threadpoolctl import threadpool_limits
 
 from tandem.cache.embedders import Embedder, EmbedderNotReady, MissingDependency, build_embedder
 from tandem.cache.settings import SemanticCacheSettings
-from tandem.cache.verify import Prompt, Verifier, content_text, read
+from tandem.cache.verify import Prompt, Verifier, content_text, read, strip_wrappers
 
 VIEWS = ("prompt", "content")
+WRAPPERS = ("strip", "keep")
 log = logging.getLogger(__name__)
 
 
@@ -66,11 +67,14 @@ class _Context:
 
 class SemanticIndex:
     def __init__(self, embedder: Embedder, verifier: Verifier, threshold: float, max_entries: int,
-                 candidates: int = 3, view: str = "prompt"):
+                 candidates: int = 3, view: str = "prompt", wrappers: str = "strip"):
         if view not in VIEWS:
             raise ValueError(f"unknown match view '{view}'; known: {', '.join(VIEWS)}")
         self.embedder = embedder
         self.view = view  # what is embedded: the whole prompt, or its content words (verify.content_text)
+        if wrappers not in WRAPPERS:
+            raise ValueError(f"unknown wrappers '{wrappers}'; known: {', '.join(WRAPPERS)}")
+        self.wrappers = wrappers  # "strip": embed and verify the prompt without "Can you tell me ...", "Thanks!"
         self.verifier = verifier
         self.threshold = threshold
         self.max_entries = max_entries
@@ -85,10 +89,15 @@ class SemanticIndex:
     def _vector(self, text: str, prompt: Prompt | None) -> np.ndarray:
         return self.embedder.embed(text if self.view == "prompt" else content_text(prompt) or text)
 
+    def core(self, text: str) -> str:
+        """What is embedded and verified: the prompt, without its wrappers unless `wrappers` is "keep"."""
+        return strip_wrappers(text) if self.wrappers == "strip" else text
+
     def add(self, context: str, text: str, exact_key: str) -> None:
-        prompt = read(text)
+        core = self.core(text)
+        prompt = read(core)
         try:
-            vector = self._vector(text, prompt)
+            vector = self._vector(core, prompt)
         except EmbedderNotReady:
             return
         entry = Entry(exact_key, context, text, prompt, vector)
@@ -124,9 +133,10 @@ class SemanticIndex:
         """The most similar verified prompt of the same context at or above the threshold."""
         if context not in self._contexts:
             return Lookup()  # nothing cached in this context: no embedding needed
-        query = read(text) if self.view == "content" else None
+        core = self.core(text)
+        query = read(core) if self.view == "content" else None
         try:
-            vector = self._vector(text, query)
+            vector = self._vector(core, query)
         except EmbedderNotReady:
             return Lookup()
         with self._lock:
@@ -143,7 +153,7 @@ class SemanticIndex:
             if sims[i] < self.threshold:
                 break
             entry = entries[i]
-            query = query or read(text)
+            query = query or read(core)
             refusal = self.verifier.refusal(entry.prompt, query)
             if refusal is None:
                 result.key, result.similarity, result.text = entry.key, float(sims[i]), entry.text
@@ -166,7 +176,7 @@ def build_semantic_index(settings: SemanticCacheSettings, artifacts_dir: str | N
         log.error("semantic cache off, exact cache only: %s", error)
         return None
     return SemanticIndex(embedder, verifier, settings.threshold, settings.max_entries, settings.candidates,
-                         settings.view)
+                         settings.view, settings.wrappers)
 
 
 def semantic_counters(registry: CollectorRegistry) -> dict[str, Counter]:

@@ -13,10 +13,13 @@ from tandem.common.recipe_config import RecipeModel
 class SemanticCacheSettings(RecipeModel):
     enabled: bool = Field(True, description="Answer reworded prompts from the cache when every verification guard "
                           "agrees they ask the same thing (docs/CACHE.md: the benchmark's figures at the defaults).")
-    threshold: float = Field(0.81, gt=0.0, le=1.0, description="Cosine similarity needed for a semantic hit "
+    threshold: float = Field(0.995, gt=0.0, le=1.0, description="Cosine similarity needed for a semantic hit "
                              "(chosen on the benchmark's dev half, index-wide, for the default embedder).")
-    view: Literal["prompt", "content"] = Field("prompt", description="What is embedded: the whole prompt, or its "
+    view: Literal["prompt", "content"] = Field("content", description="What is embedded: the whole prompt, or its "
                                                "content words only (stopwords and request frames dropped).")
+    wrappers: Literal["strip", "keep"] = Field("strip", description="strip: embed and verify the prompt without "
+                                              "the wrappers around its question (\"Can you tell me ...\", "
+                                              "\"Quick question:\", \"please\", \"Thanks!\"); keep: as written.")
     min_word_similarity: float = Field(0.8, ge=-1.0, le=1.0, description="The `differing` guard: the words found "
                                        "in one prompt only, when both have some, must reach this cosine "
                                        "(chosen with the threshold).")

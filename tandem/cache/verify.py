@@ -20,6 +20,11 @@ at one kind of difference that changes the answer whatever the cosine says, and 
   each, both with confidence >= 0.4 (a French question gets a French answer);
 - `overlap`: fewer than half of the shorter prompt's content words (by stem) in the other (another
   language, another topic);
+- `order`: the same content words (by stem, each as often) in another order, a role swap ("Who did
+  Brutus kill?" vs "Who killed Brutus?", "What do rabbits eat?" vs "What eats rabbits?"), unless a
+  change of voice ("... was killed by Brutus") or of possessive ("India's currency" vs "the currency
+  of India") accounts for the move; and the converse: the same words in the same order with a change
+  of voice only ("Who killed Brutus?" vs "Who was killed by Brutus?");
 - `question`: the question words (who, when, where, why, how; what and which count as one) differ
   ("When was X born?" vs "Where was X born?");
 - `differing`: the content words found on one side only, when both sides have some, must mean
@@ -28,6 +33,11 @@ at one kind of difference that changes the answer whatever the cosine says, and 
   "dodgers world series", a different question with the same frame, is refused). This is the guard
   that holds in a full index, where the nearest cached prompt is often another question of the same
   shape, differing in several words at once, which `swap` (one place only) lets through.
+
+Before the guards read a prompt (and before it is embedded), `strip_wrappers` drops the politeness and
+request wrappers around the question ("Can you tell me ...", "Do you know ...", "Quick question:",
+"please", "Thanks!"): they do not change what is asked, and in a mean of token vectors they dilute the
+similarity of a short question to its unwrapped form.
 
 Every guard errs towards a miss: a refused paraphrase costs one generation, a served wrong answer
 costs the user. The benchmark (`python -m bench.semantic_cache`) measures what each one buys.
@@ -69,6 +79,43 @@ INFINITIVE_BEFORE = {"how", "want", "wants", "like", "need", "needs", "order", "
                      "has", "used", "way", "ways", "best", "easiest", "where", "what", "when", "whether"}
 
 _stemmer = snowballstemmer.stemmer("english")
+
+# Wrappers around a question or request that do not change what is asked, at its start or its end. A
+# "can you" alone is kept: "Can you mix bleach and ammonia?" asks whether one can; only "can you tell me"
+# and the like, followed by the question, are wrappers.
+_ASK = r"(?:tell|show|let)\s+me(?:\s+know)?"
+_LEADING = re.compile(
+    r"^\s*(?:(?:hi|hello|hey)(?:\s+there)?\s*[,!.:;-]*\s*"
+    r"|(?:quick\s+|simple\s+|a\s+quick\s+)?question\s*[:,-]\s*"
+    r"|(?:please|kindly)\s*[,:]?\s+"
+    r"|(?:can|could|would|will)\s+(?:you|someone|anyone|somebody)\s+(?:please\s+)?" + _ASK + r"\s*[,:]?\s+"
+    r"|(?:do|does)\s+(?:you|anyone|anybody|someone|somebody)\s+(?:happen\s+to\s+)?know\s*[,:]?\s+"
+    r"|i\s+(?:was|am|'m)\s+(?:just\s+)?(?:wondering|curious)(?:\s+about)?\s*[,:]?\s+"
+    r"|i\s+wonder\s*[,:]?\s+"
+    r"|i\s*(?:'d|would)\s+(?:like|love)\s+to\s+know\s*[,:]?\s+"
+    r"|i\s+(?:want|need)\s+to\s+know\s*[,:]?\s+"
+    r"|" + _ASK + r"\s*[,:]?\s+)", re.IGNORECASE)
+_TRAILING = re.compile(
+    r"[\s,]*\b(?:please|thanks(?:\s+(?:a\s+lot|in\s+advance))?|thank\s+you(?:\s+(?:very\s+much|in\s+advance))?"
+    r"|thx|cheers)\s*[.!]*\s*$", re.IGNORECASE)
+
+
+def strip_wrappers(text: str) -> str:
+    """The prompt without the wrappers around its question ("Can you tell me who wrote Hamlet?" -> "who wrote
+    Hamlet?", "Quick question: how tall is Everest? Thanks!" -> "how tall is Everest?"); the text itself when
+    nothing would be left."""
+    out = text
+    for _ in range(4):  # "Hi, quick question: can you tell me ..."
+        stripped = _TRAILING.sub("", _LEADING.sub("", out, count=1), count=1)
+        if stripped == out:
+            break
+        out = stripped
+    out = out.strip()
+    if not any(c.isalnum() for c in out):
+        return text
+    if text.rstrip().endswith("?") and not out.endswith("?"):
+        out = out.rstrip(".!,;: ") + "?"
+    return out
 
 
 @lru_cache(maxsize=65_536)
@@ -207,6 +254,38 @@ def guard_overlap(a: Prompt, b: Prompt) -> bool:
     return shorter == 0 or len(a.content & b.content) * 2 >= shorter
 
 
+BE_FORMS = frozenset(["is", "are", "was", "were", "be", "been", "being", "am", "get", "gets", "got"])
+
+
+def _passive(p: Prompt) -> bool:
+    """A passive with its agent: a form of "be", a participle-like word within the next three, then "by"
+    ("was killed by", "is the song written by")."""
+    toks = p.tokens
+    for i, t in enumerate(toks):
+        if t in BE_FORMS:
+            for j in range(i + 1, min(i + 4, len(toks))):
+                if toks[j].endswith(("ed", "en", "wn", "ne", "lt", "ught", "ung", "ck")) and "by" in toks[j + 1:]:
+                    return True
+    return False
+
+
+def _possessive(p: Prompt) -> bool:
+    """A possessive "'s" ("India's currency", read as "india s currency")."""
+    return any(t == "s" and i > 0 and p.tokens[i - 1][:1].isalpha() for i, t in enumerate(p.tokens))
+
+
+def guard_order(a: Prompt, b: Prompt) -> bool:
+    """Refuses a role swap: the same content words, each as often, in another order ("Who did Brutus kill?"
+    vs "Who killed Brutus?": [brutus, kill] vs [kill, brutus]), unless a change of voice or of possessive
+    accounts for it; and the same words in the same order across a change of voice ("Who killed Brutus?" vs
+    "Who was killed by Brutus?"). A passive or a possessive reverses the order of the words it joins, so
+    the order must differ exactly when an odd number of them differ."""
+    if len(set(a.content_seq)) < 2 or Counter(a.content_seq) != Counter(b.content_seq):
+        return True
+    flips = (_passive(a) != _passive(b)) + (_possessive(a) != _possessive(b))
+    return (a.content_seq != b.content_seq) == (flips % 2 == 1)
+
+
 QUESTION_WORDS = {"who": "who", "whom": "who", "whose": "whose", "when": "when", "where": "where", "why": "why",
                   "how": "how", "what": "what", "which": "what"}
 
@@ -239,7 +318,8 @@ Guard = Callable[[Prompt, Prompt], bool]
 GUARDS: dict[str, Guard] = {"numbers": guard_numbers, "negation": guard_negation, "polarity": guard_polarity,
                             "units": guard_units, "entities": guard_entities, "roles": guard_roles,
                             "additions": guard_additions, "swap": guard_swap, "language": guard_language,
-                            "overlap": guard_overlap, "question": guard_question, "differing": guard_differing}
+                            "overlap": guard_overlap, "question": guard_question, "order": guard_order,
+                            "differing": guard_differing}
 NEEDS_EMBEDDER = {"differing"}
 
 
