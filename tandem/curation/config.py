@@ -18,6 +18,9 @@ class InputSpec(RecipeModel):
     source: str | None = Field(
         default=None, description="Source name in stats and ids; default: the file stem."
     )
+    limit: int | None = Field(
+        default=None, ge=1, description="Read only the first N records of this file (small test runs)."
+    )
 
     def source_name(self) -> str:
         if self.source:

@@ -58,7 +58,7 @@ def _work_items(config: CurationConfig, stats: CurationStats) -> Iterator[WorkIt
             log.warning(
                 "%s: no record matches a known format (use --format); its records are skipped", spec.path
             )
-        for raw in itertools.chain(head, records):
+        for raw in itertools.islice(itertools.chain(head, records), spec.limit):
             file_stats.records += 1
             stats.read[source] += 1
             if isinstance(raw, BadRecord):

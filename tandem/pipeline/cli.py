@@ -40,6 +40,10 @@ def _run(args: argparse.Namespace) -> int:
         for stage in planned:
             print(f"{stage.name:18s} <- {', '.join(stage.deps) or '-'}")
         return 0
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
     try:
         runs = run_pipeline(planned, config.artifacts_dir)
     except PipelineError as exc:

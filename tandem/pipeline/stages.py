@@ -44,7 +44,7 @@ def curate_stage(cfg: PipelineConfig) -> Stage:
     section, out = cfg.stages.curate, stage_dir(cfg.artifacts_dir, "curate")
     config = load_config(CurationConfig, section.config, [*section.overrides, f"out_dir={out}", "progress=false"])
     inputs = [InputSpec(path=p) for p in section.inputs]
-    inputs += [InputSpec(path=package_file(i.package, i.path), format=i.format) for i in section.package_inputs]
+    inputs += [InputSpec(path=package_file(i.package, i.path), format=i.format, limit=i.limit) for i in section.package_inputs]
     if inputs:
         config = config.model_copy(update={"inputs": inputs})
 

@@ -1,0 +1,119 @@
+"""The whole tiny chain, raw data to served system, as a user runs it: `tandem pipeline --config
+configs/pipeline/tiny.yaml` (a real CLI process, every stage's real recipe) into an empty artifacts
+folder, then `tandem up --artifacts` on what it built, asked through the `openai` client.
+
+What it checks is what the build left behind, not just exit codes: one manifest entry per stage with
+its outputs' sha256 (re-hashed here) and the `trained_on` that flows down the DAG; the served base is
+the compressed GGUF built from the fine-tuned, merged base; the modifier and router it serves are
+this build's; the validation report exists with its plots and its gates; a rerun skips every stage.
+
+~15-20 min on 2 cores (docs/PIPELINE.md, "Timings"): nightly (`make pipeline-test`), with the loop
+test, since `make test` must fit CI's 45 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tandem.common.manifest import Manifest, sha256_file
+from tests.conftest import start_tandem_up, stop_tandem_up
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.nightly, pytest.mark.timeout(3600)]
+STAGES = ["curate", "router", "base_sft", "merge", "compress", "modifiers", "escalation_labels", "escalation",
+          "validation"]
+
+
+def pipeline(artifacts: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "tandem.cli", "pipeline", "--config", "configs/pipeline/tiny.yaml",
+           f"artifacts_dir={artifacts}"]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=os.environ.copy())
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    artifacts = tmp_path_factory.mktemp("pipeline") / "artifacts"
+    return artifacts, pipeline(artifacts)
+
+
+def test_the_tiny_chain_runs_every_stage_and_records_it(built):
+    artifacts, run = built
+    assert run.returncode == 0, run.stderr[-4000:]
+    last = json.loads((artifacts / "reports" / "pipeline" / "last_run.json").read_text())
+    assert {name: last[name]["status"] for name in STAGES} == {name: "ran" for name in STAGES}
+
+    manifest = Manifest(artifacts)
+    for name in STAGES:
+        entry = manifest.entry(f"pipeline.{name}")
+        assert entry.files, name
+        for record in entry.files:  # every output is on disk with the sha256 the manifest states
+            assert sha256_file(artifacts / record.path) == record.sha256, record.path
+        assert entry.extra["depends_on"] == list(entry.extra["upstream_outputs"])
+        for dep, outputs in entry.extra["upstream_outputs"].items():  # and what it was built from
+            assert outputs == json.loads((artifacts / "stages" / dep / "stage.json").read_text())["outputs"]
+
+    def trained_on(name: str) -> dict[str, list]:
+        return manifest.entry(f"pipeline.{name}").extra["trained_on"]
+
+    # `trained_on` (eval-suite items a stage's models saw) flows down the DAG: each stage holds its
+    # own plus everything upstream. The router and the modifier train on suites' train splits; the
+    # curated ShareGPT rows of the base SFT are in no eval suite.
+    assert trained_on("router") and trained_on("modifiers")
+    for name in STAGES:
+        for dep in manifest.entry(f"pipeline.{name}").extra["depends_on"]:
+            for source, items in trained_on(dep).items():
+                assert set(items) <= set(trained_on(name).get(source, [])), (name, dep, source)
+    assert set(trained_on("validation")) >= set(trained_on("router")) | set(trained_on("modifiers"))
+
+    # the served base is compression's output of the merged fine-tune; the modifier was trained on it
+    base = manifest.entry("base")
+    compress = manifest.entry("pipeline.compress")
+    assert base.files[0].sha256 in {f.sha256 for f in compress.files}
+    assert manifest.entry("pipeline.merge").extra["upstream_outputs"]["base_sft"]
+    modifiers = manifest.entries("modifier")
+    assert modifiers and all(m.base_sha256 == base.files[0].sha256 for m in modifiers.values())
+    assert manifest.entry("router").files
+
+    # the validation report renders, with its plots and every gate's verdict
+    report = artifacts / "stages" / "validation"
+    figures = json.loads((report / "figures.json").read_text())
+    assert figures["gates"] and all(v["passed"] for v in figures["gates"])
+    md, html = (report / "report.md").read_text(), (report / "report.html").read_text()
+    plots = sorted(report.glob("*.png"))
+    assert len(plots) == 3 and all(p.stat().st_size > 1000 for p in plots)
+    assert all(p.name in md and p.name in html for p in plots)
+    assert "routing.accuracy" in md and "<img" in html
+
+
+def test_tandem_up_serves_the_build_to_an_openai_client(built):
+    from openai import OpenAI
+
+    artifacts, run = built
+    assert run.returncode == 0, run.stderr[-4000:]
+    stack = start_tandem_up(artifacts, "ready_timeout_s=300")
+    try:
+        client = OpenAI(base_url=f"{stack.url}/v1", api_key="unused", timeout=600)
+        reply = client.chat.completions.create(
+            model="auto", max_tokens=48, temperature=0,
+            messages=[{"role": "user", "content": "Write a Python function that adds two numbers."}])
+        assert reply.choices[0].message.content.strip()
+        assert reply.usage.completion_tokens > 0
+        models = {m.id for m in client.models.list()}
+        assert any(name in models for name in Manifest(artifacts).entries("modifier")), models
+    finally:
+        stop_tandem_up(stack)
+
+
+def test_a_rerun_of_the_unchanged_chain_runs_nothing(built):
+    artifacts, run = built
+    assert run.returncode == 0, run.stderr[-4000:]
+    again = pipeline(artifacts)
+    assert again.returncode == 0, again.stderr[-4000:]
+    last = json.loads((artifacts / "reports" / "pipeline" / "last_run.json").read_text())
+    assert {name: last[name]["status"] for name in STAGES} == {name: "cached" for name in STAGES}
