@@ -29,7 +29,7 @@ at one kind of difference that changes the answer whatever the cosine says, and 
   ("When was X born?" vs "Where was X born?");
 - `differing`: the content words found on one side only, when both sides have some, must mean
   nearly the same: the embedder's vectors of the two groups of words (each the mean of its words'
-  vectors) reach a cosine of `min_word_similarity` ("author" ~ "wrote" passes; "lebron finals" vs
+  vectors) reach a cosine of `min_word_similarity` ("lebron finals" vs
   "dodgers world series", a different question with the same frame, is refused). This is the guard
   that holds in a full index, where the nearest cached prompt is often another question of the same
   shape, differing in several words at once, which `swap` (one place only) lets through.
