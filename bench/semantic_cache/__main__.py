@@ -273,6 +273,11 @@ def _base_verifier() -> Verifier:
     return _BASE[0]
 
 
+def ok_for(passed: np.ndarray, order_ok: np.ndarray, word_sims: list, mws: float | None, order: bool) -> np.ndarray:
+    """Per pair: do the guards of a setting pass (pairwise)? The base guards, `order` if on, `differing` at mws."""
+    return passed & (order_ok | (not order)) & np.array([mws is None or ws is None or ws >= mws for ws in word_sims])
+
+
 def choose_setting(sweep: list[dict]) -> dict | None:
     """The rule of the docstring, on dev figures only."""
     eligible = [s for s in sweep if s["order"] and s["dev_index_wide"]["false_hits_upper_95"] <= TARGET_FALSE_HITS
@@ -343,7 +348,8 @@ def main() -> None:
     splits = [("dev", dev, dev_index)] + ([] if args.dev_only else [("heldout", held, held_index)])
 
     started = time.perf_counter()
-    refusals = [_base_verifier().refusal(read(p.cached), read(p.query)) for p in pairs]
+    for p in pairs:  # timed: both prompts read from scratch and the base guards run
+        _base_verifier().refusal(read(p.cached), read(p.query))
     guard_s = time.perf_counter() - started
     readings = {w: [(_read(core(p.cached, w)), _read(core(p.query, w))) for p in pairs] for w in WRAPPERS}
     passed = {w: np.array([_base_verifier().refusal(a, b) is None for a, b in readings[w]]) for w in WRAPPERS}
@@ -376,10 +382,6 @@ def main() -> None:
         chosen[name] = {"threshold": t, **({split: rates(ps, raw[ix] >= t) for split, ps, ix in splits}
                                            if t is not None else {})}
 
-        def ok_for(w: str, mws: float | None, order: bool) -> np.ndarray:
-            return passed[w] & (order_ok[w] | (not order)) & np.array(
-                [mws is None or ws is None or ws >= mws for ws in word_sims[w]])
-
         # With the guards: every setting on dev, pairwise and index-wide (replayed).
         verdicts, pair_word_sims = {}, {}
         replays = {(view, w): Replay(embedder, dev, vectors[(view, w)], verdicts, pair_word_sims, w)
@@ -388,7 +390,7 @@ def main() -> None:
         for view, w in variants:
             for order in (True, False):
                 for mws in WORD_SIMILARITIES:
-                    ok = ok_for(w, mws, order)
+                    ok = ok_for(passed[w], order_ok[w], word_sims[w], mws, order)
                     for t in THRESHOLDS:
                         sweep.append({"view": view, "wrappers": w, "order": order, "min_word_similarity": mws,
                                       "threshold": t,
@@ -407,7 +409,7 @@ def main() -> None:
             latency[name] = time_lookups(embedder, held if not args.dev_only else dev, 0.99, args.latency_lookups)
             continue
         view, w, mws, t = best["view"], best["wrappers"], best["min_word_similarity"], best["threshold"]
-        ok = ok_for(w, mws, True)
+        ok = ok_for(passed[w], order_ok[w], word_sims[w], mws, True)
         held_replay = None if args.dev_only else Replay(embedder, held, vectors[(view, w)], verdicts, pair_word_sims, w)
         curves[label] = []
         for tt in THRESHOLDS:
