@@ -132,3 +132,12 @@ def test_automation_config_carries_the_preregistered_rule():
     rule = config.serving.scale_selection
     assert rule is not None and sorted(rule.candidates) == [0.25, 0.5, 0.75]
     assert (rule.max_decline_deficit, rule.min_call_margin) == (2, 5)
+
+
+def test_default_bundle_keeps_the_scale(tmp_path):
+    from tandem.default_bundle import make_bundle
+
+    (tmp_path / "built").mkdir()
+    root = _manifest(tmp_path / "built", 0.5)
+    make_bundle(root, None, tmp_path / "bundle", ["test"], 40.0)
+    assert Manifest(tmp_path / "bundle").entry("automation").lora_scale == 0.5
