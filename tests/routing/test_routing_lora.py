@@ -1,0 +1,119 @@
+"""A fine-tuned router encoder ships as LoRA deltas merged into the packaged int8 graph at load
+(tandem.routing.lora_merge): the protobuf reader agrees with `onnx`, a merge adds the delta it is
+given (within int8 rounding), the HF-named adapter maps onto the graph's weights one to one, and the
+served router refuses an artifact that names an adapter it does not carry."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tandem.routing.lora_merge import LoraMergeError, base_weights, initializers, merged_model_bytes, read_tensor
+from tandem.routing.packaged_encoder import packaged_encoder_path
+
+LAYERS = 6
+MODULES = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+           "intermediate.dense", "output.dense")
+
+
+@pytest.fixture(scope="module")
+def model_bytes() -> bytes:
+    return packaged_encoder_path().read_bytes()
+
+
+def test_reader_matches_onnx(model_bytes):
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    table = initializers(model_bytes)
+    for init in model.graph.initializer:
+        assert np.array_equal(read_tensor(model_bytes, table[init.name]), numpy_helper.to_array(init)), init.name
+
+
+def test_merge_adds_the_delta(tmp_path, model_bytes):
+    base = base_weights(model_bytes)
+    names = [n for n in sorted(base) if n.startswith("val_")][:3]
+    rng = np.random.default_rng(0)
+    adapter = {}
+    for name in names:
+        rows, cols = base[name].shape
+        adapter[f"{name}.down"] = rng.normal(0, 0.05, (rows, 4)).astype(np.float16)
+        adapter[f"{name}.up"] = rng.normal(0, 0.05, (4, cols)).astype(np.float16)
+    path = tmp_path / "lora.npz"
+    np.savez(path, **adapter)
+    merged = base_weights(merged_model_bytes(packaged_encoder_path(), path))
+    for name in base:
+        if name not in names:
+            assert np.array_equal(merged[name], base[name]), name
+            continue
+        delta = adapter[f"{name}.down"].astype(np.float32) @ adapter[f"{name}.up"].astype(np.float32)
+        step = np.abs(base[name] + delta).max(axis=0, keepdims=True) / 127  # one int8 step per column
+        assert np.all(np.abs(merged[name] - (base[name] + delta)) <= step * 0.5 + 1e-6), name
+        assert np.abs(merged[name] - base[name]).max() > 0.01  # it did change
+
+
+def test_merge_refuses_unknown_weight(tmp_path):
+    path = tmp_path / "lora.npz"
+    np.savez(path, **{"nope.down": np.zeros((384, 2), np.float16), "nope.up": np.zeros((2, 384), np.float16)})
+    with pytest.raises(LoraMergeError):
+        merged_model_bytes(packaged_encoder_path(), path)
+
+
+def test_zero_adapter_keeps_the_embeddings(tmp_path, model_bytes):
+    from tandem.routing.encoder import OnnxEncoder
+    from tandem.routing.export import minilm_dir
+
+    base = base_weights(model_bytes)
+    path = tmp_path / "lora.npz"
+    np.savez(path, **{k: np.zeros((v.shape[0], 2) if s == "down" else (2, v.shape[1]), np.float16)
+                      for n, v in base.items() if n.startswith("val_") for s, k in
+                      (("down", f"{n}.down"), ("up", f"{n}.up"))})
+    tokenizer = minilm_dir() / "tokenizer.json"
+    plain = OnnxEncoder(packaged_encoder_path(), tokenizer, 32)
+    merged = OnnxEncoder(packaged_encoder_path(), tokenizer, 32, lora_path=path)
+    texts = ["Write a Python function that reverses a string.", "hi", "how many legs do 3 spiders have?"]
+    cos = np.sum(plain.encode(texts, 1) * merged.encode(texts, 1), axis=1)
+    assert cos.min() >= 0.999  # re-quantizing an unchanged column reproduces it up to rounding
+
+
+def test_hf_adapter_maps_onto_every_graph_weight(tmp_path):
+    pytest.importorskip("safetensors")
+    from tandem.routing.finetune import onnx_adapter
+
+    rng = np.random.default_rng(1)
+    sizes = {"intermediate.dense": (1536, 384), "output.dense": (384, 1536)}
+    adapter = {}
+    for layer in range(LAYERS):
+        for module in MODULES:
+            out, inp = sizes.get(module, (384, 384))
+            key = f"encoder.layer.{layer}.{module}"
+            adapter[f"{key}.A"] = rng.normal(0, 0.01, (4, inp)).astype(np.float32)
+            adapter[f"{key}.B"] = rng.normal(0, 0.01, (out, 4)).astype(np.float32)
+    np.savez(tmp_path / "hf.npz", **adapter)
+    out = onnx_adapter(tmp_path / "hf.npz", packaged_encoder_path(), tmp_path / "onnx.npz")
+    with np.load(out) as data:
+        names = {k.rsplit(".", 1)[0] for k in data.files}
+        assert len(names) == LAYERS * len(MODULES)  # one graph weight per module, none shared
+        for name in names:
+            assert data[f"{name}.down"].shape[1] == data[f"{name}.up"].shape[0] == 4
+
+
+def test_router_refuses_missing_adapter(tmp_path, trained_router):
+    import shutil
+
+    from tandem.common.manifest import Manifest
+    from tandem.routing.base import RouterLoadError
+    from tandem.routing.onnx_router import OnnxRouter
+
+    src = trained_router.config.output_dir
+    dst = tmp_path / "router"
+    shutil.copytree(src, dst)
+    meta = json.loads((dst / "router.json").read_text())
+    (dst / "router.json").write_text(json.dumps({**meta, "encoder_lora": True}))
+    files = [dst / name for name in ("encoder.onnx", "tokenizer.json", "heads.npz", "router.json")]
+    Manifest(tmp_path).record(name="router", kind="router", files=files, config={}, metrics={})
+    with pytest.raises(RouterLoadError, match="encoder_lora"):
+        OnnxRouter(tmp_path, meta["domains"])
