@@ -102,9 +102,11 @@ class PipelineConfig(RecipeModel):
     work_dir: Path | None = Field(None, description="Stage folders; default <artifacts_dir>/stages.")
     threads: int | None = Field(None, ge=1, description=(
         "torch threads of the stages that run in the pipeline's process (base SFT, merge, the modifiers' "
-        "training); null: torch's default, one per core. 1 on a busy shared CPU, where threads that wait on "
-        "each other at every op are slower than one (docs/PIPELINE.md, Timings). Not part of any stage's "
-        "cache key: it changes speed, not results beyond float summation order."))
+        "training) and llama.cpp threads per worker of the stacks that the escalation_labels and "
+        "validation stages serve; null: the defaults (torch: one per core; tandem up: its split of the "
+        "cores). 1 on a busy shared CPU, where threads that wait on each other at every op are slower "
+        "than one (docs/PIPELINE.md, Timings). In no stage's cache key: it changes speed, not results "
+        "(beyond float summation order)."))
     stages: Stages = Field(default_factory=Stages)
 
     @property

@@ -74,7 +74,7 @@ def labels_stage(cfg: PipelineConfig) -> Stage:
         from tandem.cli import main
         from tandem.training.modifiers.task_eval import serving
 
-        with serving(cfg.artifacts_dir) as url:
+        with serving(cfg.artifacts_dir, threads=cfg.threads) as url:
             for split, limits in (("train", section.train_suites), ("dev", section.dev_suites)):
                 argv = ["escalation", "collect", "--suites", suites(limits), "--split", split, "--base-url", url,
                         "--model", section.model, "--concurrency", "2", "--out", str(out / f"labels_{split}.jsonl")]
@@ -118,7 +118,8 @@ def validation_stage(cfg: PipelineConfig) -> Stage:
     out = stage_dir(cfg.artifacts_dir, "validation")
 
     def run(ctx: StageContext) -> StageResult:
-        paths, figures = validate_build(cfg.artifacts_dir, served_base(cfg), section, gates, ctx.upstream, out)
+        paths, figures = validate_build(cfg.artifacts_dir, served_base(cfg), section, gates, ctx.upstream, out,
+                                        threads=cfg.threads)
         return StageResult(paths, figures)
 
     deps = _served_deps(cfg, "compress", "modifiers", "router", "escalation")

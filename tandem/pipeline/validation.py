@@ -49,12 +49,13 @@ def served_figures(url: str, artifacts: Path, section: ValidateStage, out: Path)
 
 
 def validate_build(artifacts: Path, base: Path, section: ValidateStage, gates: GatesConfig,
-                   upstream: dict[str, dict[str, Any]], out: Path) -> tuple[list[Path], dict[str, Any]]:
+                   upstream: dict[str, dict[str, Any]], out: Path,
+                   threads: int | None = None) -> tuple[list[Path], dict[str, Any]]:
     from tandem.pipeline.report import write_report
     from tandem.pipeline.serving_stages import escalation_figures
     from tandem.training.modifiers.task_eval import serving
 
-    with serving(artifacts) as url:
+    with serving(artifacts, threads=threads) as url:
         figures = served_figures(url, artifacts, section, out)
     figures["size.base_mb"] = base.stat().st_size / 1e6
     figures.update(escalation_figures(artifacts))

@@ -104,8 +104,12 @@ def test_tandem_up_serves_the_build_to_an_openai_client(built):
             messages=[{"role": "user", "content": "Write a Python function that adds two numbers."}])
         assert reply.choices[0].message.content.strip()
         assert reply.usage.completion_tokens > 0
+        # it serves this build's modifiers that passed their gate, and only those
         models = {m.id for m in client.models.list()}
-        assert any(name in models for name in Manifest(artifacts).entries("modifier")), models
+        modifiers = Manifest(artifacts).entries("modifier")
+        assert modifiers
+        assert {f"tandem-{name}" for name, m in modifiers.items() if m.servable} \
+            == {m for m in models if m not in ("auto", "tandem-base")}, models
     finally:
         stop_tandem_up(stack)
 
