@@ -105,6 +105,19 @@ def _intact(state: dict[str, Any], root: Path) -> bool:
     return True
 
 
+def listed_trained_on(artifacts: Path, files: list[Path]) -> dict[str, list[str]]:
+    """The `trained_on` of the entries of the artifacts folder's manifest that list any of `files`: the
+    router and the modifiers record theirs there, not beside their files (in `router/`, `modifiers/`)."""
+    wanted = {p.resolve() for p in files}
+    try:
+        entries = Manifest(artifacts).entries()
+    except ManifestError:
+        return {}
+    return merge_trained_on(*(e.extra.get("trained_on") or {} for name, e in entries.items()
+                              if not name.startswith(ENTRY_PREFIX)
+                              and any((artifacts / f.path).resolve() in wanted for f in e.files)))
+
+
 def run_stage(stage: Stage, artifacts: Path, states: dict[str, dict[str, Any]]) -> StageRun:
     out = stage_dir(artifacts, stage.name)
     inputs = {str(p): sha256_file(p) for p in stage.inputs}
@@ -125,7 +138,9 @@ def run_stage(stage: Stage, artifacts: Path, states: dict[str, dict[str, Any]]) 
         raise PipelineError(f"stage {stage.name} failed: {type(exc).__name__}: {exc}") from exc
     seconds = time.monotonic() - started
     outputs = _digests(result.outputs, artifacts)
-    own = merge_trained_on(result.trained_on, *(file_trained_on(p) for p in _files(result.outputs)))
+    files = _files(result.outputs)
+    own = merge_trained_on(result.trained_on, *(file_trained_on(p) for p in files),
+                           listed_trained_on(artifacts, files))
     trained_on = merge_trained_on(own, *(states[d]["trained_on"] for d in stage.deps))
     state = store_state(out, key, {"outputs": outputs, "inputs": inputs, "upstream": upstream,
                                    "figures": result.figures, "trained_on": trained_on, "seconds": seconds})

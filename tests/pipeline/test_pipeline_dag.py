@@ -143,3 +143,26 @@ def test_stage_folder_listing_skips_its_own_stage_file(tmp_path):
     assert runs[0].status == "cached"
     assert list(runs[0].state["outputs"]) == ["stages/folder/model/weights.bin"]
     assert Path(artifacts / "stages" / "folder" / "stage.json").is_file()
+
+
+def test_trained_on_recorded_in_the_artifacts_manifest_flows_down(tmp_path):
+    """The router and the modifiers write their files into <artifacts>/router/ and <artifacts>/modifiers/
+    and their `trained_on` into the artifacts folder's manifest, not beside the files: the stage entry
+    and everything downstream must still carry it (the tiny chain lost it before: its e2e test found it)."""
+    artifacts = tmp_path / "artifacts"
+
+    def router(ctx: StageContext) -> StageResult:
+        (ctx.artifacts / "router").mkdir(parents=True, exist_ok=True)
+        (ctx.artifacts / "router" / "head.npz").write_bytes(b"weights")
+        Manifest(ctx.artifacts).record("router", "router", [ctx.artifacts / "router" / "head.npz"],
+                                       extra={"trained_on": {"mbpp": ["train"]}})
+        return StageResult([ctx.artifacts / "router" / "head.npz"])
+
+    def validation(ctx: StageContext) -> StageResult:
+        (ctx.out / "report.md").write_text("ok")
+        return StageResult([ctx.out / "report.md"])
+
+    run_pipeline([Stage("router", (), {}, router), Stage("validation", ("router",), {}, validation)], artifacts)
+    manifest = Manifest(artifacts)
+    assert manifest.entry("pipeline.router").extra["trained_on"] == {"mbpp": ["train"]}
+    assert manifest.entry("pipeline.validation").extra["trained_on"] == {"mbpp": ["train"]}

@@ -20,12 +20,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tandem.common.manifest import Manifest, sha256_file
 from tests.conftest import start_tandem_up, stop_tandem_up
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.nightly, pytest.mark.timeout(3600)]
+GATES = ROOT / "configs" / "pipeline" / "gates.yaml"
 STAGES = ["curate", "router", "base_sft", "merge", "compress", "modifiers", "escalation_labels", "escalation",
           "validation"]
 
@@ -48,17 +50,31 @@ def built(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess | None]:
 
 
 def succeeded(run: subprocess.CompletedProcess | None) -> None:
-    assert run is None or run.returncode == 0, run.stderr[-4000:]
+    """Exit 0, or 1 with the pipeline stopped at the validation stage's gates (the correct behaviour when
+    a gate fails: the tiny build fails some by construction, docs/PIPELINE.md), never another failure."""
+    if run is not None and run.returncode != 0:
+        assert run.returncode == 1 and "stage validation failed: GateFailure" in run.stderr, run.stderr[-4000:]
+
+
+def gate_verdicts(artifacts: Path) -> list[dict]:
+    return json.loads((artifacts / "stages" / "validation" / "figures.json").read_text())["gates"]
 
 
 def test_the_tiny_chain_runs_every_stage_and_records_it(built):
     artifacts, run = built
     succeeded(run)
-    last = json.loads((artifacts / "reports" / "pipeline" / "last_run.json").read_text())
-    assert {name: last[name]["status"] for name in STAGES} == {name: "ran" for name in STAGES}
-
     manifest = Manifest(artifacts)
-    for name in STAGES:
+    verdicts = gate_verdicts(artifacts)
+    failed = [v["figure"] for v in verdicts if not v["passed"]]
+    print("gates failed:", failed or "none")
+    # the exit status and the validation entry follow the gates: recorded (and exit 0) only if all pass
+    assert (run is None or (run.returncode == 0) == (not failed))
+    assert ("pipeline.validation" in manifest.entries()) == (not failed)
+    if run is not None and failed:
+        assert all(figure in run.stderr for figure in failed)
+    recorded = [name for name in STAGES if name != "validation" or not failed]
+
+    for name in recorded:
         entry = manifest.entry(f"pipeline.{name}")
         assert entry.files, name
         for record in entry.files:  # every output is on disk with the sha256 the manifest states
@@ -74,11 +90,11 @@ def test_the_tiny_chain_runs_every_stage_and_records_it(built):
     # own plus everything upstream. The router and the modifier train on suites' train splits; the
     # curated ShareGPT rows of the base SFT are in no eval suite.
     assert trained_on("router") and trained_on("modifiers")
-    for name in STAGES:
+    for name in recorded:
         for dep in manifest.entry(f"pipeline.{name}").extra["depends_on"]:
             for source, items in trained_on(dep).items():
                 assert set(items) <= set(trained_on(name).get(source, [])), (name, dep, source)
-    assert set(trained_on("validation")) >= set(trained_on("router")) | set(trained_on("modifiers"))
+    assert set(trained_on("escalation")) >= set(trained_on("router")) | set(trained_on("modifiers"))
 
     # the served base is compression's output of the merged fine-tune; the modifier was trained on it
     base = manifest.entry("base")
@@ -91,13 +107,12 @@ def test_the_tiny_chain_runs_every_stage_and_records_it(built):
 
     # the validation report renders, with its plots and every gate's verdict
     report = artifacts / "stages" / "validation"
-    figures = json.loads((report / "figures.json").read_text())
-    assert figures["gates"] and all(v["passed"] for v in figures["gates"])
     md, html = (report / "report.md").read_text(), (report / "report.html").read_text()
     plots = sorted(report.glob("*.png"))
     assert len(plots) == 3 and all(p.stat().st_size > 1000 for p in plots)
     assert all(p.name in md and p.name in html for p in plots)
-    assert "routing.accuracy" in md and "<img" in html
+    assert {v["figure"] for v in verdicts} == {g["figure"] for g in yaml.safe_load(GATES.read_text())["gates"]}
+    assert all(v["figure"] in md and v["figure"] in html for v in verdicts)
 
 
 def test_tandem_up_serves_the_build_to_an_openai_client(built):
@@ -124,9 +139,13 @@ def test_tandem_up_serves_the_build_to_an_openai_client(built):
 
 
 def test_a_rerun_of_the_unchanged_chain_runs_nothing(built):
+    """Validation is left out of the rerun: it measures the served stack again when its gates failed."""
     artifacts, run = built
     succeeded(run)
-    again = pipeline(artifacts)
-    succeeded(again)
+    cmd = [sys.executable, "-m", "tandem.cli", "pipeline", "--config", "configs/pipeline/tiny.yaml",
+           f"artifacts_dir={artifacts}", "stages.validation.enabled=false"]
+    again = subprocess.run(cmd, check=False, cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-4000:]
     last = json.loads((artifacts / "reports" / "pipeline" / "last_run.json").read_text())
-    assert {name: last[name]["status"] for name in STAGES} == {name: "cached" for name in STAGES}
+    built_stages = [name for name in STAGES if name != "validation"]
+    assert {name: last[name]["status"] for name in built_stages} == {name: "cached" for name in built_stages}
