@@ -86,7 +86,8 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
     domains = json.loads((data / "domains.json").read_text())
-    rows = [json.loads(line) for line in gzip.open(data / "rows.jsonl.gz", "rt")]
+    with gzip.open(data / "rows.jsonl.gz", "rt") as fh:
+        rows = [json.loads(line) for line in fh]
     y = np.array([domains.index(row["label"]) for row in rows])
     dataset = np.array([row["dataset"] for row in rows])
     split = np.array([row["split"] for row in rows])
@@ -151,7 +152,7 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
                                    * module.scaling["default"])
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, **adapter)
-    info = {"rows": int(len(train_rows)), "real_train_rows": int((dataset[train_rows] == "real_train").sum()),
+    info = {"rows": len(train_rows), "real_train_rows": int((dataset[train_rows] == "real_train").sum()),
             "max_tokens": max_tokens, "truncation": truncation, "r": r, "lr": lr, "epochs": epochs,
             "w_real": w_real, "seed": seed, "seconds": round(time.time() - start, 1),
             "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"}

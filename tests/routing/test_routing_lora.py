@@ -10,7 +10,13 @@ import json
 import numpy as np
 import pytest
 
-from tandem.routing.lora_merge import LoraMergeError, base_weights, initializers, merged_model_bytes, read_tensor
+from tandem.routing.lora_merge import (
+    LoraMergeError,
+    base_weights,
+    initializers,
+    merged_model_bytes,
+    read_tensor,
+)
 from tandem.routing.packaged_encoder import packaged_encoder_path
 
 LAYERS = 6
