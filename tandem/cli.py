@@ -11,21 +11,21 @@ import sys
 # (command name, module path). The module's `register(subparsers)` adds the parser and sets
 # `func` on it; heavy imports happen inside the handler, not at module import.
 COMMAND_MODULES: list[str] = [
-    "tandem.up",
-    "tandem.curation.cli",
+    "tandem.services.up",
+    "tandem.training.curation.cli",
     "tandem.eval.cli",
-    "tandem.build",
-    "tandem.routing.cli",
-    "tandem.failures.cli",
-    "tandem.traffic.cli",
-    "tandem.distill.cli",
+    "tandem.training.build",
+    "tandem.training.routing.cli",
+    "tandem.training.failures.cli",
+    "tandem.training.traffic.cli",
+    "tandem.training.distill.cli",
     "tandem.training.cli",
     "tandem.compression.cli",
-    "tandem.escalation.cli",
-    "tandem.validate",
+    "tandem.training.escalation.cli",
+    "tandem.pipeline.validate",
     "tandem.pipeline.cli",
-    "tandem.loop.cli",
-    "tandem.publish",
+    "tandem.pipeline.loop.cli",
+    "tandem.pipeline.publish",
 ]
 
 

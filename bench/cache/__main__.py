@@ -25,10 +25,10 @@ from pathlib import Path
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
-from tandem.cache.backends import build_backend
-from tandem.cache.response_cache import CacheCounters, ResponseCache
-from tandem.cache.settings import CacheSettings
 from tandem.common.wire import ChatCompletionRequest
+from tandem.services.cache.backends import build_backend
+from tandem.services.cache.response_cache import CacheCounters, ResponseCache
+from tandem.services.cache.settings import CacheSettings
 
 BODY = {"model": "tandem-base", "messages": [{"role": "user", "content": "List three primary colors."}],
         "max_tokens": 16, "temperature": 0}

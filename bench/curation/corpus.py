@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from bench.curation.pools import Pools
-from tandem.curation.normalize import shingles
+from tandem.training.curation.normalize import shingles
 
 SHARDS = [
     "alpaca.json",

@@ -14,7 +14,7 @@ from pathlib import Path
 import ijson
 import pyarrow as pa
 
-from tandem.curation.langid import identify
+from tandem.training.curation.langid import identify
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 

@@ -76,8 +76,8 @@ def measured(target, *args) -> dict:
 
 
 def _curate(corpus: str, out: str, workers: int) -> None:
-    from tandem.curation.config import CurationConfig, InputSpec
-    from tandem.curation.pipeline import curate
+    from tandem.training.curation.config import CurationConfig, InputSpec
+    from tandem.training.curation.pipeline import curate
 
     curate(
         CurationConfig(

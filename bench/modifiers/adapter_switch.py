@@ -39,7 +39,7 @@ def _rss_mb() -> float:
 
 
 async def _timed_requests(engine, adapters: list[str | None], max_tokens: int) -> list[float]:
-    from tandem.engine.batched import SamplingParams
+    from tandem.services.engine.batched import SamplingParams
 
     tokens = engine.tokenize(PROMPT, special=True)  # our own template text
     latencies = []
@@ -57,7 +57,7 @@ def switch_cost(base: Path, adapters: dict[str, Path], requests: int, max_tokens
     """Requests in pairs on one adapter, the pairs cycling through the adapters (A A B B C C A A ...):
     the first request of a pair pays a switch, the second does not. The switch cost is the median
     of the paired differences, so drifts of a shared machine hit both sides of a difference alike."""
-    from tandem.engine.batched import BatchedEngine
+    from tandem.services.engine.batched import BatchedEngine
 
     engine = BatchedEngine(base, slots=slots, ctx_per_slot=ctx_per_slot, n_threads=threads, adapters=adapters)
     engine.start()
@@ -83,7 +83,7 @@ def switch_cost(base: Path, adapters: dict[str, Path], requests: int, max_tokens
 
 def memory_child(base: str, adapters_json: str, threads: int) -> None:
     """Runs in a fresh process: load the engine with the given adapters, answer once, print RSS."""
-    from tandem.engine.batched import BatchedEngine
+    from tandem.services.engine.batched import BatchedEngine
 
     adapters = json.loads(adapters_json)
     before = _rss_mb()

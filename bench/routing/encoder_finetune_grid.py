@@ -1,7 +1,7 @@
 """Encoder fine-tuning estimate for the domain router (issue #22, docs/ROUTER.md "Encoder fine-tuning"),
 run on one GPU: frozen vs full fine-tune vs LoRA, head vs head+tail, scored on the 211 real dev rows.
 
-    python -m tandem.routing.finetune dump --out DIR       # here; then on the GPU machine:
+    python -m tandem.training.routing.finetune dump --out DIR       # here; then on the GPU machine:
     cp bench/routing/encoder_finetune_grid.py DIR/ && cd DIR && python3 encoder_finetune_grid.py [config names]
 
 Reads DIR/rows.jsonl.gz and DIR/minilm/ (what `dump` writes); writes results.json and the LoRA

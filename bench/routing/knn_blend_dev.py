@@ -7,12 +7,12 @@ training rows (docs/ROUTER.md, "Encoder fine-tuning"). Needs the run's embedding
 import sys, json, numpy as np
 from pathlib import Path
 from tandem.common.recipe_config import load_config
-from tandem.routing.config import RouterRecipeConfig
-from tandem.routing.dataset import routing_data
-from tandem.routing.encoder import OnnxEncoder
-from tandem.routing.embedding_cache import cached_embeddings
-from tandem.routing.features import request_features
-from tandem.routing.heads import load_heads, apply_temperature
+from tandem.training.routing.config import RouterRecipeConfig
+from tandem.training.routing.dataset import routing_data
+from tandem.services.routing.encoder import OnnxEncoder
+from tandem.training.routing.embedding_cache import cached_embeddings
+from tandem.services.routing.features import request_features
+from tandem.services.routing.heads import load_heads, apply_temperature
 art = Path(sys.argv[1]); overrides = sys.argv[2:]
 config = load_config(RouterRecipeConfig, "configs/routing/router.yaml", overrides)
 rows, _ = routing_data(config)

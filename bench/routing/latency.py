@@ -17,10 +17,10 @@ from pathlib import Path
 
 from tandem.common.manifest import write_json
 from tandem.common.recipe_config import load_config
-from tandem.routing.config import RouterRecipeConfig
-from tandem.routing.dataset import build_examples, load_handwritten
-from tandem.routing.latency import measure, prompt_pool
-from tandem.routing.onnx_router import OnnxRouter
+from tandem.services.routing.onnx_router import OnnxRouter
+from tandem.training.routing.config import RouterRecipeConfig
+from tandem.training.routing.dataset import build_examples, load_handwritten
+from tandem.training.routing.latency import measure, prompt_pool
 
 
 def main(argv: list[str] | None = None) -> int:

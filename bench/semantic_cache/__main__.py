@@ -1,7 +1,7 @@
 """Semantic-cache benchmark: `python -m bench.semantic_cache [--embedders hashing minilm-static minilm-int8]`.
 
 On the pair set of `pairs.py` (paraphrases, and hard negatives of eight classes), for every
-embedder, with and without the verification stage (`tandem/cache/verify.py`), and for every
+embedder, with and without the verification stage (`tandem/services/cache/verify.py`), and for every
 threshold: the hit rate on paraphrases and the false-hit rate on hard negatives. A pair is a hit
 when the new prompt's cosine to the cached one reaches the threshold and (with guards) no guard
 refuses the match.
@@ -70,9 +70,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench.semantic_cache.pairs import NEGATIVE_CLASSES, Pair, build
-from tandem.cache.embedders import build_embedder
-from tandem.cache.semantic import VIEWS, WRAPPERS, SemanticIndex
-from tandem.cache.verify import GUARDS, Verifier, content_text, read, strip_wrappers, word_similarity
+from tandem.services.cache.embedders import build_embedder
+from tandem.services.cache.semantic import VIEWS, WRAPPERS, SemanticIndex
+from tandem.services.cache.verify import GUARDS, Verifier, content_text, read, strip_wrappers, word_similarity
 
 RESULTS = Path(__file__).parent / "results"
 THRESHOLDS = [round(t, 3) for t in np.arange(0.50, 0.99, 0.01)] + [0.99, 0.995]

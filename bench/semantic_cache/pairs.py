@@ -10,7 +10,7 @@ How each class is made, from the real prompts of `sources.py`:
 - `negation`: a yes/no question with its auxiliary negated ("is X ..." -> "isn't X ..."), or "not"
   inserted after the auxiliary of a wh-question ("Which gas is (not) produced ...").
 - `antonym`: one word swapped for its opposite. `antonym` uses pairs from the guard's own list
-  (`tandem/cache/lexicon.py`); `antonym_unseen` uses opposites that list does not have, to
+  (`tandem/services/cache/lexicon.py`); `antonym_unseen` uses opposites that list does not have, to
   measure what happens beyond it.
 - `entity_number`: a number changed (+1..+9, or doubled) or two numbers swapped, or a name
   replaced by a name from another question.
@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from bench.semantic_cache import sources
-from tandem.cache.lexicon import POLARITY
+from tandem.services.cache.lexicon import POLARITY
 
 NEGATIVE_CLASSES = ("negation", "antonym", "antonym_unseen", "entity_number", "direction", "units", "language",
                     "constraint")

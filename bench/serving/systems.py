@@ -68,7 +68,7 @@ def llama_server(gguf: Path, adapters: dict[str, Path], threads: int, slots: int
 @contextmanager
 def raw_llama_cpp(gguf: Path, threads: int) -> Iterator:
     """A generate(messages, max_tokens) function on llama_cpp.Llama in this process."""
-    from tandem.engine.llama_loader import load_llama
+    from tandem.services.engine.llama_loader import load_llama
 
     llm = load_llama(str(gguf), n_ctx=4096, n_threads=threads, n_threads_batch=threads)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tandem.common.manifest import write_json
 from tandem.common.model_files import embedded_model_path
-from tandem.curation.formats import FormatError, get_format
-from tandem.curation.readers import BadRecord, iter_records
+from tandem.training.curation.formats import FormatError, get_format
+from tandem.training.curation.readers import BadRecord, iter_records
 
 OUT = Path(__file__).with_name("instruction_lengths.json")
 SHAREGPT_FILE = "data/ShareGPT_V3_unfiltered_cleaned_split.json"

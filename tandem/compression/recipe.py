@@ -89,7 +89,7 @@ class CompressionRecipe:
         model = self.config.source.model
         if model != "embedded" and Path(model).is_dir():
             return Path(model)
-        from tandem.training.gguf_to_hf import dequantize_gguf_to_hf
+        from tandem.compression.gguf_to_hf import dequantize_gguf_to_hf
 
         return dequantize_gguf_to_hf(resolve_model_path(model), self.work / "00-source")
 
@@ -203,7 +203,7 @@ class CompressionRecipe:
                                  extra={"quantizer": quantizer, "imatrix": bool(imatrix)}), path
 
     def _zstd(self, out: Path):
-        from tandem.compression.zstd_pack import pack, unpack_cached
+        from tandem.common.zstd_pack import pack, unpack_cached
 
         z = self.config.zstd
         started = time.perf_counter()
@@ -222,10 +222,10 @@ class CompressionRecipe:
                       "identical bytes (sha256 checked), so quality figures are the quantize stage's"}}), packed
 
     def _calibrate(self, out: Path):
-        from tandem.calibration.answer_confidence import fit_choice_temperature
+        from tandem.common.answer_confidence import fit_choice_temperature
+        from tandem.common.zstd_pack import unpack_cached
         from tandem.compression.scoring import GGUFScorer
         from tandem.compression.task_eval import score_items
-        from tandem.compression.zstd_pack import unpack_cached
 
         gguf_path = unpack_cached(self.current) if self.current.suffix == ".zst" else self.current
         started = time.perf_counter()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from tandem.calibration.answer_confidence import MultipleChoiceItem, Scorer, choice_logits, pad_logits
+from tandem.common.answer_confidence import MultipleChoiceItem, Scorer, choice_logits, pad_logits
 from tandem.eval.datasets import LETTERS, load_items
 
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from tandem.eval.costs import PriceTable, counterfactual_costs, route_costs
+from tandem.common.prices import PriceTable, counterfactual_costs, route_costs
 
 
 def percentile(values: list[float], q: float) -> float | None:

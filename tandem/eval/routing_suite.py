@@ -1,7 +1,7 @@
 """The `routing` suite: how often `POST {base_url}/route` names the right domain.
 
 Labelled prompts come from held-out (test-split) benchmark items, labelled by the dataset's
-domain, plus the router engineer's hand-written prompts when `tandem/routing/data/handwritten.jsonl`
+domain, plus the router engineer's hand-written prompts when `tandem/training/routing/data/handwritten.jsonl`
 exists (rows `{"prompt", "domain"}`). Reports accuracy, per-domain precision/recall and the
 confusion matrix.
 """

@@ -13,10 +13,10 @@ import json
 
 from tqdm import tqdm
 
+from tandem.common.prices import PriceTable, load_prices
 from tandem.eval.cache import ResultCache, cache_key
 from tandem.eval.client import Exchange, ask, make_client
 from tandem.eval.contamination import ContaminationError, contaminated, trained_ids
-from tandem.eval.costs import PriceTable, load_prices
 from tandem.eval.datasets import EvalItem, load_items, suite_dataset
 from tandem.eval.report import markdown, percentile, summarize_run, summarize_suite, summary_line
 from tandem.eval.routing_suite import DOMAIN_OF_SUITE, labelled_requests, routing_metrics, run_routing

@@ -18,8 +18,8 @@ from tandem.pipeline.stages import entry_files, served_base
 
 
 def modifiers_stage(cfg: PipelineConfig) -> Stage:
-    from tandem.build import load_domain_configs
     from tandem.cli import build_parser
+    from tandem.training.build import load_domain_configs
 
     section, out, artifacts = cfg.stages.modifiers, stage_dir(cfg.artifacts_dir, "modifiers"), cfg.artifacts_dir
     argv = ["build", "--artifacts", str(artifacts), "--config-dir", str(section.config_dir),
@@ -45,13 +45,13 @@ def modifiers_stage(cfg: PipelineConfig) -> Stage:
 
 
 def router_stage(cfg: PipelineConfig) -> Stage:
-    from tandem.routing.config import RouterRecipeConfig
+    from tandem.training.routing.config import RouterRecipeConfig
 
     section = cfg.stages.router
     config = load_config(RouterRecipeConfig, section.config, [*section.overrides, f"artifacts_dir={cfg.artifacts_dir}"])
 
     def run(ctx: StageContext) -> StageResult:
-        from tandem.routing.train import run as train_router
+        from tandem.training.routing.train import run as train_router
 
         report = train_router(config, measure_latency=False)
         accuracy = {s: m["accuracy"] for s, m in report["evaluations"]["router"].items()}
@@ -87,7 +87,7 @@ def labels_stage(cfg: PipelineConfig) -> Stage:
 
 
 def escalation_stage(cfg: PipelineConfig) -> Stage:
-    from tandem.escalation.training_cli import DEFAULT_TARGET
+    from tandem.training.escalation.training_cli import DEFAULT_TARGET
 
     section, labels = cfg.stages.escalation, stage_dir(cfg.artifacts_dir, "escalation_labels")
     target = DEFAULT_TARGET
@@ -96,9 +96,9 @@ def escalation_stage(cfg: PipelineConfig) -> Stage:
         target = (kind, float(value))
 
     def run(ctx: StageContext) -> StageResult:
-        from tandem.escalation.calibrate import calibrate_threshold
-        from tandem.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, THRESHOLDS_ENTRY
-        from tandem.escalation.train import train_escalation_models
+        from tandem.services.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, THRESHOLDS_ENTRY
+        from tandem.training.escalation.calibrate import calibrate_threshold
+        from tandem.training.escalation.train import train_escalation_models
 
         train, dev = labels / "labels_train.jsonl", labels / "labels_dev.jsonl"
         train_escalation_models(train, dev, cfg.artifacts_dir)
@@ -132,7 +132,7 @@ def escalation_figures(artifacts: Path) -> dict[str, float]:
     figure is reported and `escalation.<model>_auroc` is the lowest of them (a gate on it holds for
     every domain). Absent entries give no figure (and a gate on it fails as not measured)."""
     from tandem.common.manifest import ManifestError
-    from tandem.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, THRESHOLDS_ENTRY
+    from tandem.services.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, THRESHOLDS_ENTRY
 
     manifest, figures = Manifest(artifacts), {}
     for name, key in ((DIFFICULTY_ENTRY, "difficulty_auroc"), (ANSWER_ENTRY, "answer_confidence_auroc")):

@@ -39,7 +39,7 @@ def entry_files(artifacts: Path, names: list[str]) -> list[Path]:
 
 
 def curate_stage(cfg: PipelineConfig) -> Stage:
-    from tandem.curation.config import CurationConfig, InputSpec
+    from tandem.training.curation.config import CurationConfig, InputSpec
 
     section, out = cfg.stages.curate, stage_dir(cfg.artifacts_dir, "curate")
     config = load_config(CurationConfig, section.config, [*section.overrides, f"out_dir={out}", "progress=false"])
@@ -49,7 +49,7 @@ def curate_stage(cfg: PipelineConfig) -> Stage:
         config = config.model_copy(update={"inputs": inputs})
 
     def run(ctx: StageContext) -> StageResult:
-        from tandem.curation.pipeline import curate
+        from tandem.training.curation.pipeline import curate
 
         summary = curate(config)
         return StageResult([out / "curated.jsonl", out / "stats.json"],
@@ -59,7 +59,7 @@ def curate_stage(cfg: PipelineConfig) -> Stage:
 
 
 def distill_stage(cfg: PipelineConfig) -> Stage:
-    from tandem.distill.config import DistillConfig
+    from tandem.training.distill.config import DistillConfig
 
     section, out = cfg.stages.distill, stage_dir(cfg.artifacts_dir, "distill")
     config = load_config(DistillConfig, section.config,
@@ -68,7 +68,7 @@ def distill_stage(cfg: PipelineConfig) -> Stage:
     def run(ctx: StageContext) -> StageResult:
         import asyncio
 
-        from tandem.distill.pipeline import distill
+        from tandem.training.distill.pipeline import distill
 
         stats = asyncio.run(distill(config))
         return StageResult([out / "sft.jsonl", out / "stats.json"],

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tandem.common.manifest import sha256_file
 from tandem.common.model_files import cache_dir, resolve_model_path
-from tandem.training.gguf_to_hf import converted_sha256, dequantize_gguf_to_hf
+from tandem.compression.gguf_to_hf import converted_sha256, dequantize_gguf_to_hf
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tandem.cache.keys import exact_key
 from tandem.common.wire import ChatCompletionRequest
+from tandem.services.cache.keys import exact_key
 from tandem.services.router.settings import RouterSettings, WorkerEndpoint
 from tandem.services.router.workers import WorkerPool
 from tandem.services.worker.model_loading import ServedModels

@@ -8,15 +8,15 @@ import json
 
 from prometheus_client import CollectorRegistry, Counter
 
-from tandem.cache.backends import MemoryBackend, build_backend
-from tandem.cache.embedders import HashingEmbedder
-from tandem.cache.keys import exact_key
-from tandem.cache.replay import StreamAssembler, replay_sse
-from tandem.cache.response_cache import CacheCounters, ResponseCache
-from tandem.cache.semantic import SemanticIndex
-from tandem.cache.settings import CacheSettings
-from tandem.cache.verify import GUARDS, Verifier
 from tandem.common.wire import ChatCompletionRequest
+from tandem.services.cache.backends import MemoryBackend, build_backend
+from tandem.services.cache.embedders import HashingEmbedder
+from tandem.services.cache.keys import exact_key
+from tandem.services.cache.replay import StreamAssembler, replay_sse
+from tandem.services.cache.response_cache import CacheCounters, ResponseCache
+from tandem.services.cache.semantic import SemanticIndex
+from tandem.services.cache.settings import CacheSettings
+from tandem.services.cache.verify import GUARDS, Verifier
 from tests.fallback.servers import RedisServer, shared_redis_url
 
 ANSWER = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "tandem-base",

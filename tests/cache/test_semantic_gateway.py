@@ -9,8 +9,8 @@ import httpx
 import openai
 import pytest
 
-from tandem.cache.embedders import build_embedder
-from tandem.cache.settings import SemanticCacheSettings
+from tandem.services.cache.embedders import build_embedder
+from tandem.services.cache.settings import SemanticCacheSettings
 from tests.conftest import start_tandem_up, stop_tandem_up
 
 

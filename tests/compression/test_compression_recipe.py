@@ -75,8 +75,8 @@ def test_hf_outputs_and_packed_awq_checkpoint_load(compressed):
 
 
 def test_published_base_is_servable_and_matches_manifest(compressed):
+    from tandem.common.zstd_pack import unpack_cached
     from tandem.compression.scoring import load_gguf
-    from tandem.compression.zstd_pack import unpack_cached
 
     recipe, paths, artifacts = compressed
     manifest = Manifest(artifacts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tandem.calibration.answer_confidence import fit_choice_temperature, pad_logits, sequence_features
+from tandem.common.answer_confidence import fit_choice_temperature, pad_logits, sequence_features
 
 
 def test_hf_and_gguf_scorers_agree_on_the_same_tokens(tiny_llama_dir, tmp_path):

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tandem.compression.zstd_pack import CompressedArtifactError, pack, read_header, unpack_cached
+from tandem.common.zstd_pack import CompressedArtifactError, pack, read_header, unpack_cached
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from tandem.common.recipe_config import load_config
-from tandem.curation.config import CurationConfig
-from tandem.distill.config import DistillConfig
-from tandem.failures.config import FailureAnalysisConfig
+from tandem.training.curation.config import CurationConfig
+from tandem.training.distill.config import DistillConfig
+from tandem.training.failures.config import FailureAnalysisConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "curation"
 

@@ -2,9 +2,9 @@ import random
 
 import pytest
 
-from tandem.curation.config import NearDedupConfig
-from tandem.curation.dedup import ExactDeduplicator, NearDuplicateIndex, exact_digest, minhashes
-from tandem.curation.normalize import exact_key, shingles
+from tandem.training.curation.config import NearDedupConfig
+from tandem.training.curation.dedup import ExactDeduplicator, NearDuplicateIndex, exact_digest, minhashes
+from tandem.training.curation.normalize import exact_key, shingles
 
 VOCAB = [f"w{i}" for i in range(5000)]
 

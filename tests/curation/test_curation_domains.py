@@ -1,5 +1,5 @@
-from tandem.curation.domains import DEFAULT_DOMAIN_RULES, DomainRule, DomainTagger
-from tandem.curation.normalize import words
+from tandem.training.curation.domains import DEFAULT_DOMAIN_RULES, DomainRule, DomainTagger
+from tandem.training.curation.normalize import words
 
 
 def tag(text, rules=DEFAULT_DOMAIN_RULES):

@@ -1,6 +1,6 @@
 import pytest
 
-from tandem.curation.formats import FormatError, detect_format, get_format
+from tandem.training.curation.formats import FormatError, detect_format, get_format
 
 
 def convert(record):

@@ -5,7 +5,7 @@ import pytest
 from curation_samples import LONG_ANSWER, write_all
 
 from tandem.common.manifest import Manifest
-from tandem.curation import cli
+from tandem.training.curation import cli
 
 
 def run_cli(argv: list[str]) -> int:

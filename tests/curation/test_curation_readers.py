@@ -4,7 +4,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tandem.curation.readers import BadRecord, container_of, iter_records, parse_raw
+from tandem.training.curation.readers import BadRecord, container_of, iter_records, parse_raw
 
 
 def parsed(path):

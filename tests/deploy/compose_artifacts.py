@@ -15,13 +15,13 @@ from pathlib import Path
 from tandem.common.manifest import Manifest, sha256_file
 from tandem.common.model_files import embedded_model_path
 from tandem.common.recipe_config import load_config
-from tandem.routing.config import RouterRecipeConfig
+from tandem.training.routing.config import RouterRecipeConfig
 
 RECIPE = Path(__file__).resolve().parents[2] / "configs" / "routing" / "router.yaml"
 
 
 def build_router(root: Path, per_source: int = 30) -> None:
-    from tandem.routing.train import run
+    from tandem.training.routing.train import run
 
     full = load_config(RouterRecipeConfig, RECIPE)
     overrides = [f"sources.{name}.limit={per_source}" for name in full.sources]
@@ -30,7 +30,7 @@ def build_router(root: Path, per_source: int = 30) -> None:
 
 
 def build_code_modifier(root: Path, work: Path) -> None:
-    from tandem.training.gguf_to_hf import dequantize_gguf_to_hf
+    from tandem.compression.gguf_to_hf import dequantize_gguf_to_hf
     from tandem.training.lora_export import export_lora_gguf
     from tandem.training.sft import run_sft
     from tandem.training.sft_config import LoraSettings, SFTConfig

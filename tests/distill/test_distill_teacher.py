@@ -12,8 +12,8 @@ import pytest
 from teacher_server import TRAINING_PROMPT, TeacherServer
 
 from tandem.common.manifest import Manifest
-from tandem.distill import cli
 from tandem.eval.datasets import load_items
+from tandem.training.distill import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

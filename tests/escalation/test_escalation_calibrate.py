@@ -14,11 +14,11 @@ import pytest
 
 from tandem.common.manifest import Manifest, write_json
 from tandem.common.wire import ChatCompletionRequest
-from tandem.escalation.answers import Answer
-from tandem.escalation.labels import LabelRow, write_jsonl
-from tandem.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, THRESHOLDS_ENTRY
-from tandem.escalation.policies import EscalationContext, build_policy
-from tandem.routing.base import RouteDecision
+from tandem.services.escalation.answers import Answer
+from tandem.services.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, THRESHOLDS_ENTRY
+from tandem.services.escalation.policies import EscalationContext, build_policy
+from tandem.services.routing.base import RouteDecision
+from tandem.training.escalation.labels import LabelRow, write_jsonl
 
 HARD = ["Prove that the integral of {a} x^3 dx over [0, {b}] equals a closed form and compute the remainder.",
         "A train leaves at {a}:00 going {b} km/h; how many minutes until it meets a second train? Solve it."]
@@ -166,7 +166,7 @@ def test_answer_structure_policy_checks_without_a_model():
 
 
 def test_models_fitted_on_other_features_are_refused_with_the_fix(artifacts):
-    from tandem.escalation.models import AnswerConfidenceModel, DifficultyModel, DomainWeights
+    from tandem.services.escalation.models import AnswerConfidenceModel, DifficultyModel, DomainWeights
     for name, model in (("answer-confidence", AnswerConfidenceModel), ("difficulty", DifficultyModel)):
         weights = json.loads((artifacts / "escalation" / f"{name}.json").read_text())
         reasoning = weights["models"]["reasoning"]
@@ -176,7 +176,7 @@ def test_models_fitted_on_other_features_are_refused_with_the_fix(artifacts):
 
 
 def test_a_model_fitted_for_all_domains_is_refused_with_the_fix(artifacts, tmp_path):
-    from tandem.escalation.models import load_weights
+    from tandem.services.escalation.models import load_weights
     weights = json.loads((artifacts / "escalation" / "difficulty.json").read_text())["models"]["reasoning"]
     path = write_json(tmp_path / "escalation" / "difficulty.json", weights)  # the earlier one-model format
     Manifest(tmp_path).record(DIFFICULTY_ENTRY, "escalation", [path])

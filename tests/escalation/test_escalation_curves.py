@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tandem.escalation.curves import escalation_curve, pick_index
+from tandem.training.escalation.curves import escalation_curve, pick_index
 
 
 def test_perfect_ordering_recovers_the_gap_as_fast_as_possible():

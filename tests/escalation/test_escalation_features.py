@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 from tandem.common.wire import ChatCompletionRequest
-from tandem.escalation.answers import Answer
-from tandem.escalation.features import (
+from tandem.services.escalation.answers import Answer
+from tandem.services.escalation.features import (
     ANSWER_NAMES,
     DENSE_NAMES,
     STRUCTURE_NAMES,

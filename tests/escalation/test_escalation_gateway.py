@@ -20,10 +20,10 @@ import redis
 import yaml
 
 from tandem.common.manifest import Manifest, write_json
-from tandem.escalation.features import ANSWER_NAMES
-from tandem.escalation.labels import read_labels
-from tandem.escalation.models import ANSWER_ENTRY, DomainWeights, LogisticWeights
+from tandem.services.escalation.features import ANSWER_NAMES
+from tandem.services.escalation.models import ANSWER_ENTRY, DomainWeights, LogisticWeights
 from tandem.services.fallback.budget import KEY_PREFIX, today
+from tandem.training.escalation.labels import read_labels
 from tests.conftest import free_port, start_tandem_up, stop_tandem_up
 from tests.fallback.servers import RedisServer, start_service, stop_process
 

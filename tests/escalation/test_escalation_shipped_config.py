@@ -18,11 +18,11 @@ import pytest
 import yaml
 
 from tandem.common.wire import ChatCompletionRequest
-from tandem.escalation.answers import Answer
-from tandem.escalation.calibrate import calibrate_threshold
-from tandem.escalation.features import structure_failures
-from tandem.escalation.train import train_escalation_models
-from tandem.escalation.training_cli import DEFAULT_TARGET
+from tandem.services.escalation.answers import Answer
+from tandem.services.escalation.features import structure_failures
+from tandem.training.escalation.calibrate import calibrate_threshold
+from tandem.training.escalation.train import train_escalation_models
+from tandem.training.escalation.training_cli import DEFAULT_TARGET
 from tests.conftest import free_port, start_tandem_up, stop_tandem_up
 from tests.fallback.servers import RedisServer
 
@@ -45,7 +45,7 @@ FLIGHT_ASK = "Book me a flight from Oslo to Rome on the 3rd of May next year, th
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
-    from tandem.routing.train import run
+    from tandem.training.routing.train import run
     from tests.routing.routing_helpers import small_config
 
     out = tmp_path_factory.mktemp("shipped-artifacts")

@@ -8,7 +8,7 @@ import pytest
 
 from tandem.common.manifest import Manifest
 from tandem.eval.datasets import load_items
-from tandem.failures import cli
+from tandem.training.failures import cli
 
 SUITES = {"gsm8k": 16, "mbpp": 16, "mmlu": 16, "bfcl": 16}
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from tandem.cli import main as tandem_main
-from tandem.failures.rows import load_failures
 from tandem.services.router.settings import RouterSettings
 from tandem.services.router.traffic_log import Pending, TrafficLog, TrafficLogSettings, TrafficMetrics
-from tandem.up import UpConfig, plan_services
+from tandem.services.up import UpConfig, plan_services
+from tandem.training.failures.rows import load_failures
 from tests.fallback.servers import start_service, stop_process
 
 EMAIL, PHONE, CARD, KEY = "jane.roe@example.org", "+1 (415) 555-0132", "4111 1111 1111 1111", "sk-proj-Zx9Q8w7E6r5T4y3U2i1O"

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from tandem.engine.chat import parse_tool_calls
 from tandem.eval.bfcl_tools import check_calls
 from tandem.eval.datasets import load_items
 from tandem.eval.splits import BFCL_TEST_CATEGORIES, split_ids
+from tandem.services.engine.chat import parse_tool_calls
 from tandem.training.modifiers.data import SOURCE_DATASET, build_rows, trained_on
 from tandem.training.modifiers.data.reasoning import gsm8k_solution
 from tandem.training.modifiers.tool_prompt import render_messages

@@ -1,4 +1,4 @@
-"""The default bundle: what `python -m tandem.default_bundle` keeps, and what `tandem up` serves from it
+"""The default bundle: what `python -m tandem.pipeline.default_bundle` keeps, and what `tandem up` serves from it
 when no artifacts folder is built (a fresh clone's `make run`)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from openai import OpenAI
 
 from tandem.common.manifest import Manifest
 from tandem.common.served_artifacts import BUNDLED_ARTIFACTS
-from tandem.default_bundle import make_bundle
+from tandem.pipeline.default_bundle import make_bundle
 
 
 def _artifacts(root: Path) -> tuple[Path, Path]:

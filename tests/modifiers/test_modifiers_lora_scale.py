@@ -57,7 +57,7 @@ def test_worker_serves_the_manifest_scale_and_its_version_says_so(tmp_path):
 
 
 def test_engine_hands_the_adapter_scale_to_llama_cpp(monkeypatch):
-    from tandem.engine import batched
+    from tandem.services.engine import batched
 
     calls = []
 
@@ -86,7 +86,7 @@ def test_engine_hands_the_adapter_scale_to_llama_cpp(monkeypatch):
 
 
 def test_build_refuses_a_matrix_scored_at_another_scale(tmp_path):
-    from tandem.build import read_task_matrix
+    from tandem.training.build import read_task_matrix
 
     lora = tmp_path / "a.gguf"
     lora.write_bytes(b"lora")
@@ -135,7 +135,7 @@ def test_automation_config_carries_the_preregistered_rule():
 
 
 def test_default_bundle_keeps_the_scale(tmp_path):
-    from tandem.default_bundle import make_bundle
+    from tandem.pipeline.default_bundle import make_bundle
 
     (tmp_path / "built").mkdir()
     root = _manifest(tmp_path / "built", 0.5)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tandem.build import train_escalation
 from tandem.common.model_files import resolve_model_path
 from tandem.pipeline.config import ValidateStage
 from tandem.pipeline.gates import Gate, GatesConfig, check_gates
 from tandem.pipeline.validation import GateFailure, validate_build
+from tandem.training.build import train_escalation
 
 ROOT = Path(__file__).resolve().parents[2]
 

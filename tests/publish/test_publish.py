@@ -11,11 +11,11 @@ import pytest
 from huggingface_hub import ModelCard
 from openai import OpenAI
 
-from tandem.build import train_escalation
 from tandem.cli import main
 from tandem.common.manifest import Manifest, sha256_file
 from tandem.common.model_files import resolve_model_path
-from tandem.publish import PublishError, publish, upload
+from tandem.pipeline.publish import PublishError, publish, upload
+from tandem.training.build import train_escalation
 from tests.publish.hub_server import local_hub
 
 ROOT = Path(__file__).resolve().parents[2]

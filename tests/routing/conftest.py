@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from routing_helpers import small_config
 
-from tandem.routing.config import RouterRecipeConfig
+from tandem.training.routing.config import RouterRecipeConfig
 
 
 @dataclass
@@ -24,7 +24,7 @@ class TrainedRouter:
 
 @pytest.fixture(scope="session")
 def trained_router(tmp_path_factory) -> TrainedRouter:
-    from tandem.routing.train import run
+    from tandem.training.routing.train import run
 
     config = small_config(tmp_path_factory.mktemp("router-artifacts"))
     return TrainedRouter(config, run(config, measure_latency=False))

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tandem.common.recipe_config import load_config
-from tandem.routing.config import RouterRecipeConfig
+from tandem.training.routing.config import RouterRecipeConfig
 
 RECIPE = Path(__file__).resolve().parents[2] / "configs" / "routing" / "router.yaml"
 

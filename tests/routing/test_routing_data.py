@@ -8,9 +8,9 @@ from pathlib import Path
 
 from routing_helpers import small_config
 
-from tandem.routing.dataset import build_examples, deduplicate, load_handwritten, text_key
-from tandem.routing.examples import RoutingExample
-from tandem.routing.synthetic import generate, load_templates
+from tandem.training.routing.dataset import build_examples, deduplicate, load_handwritten, text_key
+from tandem.training.routing.examples import RoutingExample
+from tandem.training.routing.synthetic import generate, load_templates
 
 
 def test_no_source_item_is_in_two_splits_and_humaneval_is_test_only(tmp_path):

@@ -1,5 +1,5 @@
 """A fine-tuned router encoder ships as LoRA deltas merged into the packaged int8 graph at load
-(tandem.routing.lora_merge): the protobuf reader agrees with `onnx`, a merge adds the delta it is
+(tandem.services.routing.lora_merge): the protobuf reader agrees with `onnx`, a merge adds the delta it is
 given (within int8 rounding), the HF-named adapter maps onto the graph's weights one to one, and the
 served router refuses an artifact that names an adapter it does not carry."""
 
@@ -10,14 +10,14 @@ import json
 import numpy as np
 import pytest
 
-from tandem.routing.lora_merge import (
+from tandem.services.routing.lora_merge import (
     LoraMergeError,
     base_weights,
     initializers,
     merged_model_bytes,
     read_tensor,
 )
-from tandem.routing.packaged_encoder import packaged_encoder_path
+from tandem.services.routing.packaged_encoder import packaged_encoder_path
 
 LAYERS = 6
 MODULES = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
@@ -69,8 +69,8 @@ def test_merge_refuses_unknown_weight(tmp_path):
 
 
 def test_zero_adapter_keeps_the_embeddings(tmp_path, model_bytes):
-    from tandem.routing.encoder import OnnxEncoder
-    from tandem.routing.export import minilm_dir
+    from tandem.services.routing.encoder import OnnxEncoder
+    from tandem.training.routing.export import minilm_dir
 
     base = base_weights(model_bytes)
     path = tmp_path / "lora.npz"
@@ -87,7 +87,7 @@ def test_zero_adapter_keeps_the_embeddings(tmp_path, model_bytes):
 
 def test_hf_adapter_maps_onto_every_graph_weight(tmp_path):
     pytest.importorskip("safetensors")
-    from tandem.routing.finetune import onnx_adapter
+    from tandem.training.routing.finetune import onnx_adapter
 
     rng = np.random.default_rng(1)
     sizes = {"intermediate.dense": (1536, 384), "output.dense": (384, 1536)}
@@ -111,8 +111,8 @@ def test_router_refuses_missing_adapter(tmp_path, trained_router):
     import shutil
 
     from tandem.common.manifest import Manifest
-    from tandem.routing.base import RouterLoadError
-    from tandem.routing.onnx_router import OnnxRouter
+    from tandem.services.routing.base import RouterLoadError
+    from tandem.services.routing.onnx_router import OnnxRouter
 
     src = trained_router.config.output_dir
     dst = tmp_path / "router"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tandem.routing.dataset import load_handwritten
-from tandem.routing.encoder import OnnxEncoder
-from tandem.routing.export import export_encoder, torch_embeddings
+from tandem.services.routing.encoder import OnnxEncoder
+from tandem.training.routing.dataset import load_handwritten
+from tandem.training.routing.export import export_encoder, torch_embeddings
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The hand-labelled real-prompt sets: labelled as documented, stratified, and never trained on.
 
-The near-duplicate check here is written independently of `tandem.routing.leakage` (an exact
+The near-duplicate check here is written independently of `tandem.training.routing.leakage` (an exact
 Jaccard over an inverted index of word 3-grams, no MinHash), so a bug there cannot hide a leak.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tandem.common.recipe_config import load_config
-from tandem.routing.config import DATA_DIR, RouterRecipeConfig
-from tandem.routing.dataset import routing_data
-from tandem.routing.leakage import HeldOutIndex
+from tandem.training.routing.config import DATA_DIR, RouterRecipeConfig
+from tandem.training.routing.dataset import routing_data
+from tandem.training.routing.leakage import HeldOutIndex
 
 RECIPE = Path(__file__).resolve().parents[2] / "configs" / "routing" / "router.yaml"
 DOMAINS = {"code", "reasoning", "automation", "general"}
@@ -132,8 +132,8 @@ def test_train_set_shares_no_conversation_and_no_near_duplicate_with_test_or_dev
 def test_recipe_trains_on_the_train_set_and_its_hand_labels_replace_weak_labels(tmp_path, monkeypatch):
     """routing_data: a labelled turn's weak-labelled copy leaves every split, and a train row that
     near-duplicates a held-out prompt is dropped (the file is guarded again, not trusted)."""
-    from tandem.routing import dataset
-    from tandem.routing.examples import RoutingExample
+    from tandem.training.routing import dataset
+    from tandem.training.routing.examples import RoutingExample
 
     test_prompt = load("test")[0]["prompt"]
     weak = RoutingExample(dataset="sharegpt", item_id="w1", text="How do I list all pods in every namespace?",

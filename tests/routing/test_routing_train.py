@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from tandem.common.manifest import Manifest, sha256_file
-from tandem.routing.onnx_router import ARTIFACT_FILES
 from tandem.services.router.canary import PROBES_FILE
+from tandem.services.routing.onnx_router import ARTIFACT_FILES
 
 
 def test_output_folder_holds_artifact_report_and_resolved_config(trained_router):

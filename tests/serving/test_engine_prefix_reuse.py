@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from tandem.common.model_files import embedded_model_path
-from tandem.engine.batched import BatchedEngine, SamplingParams
-from tandem.engine.chat import ChatPrompter
+from tandem.services.engine.batched import BatchedEngine, SamplingParams
+from tandem.services.engine.chat import ChatPrompter
 
 SYSTEM = ("You are a helpful travel assistant. Answer briefly. Facts you may use: the museum opens at nine, "
           "the harbour ferry leaves every hour, tickets cost four euros, the old town is closed to cars. ") * 4
@@ -92,7 +92,7 @@ def test_an_identical_prompt_still_reads_its_last_token(engine):
 def test_a_shared_decode_lock_holds_the_engine_until_released(tmp_path):
     """Two workers on one machine take turns per decode step (engine/decode_lock.py): while another
     process holds the lock, this engine reads and writes nothing; once released, it answers."""
-    from tandem.engine.decode_lock import DecodeLock
+    from tandem.services.engine.decode_lock import DecodeLock
 
     lock_path = tmp_path / "decode.lock"
     engine = BatchedEngine(embedded_model_path(), slots=1, ctx_per_slot=512, n_threads=2, decode_lock=lock_path)

@@ -27,7 +27,7 @@ def _rows(n: int) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
-    from tandem.training.gguf_to_hf import dequantize_gguf_to_hf
+    from tandem.compression.gguf_to_hf import dequantize_gguf_to_hf
     from tandem.training.lora_export import export_lora_gguf
     from tandem.training.sft import run_sft
     from tandem.training.sft_config import LoraSettings, SFTConfig

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tandem.cache.replay import StreamAssembler
+from tandem.services.cache.replay import StreamAssembler
 from tandem.services.worker.tool_stream import ToolCallHold
 
 

@@ -8,7 +8,7 @@ import json
 import os
 
 from tandem.common.manifest import Manifest
-from tandem.up import UpConfig, plan_services
+from tandem.services.up import UpConfig, plan_services
 
 
 def _artifacts_with_a_modifier(root):

@@ -12,7 +12,7 @@ from training_samples import chat_rows, write_jsonl
 from tandem.cli import main
 from tandem.common.manifest import Manifest
 from tandem.common.recipe_config import load_config
-from tandem.engine.llama_loader import load_llama
+from tandem.services.engine.llama_loader import load_llama
 from tandem.training.axolotl_yaml import (
     AxolotlValidationError,
     axolotl_config,

@@ -8,7 +8,7 @@ import pytest
 
 from tandem.common.manifest import sha256_file
 from tandem.common.model_files import embedded_model_path
-from tandem.training.gguf_to_hf import GGUFConversionError, dequantize_gguf_to_hf
+from tandem.compression.gguf_to_hf import GGUFConversionError, dequantize_gguf_to_hf
 
 
 @pytest.mark.slow

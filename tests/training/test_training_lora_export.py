@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tandem.engine.llama_loader import load_llama
+from tandem.services.engine.llama_loader import load_llama
 from tandem.training.lora_export import LoraExportError, export_lora_gguf
 
 

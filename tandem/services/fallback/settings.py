@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tandem.eval.costs import Price
+from tandem.common.prices import Price
 
 DEFAULT_PRICES = Path(__file__).resolve().parents[3] / "configs" / "eval" / "prices.yaml"
 
@@ -51,7 +51,7 @@ class FallbackSettings(BaseSettings):
     def _check(self) -> FallbackSettings:
         if not self.model_map:
             raise ValueError("model_map must name at least one public model")
-        from tandem.eval.costs import load_prices
+        from tandem.common.prices import load_prices
         table = load_prices(DEFAULT_PRICES)
         for model in self.model_map:
             if model not in self.prices:

@@ -23,13 +23,13 @@ import httpx
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from tandem.cache.replay import StreamAssembler, replay_sse
-from tandem.cache.response_cache import CachedAnswer, CachePlan
 from tandem.common.errors import OverloadedError, TandemError, UpstreamError, error_body
 from tandem.common.wire import ChatCompletionRequest, new_completion_id
-from tandem.escalation.answers import Answer
-from tandem.routing.base import RouteDecision
+from tandem.services.cache.replay import StreamAssembler, replay_sse
+from tandem.services.cache.response_cache import CachedAnswer, CachePlan
+from tandem.services.escalation.answers import Answer
 from tandem.services.router.route_facts import RouteFacts
+from tandem.services.routing.base import RouteDecision
 
 if TYPE_CHECKING:
     from tandem.services.router.app import RouterState

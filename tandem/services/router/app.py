@@ -20,10 +20,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
-from tandem.cache.admin import cache_admin_router
-from tandem.cache.backends import build_backend
-from tandem.cache.response_cache import CacheCounters, ResponseCache
-from tandem.cache.semantic import build_semantic_index, semantic_counters
 from tandem.common.errors import (
     ModelNotFoundError,
     OverloadedError,
@@ -33,8 +29,11 @@ from tandem.common.legacy_wire import CompletionRequest
 from tandem.common.metrics import ServiceMetrics
 from tandem.common.service_app import service_app
 from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
-from tandem.escalation.gateway import EscalationCounters, EscalationGate
-from tandem.routing.base import DomainRouter, RouteDecision, build_router
+from tandem.services.cache.admin import cache_admin_router
+from tandem.services.cache.backends import build_backend
+from tandem.services.cache.response_cache import CacheCounters, ResponseCache
+from tandem.services.cache.semantic import build_semantic_index, semantic_counters
+from tandem.services.escalation.gateway import EscalationCounters, EscalationGate
 from tandem.services.router.access import AccessControl
 from tandem.services.router.answering import answer, cached_response
 from tandem.services.router.canary import CanaryMetrics, RoutingCanary, load_probes
@@ -50,6 +49,7 @@ from tandem.services.router.router_metrics import RouterMetrics
 from tandem.services.router.settings import RouterSettings
 from tandem.services.router.traffic_log import TrafficLog, TrafficMetrics
 from tandem.services.router.workers import WorkerPool
+from tandem.services.routing.base import DomainRouter, RouteDecision, build_router
 
 log = logging.getLogger(__name__)
 

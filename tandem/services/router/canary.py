@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from tandem.common.manifest import Manifest, ManifestError
 from tandem.common.recipe_config import RecipeModel
 from tandem.common.wire import ChatCompletionRequest
-from tandem.routing.base import DomainRouter
+from tandem.services.routing.base import DomainRouter
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from pydantic import Field
 
 from tandem.common.recipe_config import RecipeModel
 from tandem.common.wire import ChatCompletionRequest
-from tandem.routing.base import last_user_text
+from tandem.services.routing.base import last_user_text
 
 log = logging.getLogger(__name__)
 

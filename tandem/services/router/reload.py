@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 
-from tandem.cache.admin import admin_operator
+from tandem.services.cache.admin import admin_operator
 
 
 def reload_router(token: SecretStr | None, pool_of: Callable[[Request], Any]) -> APIRouter:

@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tandem.cache.settings import CacheSettings
-from tandem.escalation.settings import EscalationSettings
+from tandem.services.cache.settings import CacheSettings
+from tandem.services.escalation.settings import EscalationSettings
 from tandem.services.router.canary import CanarySettings
 from tandem.services.router.feedback import FeedbackSettings
 from tandem.services.router.judge import JudgeSettings

@@ -47,10 +47,10 @@ from fastapi.responses import Response, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import Field, model_validator
 
-from tandem.cache.replay import StreamAssembler
 from tandem.common.recipe_config import RecipeModel
 from tandem.common.redact import KINDS, Redactor
 from tandem.common.wire import ChatCompletionRequest
+from tandem.services.cache.replay import StreamAssembler
 
 log = logging.getLogger(__name__)
 

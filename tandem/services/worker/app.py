@@ -25,8 +25,8 @@ from tandem.common.legacy_wire import CompletionRequest
 from tandem.common.metrics import ServiceMetrics
 from tandem.common.service_app import service_app
 from tandem.common.wire import ChatCompletionRequest, ModelCard, ModelList
-from tandem.engine.batched import BatchedEngine, SamplingParams
-from tandem.engine.chat import ChatPrompter
+from tandem.services.engine.batched import BatchedEngine, SamplingParams
+from tandem.services.engine.chat import ChatPrompter
 from tandem.services.worker.constraints import output_grammar
 from tandem.services.worker.generation import (
     ClientDisconnected,

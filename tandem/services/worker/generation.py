@@ -24,8 +24,8 @@ from tandem.common.wire import (
     Usage,
     new_completion_id,
 )
-from tandem.engine.batched import EngineFailedError, GenerationEvent, GenerationHandle, TokenInfo
-from tandem.engine.chat import parse_tool_calls
+from tandem.services.engine.batched import EngineFailedError, GenerationEvent, GenerationHandle, TokenInfo
+from tandem.services.engine.chat import parse_tool_calls
 from tandem.services.worker.tool_stream import ToolCallHold
 
 DISCONNECT_POLL_S = 0.25

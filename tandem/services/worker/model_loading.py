@@ -49,7 +49,7 @@ class ServedModels:
 
 def _unpacked(path: Path) -> Path:
     if path.suffix == ".zst":
-        from tandem.compression.zstd_pack import unpack_cached
+        from tandem.common.zstd_pack import unpack_cached
         return unpack_cached(path)
     return path
 

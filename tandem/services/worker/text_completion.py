@@ -10,7 +10,7 @@ from fastapi import Request
 
 from tandem.common.legacy_wire import CompletionChoice, CompletionRequest, CompletionResponse, new_legacy_id
 from tandem.common.wire import Usage
-from tandem.engine.batched import GenerationEvent, GenerationHandle
+from tandem.services.engine.batched import GenerationEvent, GenerationHandle
 from tandem.services.worker.generation import (
     CompletionObserver,
     coalesced_events,

@@ -1,7 +1,7 @@
 """Streamed tool calls: text that may be a JSON call is held back, and sent as `delta.tool_calls`.
 
 OpenAI streams a call as `tool_calls` deltas, never as content. Our small bases answer a call with
-JSON text (see `tandem.engine.chat`), which is only known to be a call once it is complete. So when
+JSON text (see `tandem.services.engine.chat`), which is only known to be a call once it is complete. So when
 a request offers tools, the streamed text is held while it can still be one (it opens with `{`,
 `[`, a code fence or `<tool_call>`); prose is released as content as soon as it shows it is prose.
 At the end, held text that parses as calls goes out as one `tool_calls` delta per call (the whole
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tandem.engine.batched import TokenInfo
-from tandem.engine.chat import parse_tool_calls
+from tandem.services.engine.batched import TokenInfo
+from tandem.services.engine.chat import parse_tool_calls
 
 CALL_OPENINGS = ("{", "[", "```", "<tool_call>")
 

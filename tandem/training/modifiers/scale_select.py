@@ -60,9 +60,8 @@ def choose(rule, base: dict[str, list[float]], by_scale: dict[float, dict[str, l
 
 
 def _ask(staging: Path, model: str, items: dict[str, list], threads: int) -> dict[str, list[dict]]:
-    from tandem.training.modifiers.task_eval import _score_model, serving
-
     from tandem.training.modifiers.config import TaskSlice
+    from tandem.training.modifiers.task_eval import _score_model, serving
 
     task = TaskSlice(suite="bfcl", max_tokens=256)  # the test slices' setting (live_simple and irrelevance)
     with serving(staging, threads=threads, slots=1) as url:

@@ -19,9 +19,9 @@ import logging
 import time
 from pathlib import Path
 
-from tandem.build import adapter_digests, evaluation_plan
 from tandem.common.manifest import Manifest, sha256_file
 from tandem.common.recipe_config import load_config
+from tandem.training.build import adapter_digests, evaluation_plan
 from tandem.training.modifiers.config import ModifierConfig
 from tandem.training.modifiers.task_eval import score_matrix, serving_pool
 

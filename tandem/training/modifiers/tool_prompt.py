@@ -1,9 +1,9 @@
 """Tool-calling rows as the plain chat text the serving engine shows the model and parses back.
 
-Small bases have no tool-calling chat template, so the worker (`tandem.engine.chat.ChatPrompter`)
+Small bases have no tool-calling chat template, so the worker (`tandem.services.engine.chat.ChatPrompter`)
 describes the tools in a system message placed first and asks for a JSON call
 (`{"name": ..., "arguments": {...}}`, or a JSON list of them for several calls), which
-`tandem.engine.chat.parse_tool_calls` turns back into OpenAI `tool_calls`. The automation
+`tandem.services.engine.chat.parse_tool_calls` turns back into OpenAI `tool_calls`. The automation
 modifier is trained on exactly that text: same instruction (`TOOLS_INSTRUCTION`), same tool JSON,
 and an answer that the worker's parser accepts. That is the `{"name", "arguments"}` shape BFCL's
 AST checker scores after the eval harness reads `tool_calls`.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tandem.engine.chat import TOOLS_INSTRUCTION
+from tandem.services.engine.chat import TOOLS_INSTRUCTION
 
 
 def tools_system_message(tools: list[dict[str, Any]]) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from tandem.eval.costs import Price, load_prices
+from tandem.common.prices import Price, load_prices
 from tandem.services.fallback.settings import DEFAULT_PRICES
 from tandem.services.router.recent import RecentResponse, RecentRoutes
 

@@ -1,1 +1,0 @@
-"""Answer-confidence features and their calibration, shared by compression reports and escalation."""

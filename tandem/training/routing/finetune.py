@@ -1,0 +1,221 @@
+"""LoRA fine-tuning of the router's MiniLM encoder (training side: torch + peft; a GPU is advised).
+
+    python -m tandem.training.routing.finetune dump --out build/router-ft            # CPU: rows + fp16 weights
+    python -m tandem.training.routing.finetune train build/router-ft --out lora.npz  # GPU (~30 s on one H200)
+    tandem router train --config configs/routing/router.yaml encoder.lora=lora.npz ...
+
+`dump` writes the recipe's rows (its sources, templates and hand-labelled real training rows;
+**never** the real test rows, which do not leave this machine) and the MiniLM weights in fp16
+(45 MB: small enough to carry to a machine without the data packages). `train` fine-tunes LoRA
+(r=16 on every attention and feed-forward matrix of the 6 layers) with a linear classifier on the
+mean-pooled, L2-normalised embedding, on the train split (weak labels + real training rows,
+weighted `--w-real`), never on real dev rows (they select and calibrate) or test rows. The
+classifier is thrown away: `tandem router train` refits its heads on the fine-tuned embeddings.
+The adapter is saved by HF parameter name; `onnx_adapter` turns it into the artifact's
+`encoder_lora.npz`, keyed by the packaged ONNX graph's initializer names (matched by value), which
+`tandem.services.routing.lora_merge` merges into the int8 encoder at serving time without torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+TARGETS = (r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|"
+           r"intermediate\.dense|output\.dense)")
+HF_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def dump(config_path: str, out: Path, overrides: list[str]) -> int:
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from tandem.common.recipe_config import load_config
+    from tandem.training.routing.config import RouterRecipeConfig
+    from tandem.training.routing.dataset import routing_data
+    from tandem.training.routing.export import minilm_dir
+
+    config = load_config(RouterRecipeConfig, config_path, overrides)
+    rows, _ = routing_data(config)
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with gzip.open(out / "rows.jsonl.gz", "wt") as fh:
+        for ex in rows:
+            if ex.dataset == "real_test":  # the headline set never leaves this machine
+                continue
+            split = "handwritten" if ex.origin == "handwritten" else ex.split
+            fh.write(json.dumps({"text": ex.text, "label": ex.domain, "split": split, "origin": ex.origin,
+                                 "dataset": ex.dataset}) + "\n")
+            n += 1
+    (out / "minilm").mkdir(exist_ok=True)
+    weights = load_file(minilm_dir() / "model.safetensors")
+    save_file({k: v.half() for k, v in weights.items()}, out / "minilm" / "model.safetensors", metadata={"format": "pt"})
+    for name in HF_FILES:
+        shutil.copyfile(minilm_dir() / name, out / "minilm" / name)
+    (out / "domains.json").write_text(json.dumps(config.domains))
+    print(f"{n} rows (no real test rows) and fp16 MiniLM in {out}")
+    return 0
+
+
+def _truncate(ids: list[int], n: int, mode: str) -> list[int]:
+    """As serving cuts (encoder.OnnxEncoder): first n (keeping [SEP]) or first n/2 + last n/2."""
+    if len(ids) <= n:
+        return ids
+    if mode == "head":
+        return ids[:n - 1] + [ids[-1]]
+    head = n // 2
+    return ids[:head] + ids[len(ids) - (n - head):]
+
+
+def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: float, epochs: int,
+          w_real: float, seed: int) -> dict:
+    import torch
+    import torch.nn.functional as F
+    from peft import LoraConfig, get_peft_model
+    from tokenizers import Tokenizer
+    from transformers import AutoModel
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(seed)
+    domains = json.loads((data / "domains.json").read_text())
+    with gzip.open(data / "rows.jsonl.gz", "rt") as fh:
+        rows = [json.loads(line) for line in fh]
+    y = np.array([domains.index(row["label"]) for row in rows])
+    dataset = np.array([row["dataset"] for row in rows])
+    split = np.array([row["split"] for row in rows])
+    train_rows = np.flatnonzero((split == "train") & (dataset != "real_dev") & (dataset != "real_test"))
+    weight = np.where(dataset == "real_train", w_real, 1.0)
+    tokenizer = Tokenizer.from_file(str(data / "minilm" / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    texts = [t if len(t) <= 8000 else t[:4000] + " " + t[-4000:] for t in (row["text"] for row in rows)]
+    ids = [_truncate(enc.ids, max_tokens, truncation) for enc in tokenizer.encode_batch(texts)]
+
+    def batch(idx):
+        width = max(len(ids[i]) for i in idx)
+        a = np.zeros((len(idx), width), np.int64)
+        m = np.zeros((len(idx), width), np.int64)
+        for row, i in enumerate(idx):
+            a[row, :len(ids[i])], m[row, :len(ids[i])] = ids[i], 1
+        return torch.from_numpy(a).to(device), torch.from_numpy(m).to(device)
+
+    def pool(model, a, m):
+        hidden = model(input_ids=a, attention_mask=m, token_type_ids=torch.zeros_like(a)).last_hidden_state
+        mask = m.unsqueeze(-1).to(hidden.dtype)
+        return F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
+
+    model = AutoModel.from_pretrained(data / "minilm", dtype=torch.float32).to(device)
+    model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.05, target_modules=TARGETS))
+    head = torch.nn.Linear(model.config.hidden_size, len(domains)).to(device)
+    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    counts = np.bincount(y[train_rows], minlength=len(domains))
+    class_weight = torch.tensor(len(train_rows) / (len(domains) * np.maximum(counts, 1)), dtype=torch.float32,
+                                device=device)
+    batch_size = 128
+    steps = epochs * math.ceil(len(train_rows) / batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, s / (0.06 * steps)) * max(0.0, (steps - s) / (steps * 0.94)))
+    rng = np.random.default_rng(seed)
+    start = time.time()
+    amp = torch.autocast(device.type, dtype=torch.bfloat16)
+    for _ in range(epochs):
+        model.train()
+        order = rng.permutation(train_rows)
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            with amp:
+                logits = head(pool(model, *batch(idx)).float() * 20.0)
+            target = torch.from_numpy(y[idx]).to(device)
+            w = torch.from_numpy(weight[idx]).float().to(device)
+            loss = ((F.cross_entropy(logits.float(), target, weight=class_weight, reduction="none") * w).sum()
+                    / (class_weight[target] * w).sum())
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+    adapter = {}
+    for name, module in model.named_modules():
+        if hasattr(module, "lora_A") and "default" in module.lora_A:
+            key = name.split("base_model.model.")[-1]
+            adapter[key + ".A"] = module.lora_A["default"].weight.detach().float().cpu().numpy()
+            adapter[key + ".B"] = (module.lora_B["default"].weight.detach().float().cpu().numpy()
+                                   * module.scaling["default"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **adapter)
+    info = {"rows": len(train_rows), "real_train_rows": int((dataset[train_rows] == "real_train").sum()),
+            "max_tokens": max_tokens, "truncation": truncation, "r": r, "lr": lr, "epochs": epochs,
+            "w_real": w_real, "seed": seed, "seconds": round(time.time() - start, 1),
+            "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"}
+    out.with_suffix(".json").write_text(json.dumps(info, indent=1))
+    return info
+
+
+def onnx_adapter(hf_adapter: str | Path, model_path: str | Path, out: str | Path) -> Path:
+    """The HF-named adapter (`train`) keyed by the ONNX graph's weight names, as `lora_merge` reads it.
+
+    Each HF Linear weight (out x in) is matched to the graph's dequantized MatMul weight (in x out)
+    it came from, by value; a match that is not clear-cut is refused."""
+    from safetensors.numpy import load_file
+
+    from tandem.services.routing.lora_merge import LoraMergeError, base_weights
+    from tandem.training.routing.export import minilm_dir
+
+    base = base_weights(Path(model_path).read_bytes())
+    hf = load_file(minilm_dir() / "model.safetensors")
+    with np.load(hf_adapter) as data:
+        adapter = {key: data[key] for key in data.files}
+    merged = {}
+    for module in sorted({key.rsplit(".", 1)[0] for key in adapter}):
+        w = hf[module + ".weight"].T
+        errors = sorted((float(np.abs(base[n] - w).max()), n) for n in base if base[n].shape == w.shape)
+        if not errors or errors[0][0] > 0.1 or (len(errors) > 1 and errors[1][0] < 0.1):
+            raise LoraMergeError(f"no clear match for {module} in {model_path}: {errors[:2]}")
+        name = errors[0][1]
+        merged[name + ".down"] = adapter[module + ".A"].T.astype(np.float16)  # in x r
+        merged[name + ".up"] = adapter[module + ".B"].T.astype(np.float16)  # r x out
+    out = Path(out)
+    with open(out, "wb") as fh:
+        np.savez(fh, **merged)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tandem.training.routing.finetune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("dump", help="write the recipe's rows (no real test rows) and fp16 MiniLM weights")
+    d.add_argument("--config", default="configs/routing/router.yaml")
+    d.add_argument("--out", type=Path, required=True)
+    d.add_argument("overrides", nargs="*")
+    t = sub.add_parser("train", help="fine-tune LoRA on a dump; writes the HF-named adapter npz (+ .json)")
+    t.add_argument("data", type=Path)
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--max-tokens", type=int, default=32)
+    t.add_argument("--truncation", choices=["head", "head_tail"], default="head_tail")
+    t.add_argument("--r", type=int, default=16)
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--epochs", type=int, default=3)
+    t.add_argument("--w-real", type=float, default=3.0)
+    t.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.command == "dump":
+        return dump(args.config, args.out, args.overrides)
+    info = train(args.data, args.out, args.max_tokens, args.truncation, args.r, args.lr, args.epochs,
+                 args.w_real, args.seed)
+    print(json.dumps(info))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    raise SystemExit(main())
