@@ -71,7 +71,7 @@ class GGUFScorer:
 
 def load_gguf(path: str | Path, n_ctx: int, logits_all: bool = False, threads: int = 0):
     """A llama.cpp model through the project's AMX-safe loader."""
-    from tandem.services.engine.llama_loader import load_llama
+    from tandem.services.engine.offline import load_llama
 
     threads = threads or os.cpu_count() or 1
     return load_llama(str(path), n_ctx=n_ctx, n_batch=min(n_ctx, 512), logits_all=logits_all,

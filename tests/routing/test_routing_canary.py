@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from tandem.common.manifest import Manifest
 from tandem.services.router.canary import PROBES_FILE, CanaryMetrics, RoutingCanary, load_probes
-from tandem.services.routing.base import build_router
+from tandem.services.routing.registry import build_router
 from tests.conftest import free_port
 from tests.serving.metrics_helpers import sample
 

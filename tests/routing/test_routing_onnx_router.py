@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tandem.common.wire import ChatCompletionRequest
-from tandem.services.routing.base import RouterLoadError, build_router
+from tandem.services.routing.base import RouterLoadError
+from tandem.services.routing.registry import build_router
 from tandem.training.routing.dataset import load_handwritten
 
 DOMAINS = ["code", "reasoning", "automation", "general"]
@@ -46,7 +47,7 @@ def test_tools_on_the_request_raise_the_automation_probability(trained_router):
 
 def test_serving_path_imports_no_training_libraries(trained_router):
     code = ("import sys\nfrom tandem.common.wire import ChatCompletionRequest\n"
-            "from tandem.services.routing.base import build_router\n"
+            "from tandem.services.routing.registry import build_router\n"
             f"r = build_router('onnx', artifacts_dir={str(trained_router.artifacts_dir)!r})\n"
             "d = r.route(ChatCompletionRequest(model='auto', messages=[{'role': 'user', 'content': 'ls -la'}]))\n"
             "heavy = sorted(m for m in ('torch', 'sklearn', 'transformers', 'scipy') if m in sys.modules)\n"

@@ -7,7 +7,8 @@ import pytest
 from routing_helpers import start_tandem_up, stop
 
 from tandem.common.wire import ChatCompletionRequest
-from tandem.services.routing.base import RouterLoadError, build_router
+from tandem.services.routing.base import RouterLoadError
+from tandem.services.routing.registry import build_router
 
 PROMPTS = ["kubectl: restart every pod in the payments namespace",
            "Write a Python function that reverses a string.",

@@ -33,14 +33,6 @@ class CacheBackend(Protocol):
 
 
 BackendFactory = Callable[[CacheSettings], CacheBackend]
-BACKENDS: dict[str, BackendFactory] = {}
-
-
-def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
-    def decorator(factory: BackendFactory) -> BackendFactory:
-        BACKENDS[name] = factory
-        return factory
-    return decorator
 
 
 def build_backend(settings: CacheSettings) -> CacheBackend:
@@ -50,7 +42,6 @@ def build_backend(settings: CacheSettings) -> CacheBackend:
     return BACKENDS[name](settings)
 
 
-@register_backend("memory")
 class MemoryBackend:
     def __init__(self, settings: CacheSettings):
         self.capacity = settings.max_entries
@@ -80,7 +71,6 @@ class MemoryBackend:
         self._items.clear()
 
 
-@register_backend("redis")
 class RedisBackend:
     def __init__(self, settings: CacheSettings):
         if not settings.redis_url:
@@ -108,3 +98,7 @@ class RedisBackend:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+# Every backend a config can name, registered here and only here.
+BACKENDS: dict[str, BackendFactory] = {"memory": MemoryBackend, "redis": RedisBackend}

@@ -71,14 +71,6 @@ class EscalationPolicy(Protocol):
 
 
 PolicyFactory = Callable[..., EscalationPolicy]
-POLICIES: dict[str, PolicyFactory] = {}
-
-
-def register_policy(name: str) -> Callable[[PolicyFactory], PolicyFactory]:
-    def decorator(factory: PolicyFactory) -> PolicyFactory:
-        POLICIES[name] = factory
-        return factory
-    return decorator
 
 
 def build_policy(name: str, threshold: float | None, artifacts_dir: str | None) -> EscalationPolicy:
@@ -100,7 +92,6 @@ def _domain_threshold(threshold: float | dict[str, float], domain: str | None) -
     return threshold if not isinstance(threshold, dict) else threshold.get(domain or "")
 
 
-@register_policy("router_confidence")
 class RouterConfidencePolicy:
     """Escalate a `model=auto` request whose domain decision is less sure than `threshold`."""
 
@@ -117,7 +108,6 @@ class RouterConfidencePolicy:
                        threshold=self.threshold)
 
 
-@register_policy("difficulty")
 class DifficultyPolicy:
     """Escalate when the domain's difficulty model's P(local route fails) reaches its threshold."""
 
@@ -137,7 +127,6 @@ class DifficultyPolicy:
         return Verdict(policy=self.name, escalate=p_fail >= threshold, score=p_fail, threshold=threshold)
 
 
-@register_policy("answer_confidence")
 class AnswerConfidencePolicy:
     """Escalate when the domain's answer-confidence model's P(answer wrong) reaches its threshold."""
 
@@ -159,7 +148,6 @@ class AnswerConfidencePolicy:
         return Verdict(policy=self.name, escalate=p_fail >= threshold, score=p_fail, threshold=threshold)
 
 
-@register_policy("answer_structure")
 class AnswerStructurePolicy:
     """Escalate an answer that fails a structure check against its request (any domain, no model):
     a tool call naming no offered function or with arguments its schema rejects, no call where the
@@ -191,3 +179,9 @@ def first_escalation(policies: list[EscalationPolicy], stage: Stage, context: Es
             if verdict is not None and verdict.escalate:
                 return verdict
     return None
+
+
+# Every policy a config can name, registered here and only here.
+POLICIES: dict[str, PolicyFactory] = {"router_confidence": RouterConfidencePolicy, "difficulty": DifficultyPolicy,
+                                       "answer_confidence": AnswerConfidencePolicy,
+                                       "answer_structure": AnswerStructurePolicy}

@@ -32,7 +32,7 @@ from tandem.services.router.route_facts import RouteFacts
 from tandem.services.routing.base import RouteDecision
 
 if TYPE_CHECKING:
-    from tandem.services.router.app import RouterState
+    from tandem.services.router.state import RouterState
 
 SSE_HEADERS = {"cache-control": "no-cache"}
 

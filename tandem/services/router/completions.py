@@ -18,8 +18,8 @@ from tandem.common.wire import ChatCompletionRequest, ChatMessage
 from tandem.services.router.answering import Ask, Reply, pass_through, read_json
 
 if TYPE_CHECKING:
-    from tandem.services.router.app import RouterState
     from tandem.services.router.route_facts import RouteFacts
+    from tandem.services.router.state import RouterState
 
 
 def chat_view(body: CompletionRequest) -> ChatCompletionRequest:

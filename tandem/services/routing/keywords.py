@@ -6,7 +6,7 @@ import math
 import re
 
 from tandem.common.wire import ChatCompletionRequest
-from tandem.services.routing.base import RouteDecision, last_user_text, register_router
+from tandem.services.routing.base import RouteDecision, last_user_text
 
 DEFAULT_KEYWORDS: dict[str, list[str]] = {
     "code": [r"\bpython\b", r"\bjavascript\b", r"\btypescript\b", r"\bfunction\b", r"\bclass\b", r"\bbug\b",
@@ -21,7 +21,6 @@ DEFAULT_KEYWORDS: dict[str, list[str]] = {
 }
 
 
-@register_router("keywords")
 class KeywordRouter:
     """Counts keyword hits per domain; `tools` on the request is a strong automation signal."""
 

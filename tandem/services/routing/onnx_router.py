@@ -1,6 +1,6 @@
 """The trained domain router, served with ONNX Runtime + tokenizers + numpy (no torch).
 
-Registered as "onnx": `build_router("onnx", artifacts_dir=..., domains=...)`. At load it finds the
+Named "onnx" in `registry.py`: `build_router("onnx", artifacts_dir=..., domains=...)`. At load it finds the
 `router` entry in `<artifacts_dir>/manifest.json`, checks every file's size and sha256, and
 refuses (RouterLoadError, with what to do) a missing, corrupt or mismatched artifact, so a bad
 artifact stops the service at start instead of failing requests.
@@ -19,7 +19,7 @@ import numpy as np
 
 from tandem.common.manifest import Manifest, ManifestError
 from tandem.common.wire import ChatCompletionRequest
-from tandem.services.routing.base import RouteDecision, RouterLoadError, last_user_text, register_router
+from tandem.services.routing.base import RouteDecision, RouterLoadError, last_user_text
 from tandem.services.routing.encoder import OnnxEncoder
 from tandem.services.routing.features import FEATURE_NAMES, request_features
 from tandem.services.routing.heads import load_heads
@@ -47,7 +47,6 @@ def verified_files(artifacts_dir: str | Path, name: str = "router") -> dict[str,
     return paths
 
 
-@register_router("onnx")
 class OnnxRouter:
     def __init__(self, artifacts_dir: str | Path | None = None, domains: list[str] | None = None,
                  entry: str = "router", threads: int | None = None, cascade: bool | None = None, **_: object):

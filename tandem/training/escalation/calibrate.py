@@ -17,7 +17,6 @@ import numpy as np
 from pydantic import BaseModel
 
 from tandem.common.manifest import Manifest, sha256_file, write_json
-from tandem.services.escalation.domains import label_domain
 from tandem.services.escalation.models import (
     ANSWER_ENTRY,
     DIFFICULTY_ENTRY,
@@ -27,6 +26,7 @@ from tandem.services.escalation.models import (
     load_weights,
 )
 from tandem.training.escalation.curves import Curve, escalation_curve, pick_index
+from tandem.training.escalation.domain_labels import label_domain
 from tandem.training.escalation.labels import LabelRow, answer_of, read_labels
 from tandem.training.escalation.plot import plot_curves
 from tandem.training.escalation.train import request_of

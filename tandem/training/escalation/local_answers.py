@@ -13,8 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tandem.eval.datasets import EvalItem
-from tandem.services.engine.batched import BatchedEngine, SamplingParams
-from tandem.services.engine.chat import ChatPrompter, parse_tool_calls
+from tandem.services.engine.offline import BatchedEngine, ChatPrompter, SamplingParams, parse_tool_calls
 from tandem.services.escalation.answers import Answer
 
 

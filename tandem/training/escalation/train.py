@@ -25,7 +25,6 @@ from sklearn.model_selection import StratifiedKFold
 from tandem.common.calibration import expected_calibration_error
 from tandem.common.manifest import Manifest, sha256_file, write_json
 from tandem.common.wire import ChatCompletionRequest
-from tandem.services.escalation.domains import by_domain, why_no_model
 from tandem.services.escalation.features import (
     ANSWER_NAMES,
     DENSE_NAMES,
@@ -40,6 +39,7 @@ from tandem.services.escalation.models import (
     DomainWeights,
     LogisticWeights,
 )
+from tandem.training.escalation.domain_labels import by_domain, why_no_model
 from tandem.training.escalation.labels import LabelRow, answer_of, read_labels
 
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)

@@ -55,7 +55,7 @@ def heldout_losses(base_gguf: str | Path, adapter_gguf: str | Path, tokenizer_di
     applied at (its served scale)."""
     from transformers import AutoTokenizer
 
-    from tandem.services.engine.llama_loader import load_llama
+    from tandem.services.engine.offline import load_llama
 
     tokenized = tokenize_rows(AutoTokenizer.from_pretrained(tokenizer_dir), rows, max_seq_len).rows
     if not tokenized:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tandem.services.engine.chat import TOOLS_INSTRUCTION
+from tandem.services.engine.offline import TOOLS_INSTRUCTION
 
 
 def tools_system_message(tools: list[dict[str, Any]]) -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Any
 from tqdm import tqdm
 
 from tandem.common.wire import ChatCompletionRequest
-from tandem.services.routing.base import build_router
+from tandem.services.routing.registry import build_router
 from tandem.training.routing.config import RouterRecipeConfig
 from tandem.training.routing.dataset import build_examples, load_handwritten, load_real_prompts
 from tandem.training.routing.examples import RoutingExample
