@@ -1,1 +1,3 @@
-"""Compression pipeline: prune, AWQ, GGUF export + quantization, zstd, recovery, calibration."""
+"""Offline compression: prune, AWQ, GGUF export + quantization, zstd, recovery, calibration, each stage
+with its size and quality in the report.
+"""

@@ -1,1 +1,4 @@
-"""Escalation to a frontier fallback: policies, the difficulty and answer-confidence models, calibration."""
+"""Escalation at serving time: the policies that hand a request to the frontier fallback, the
+features they read and the fitted models they apply (numpy only). Labels, fitting and calibration
+are `tandem.training.escalation`.
+"""
