@@ -26,7 +26,7 @@ DOMAIN_OF_SUITE = {
     "arc_easy": "general",
     "arc_challenge": "general",
 }
-HANDWRITTEN = Path(__file__).resolve().parents[1] / "routing" / "data" / "handwritten.jsonl"
+HANDWRITTEN = Path(__file__).resolve().parents[1] / "training" / "routing" / "data" / "handwritten.jsonl"
 
 
 def labelled_requests(split: str, limit: int | None) -> list[dict]:

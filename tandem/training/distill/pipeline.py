@@ -34,7 +34,7 @@ from tandem.training.distill.tasks import answer_messages, generation_messages, 
 from tandem.training.distill.teacher import Teacher
 
 log = logging.getLogger(__name__)
-PRICES = Path(__file__).resolve().parents[2] / "configs" / "eval" / "prices.yaml"
+PRICES = Path(__file__).resolve().parents[3] / "configs" / "eval" / "prices.yaml"
 
 
 def teacher_price(config: DistillConfig) -> Price | None:
