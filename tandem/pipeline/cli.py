@@ -28,7 +28,7 @@ def _run(args: argparse.Namespace) -> int:
     from tandem.common.recipe_config import ConfigError, load_config
     from tandem.pipeline.config import PipelineConfig
     from tandem.pipeline.dag import PipelineError, order, run_pipeline
-    from tandem.pipeline.stages import stages
+    from tandem.pipeline.plan import stages
 
     try:
         config = load_config(PipelineConfig, args.config, args.overrides)

@@ -8,13 +8,12 @@ escalation labels are answered by this build's own stack.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tandem.common.manifest import Manifest
 from tandem.common.recipe_config import dump_config, load_config
 from tandem.pipeline.config import PipelineConfig
 from tandem.pipeline.dag import Stage, StageContext, StageResult, stage_dir
 from tandem.pipeline.stages import entry_files, served_base
+from tandem.pipeline.validation import escalation_figures
 
 
 def modifiers_stage(cfg: PipelineConfig) -> Stage:
@@ -127,31 +126,3 @@ def validation_stage(cfg: PipelineConfig) -> Stage:
                  run, inputs=[section.gates])
 
 
-def escalation_figures(artifacts: Path) -> dict[str, float]:
-    """Escalation AUROCs and CPT(50%) from the manifest. With one model per domain, each domain's
-    figure is reported and `escalation.<model>_auroc` is the lowest of them (a gate on it holds for
-    every domain). Absent entries give no figure (and a gate on it fails as not measured)."""
-    from tandem.common.manifest import ManifestError
-    from tandem.services.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, THRESHOLDS_ENTRY
-
-    manifest, figures = Manifest(artifacts), {}
-    for name, key in ((DIFFICULTY_ENTRY, "difficulty_auroc"), (ANSWER_ENTRY, "answer_confidence_auroc")):
-        try:
-            metrics = manifest.entry(name).metrics
-        except ManifestError:
-            continue
-        if "auroc_heldout" in metrics:
-            figures[f"escalation.{key}"] = metrics["auroc_heldout"]
-            continue
-        per_domain = {d: m["auroc_heldout"] for d, m in metrics.items()
-                      if isinstance(m, dict) and m.get("auroc_heldout") is not None}
-        figures.update({f"escalation.{key}.{d}": v for d, v in per_domain.items()})
-        if per_domain:
-            figures[f"escalation.{key}"] = min(per_domain.values())
-    try:
-        for policy, calibration in manifest.entry(THRESHOLDS_ENTRY).metrics.items():
-            if isinstance(calibration, dict) and (calibration.get("cpt") or {}).get("50%") is not None:
-                figures[f"escalation.{policy}.cpt50"] = calibration["cpt"]["50%"]
-    except ManifestError:
-        pass
-    return figures

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tandem.common.manifest import Manifest
-from tandem.common.recipe_config import ConfigError, dump_config, load_config
+from tandem.common.recipe_config import dump_config, load_config
 from tandem.pipeline.config import PipelineConfig
 from tandem.pipeline.dag import Stage, StageContext, StageResult, stage_dir
 
@@ -153,25 +153,3 @@ def served_base(cfg: PipelineConfig) -> Path:
     return path.with_suffix("") if path.suffix == ".zst" and not config.zstd.enabled else path
 
 
-def stages(cfg: PipelineConfig) -> list[Stage]:
-    """The enabled stages, every recipe config loaded and validated."""
-    from tandem.pipeline.serving_stages import (
-        escalation_stage,
-        labels_stage,
-        modifiers_stage,
-        router_stage,
-        validation_stage,
-    )
-
-    builders = {"curate": curate_stage, "distill": distill_stage, "base_sft": base_sft_stage,
-                "merge": merge_stage, "compress": compress_stage, "modifiers": modifiers_stage,
-                "router": router_stage, "escalation_labels": labels_stage, "escalation": escalation_stage,
-                "validation": validation_stage}
-    built = []
-    for name, build in builders.items():
-        if getattr(cfg.stages, name).enabled:
-            try:
-                built.append(build(cfg))
-            except ConfigError as exc:
-                raise ConfigError(f"stages.{name}: {exc}") from exc
-    return built

@@ -51,7 +51,7 @@ def _pipeline(path: Path) -> None:
     from tandem.common.recipe_config import load_config
     from tandem.pipeline.config import PipelineConfig
     from tandem.pipeline.dag import order
-    from tandem.pipeline.stages import stages
+    from tandem.pipeline.plan import stages
 
     order(stages(load_config(PipelineConfig, path)))
 

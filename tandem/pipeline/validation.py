@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tandem.common.manifest import write_json
+from tandem.common.manifest import Manifest, write_json
 from tandem.pipeline.config import ValidateStage
 from tandem.pipeline.dag import PipelineError
 from tandem.pipeline.gates import GatesConfig, check_gates
@@ -52,7 +52,6 @@ def validate_build(artifacts: Path, base: Path, section: ValidateStage, gates: G
                    upstream: dict[str, dict[str, Any]], out: Path,
                    threads: int | None = None) -> tuple[list[Path], dict[str, Any]]:
     from tandem.pipeline.report import write_report
-    from tandem.pipeline.serving_stages import escalation_figures
     from tandem.training.modifiers.task_eval import serving
 
     with serving(artifacts, threads=threads) as url:
@@ -67,3 +66,33 @@ def validate_build(artifacts: Path, base: Path, section: ValidateStage, gates: G
         raise GateFailure(f"{len(failed)} of {len(verdicts)} gates failed (report: {paths[0]}): "
                           + json.dumps([{k: v[k] for k in ('figure', 'value', 'bound')} for v in failed]))
     return [out / "figures.json", *paths], figures
+
+
+def escalation_figures(artifacts: Path) -> dict[str, float]:
+    """Escalation AUROCs and CPT(50%) from the manifest. With one model per domain, each domain's
+    figure is reported and `escalation.<model>_auroc` is the lowest of them (a gate on it holds for
+    every domain). Absent entries give no figure (and a gate on it fails as not measured)."""
+    from tandem.common.manifest import ManifestError
+    from tandem.services.escalation.models import ANSWER_ENTRY, DIFFICULTY_ENTRY, THRESHOLDS_ENTRY
+
+    manifest, figures = Manifest(artifacts), {}
+    for name, key in ((DIFFICULTY_ENTRY, "difficulty_auroc"), (ANSWER_ENTRY, "answer_confidence_auroc")):
+        try:
+            metrics = manifest.entry(name).metrics
+        except ManifestError:
+            continue
+        if "auroc_heldout" in metrics:
+            figures[f"escalation.{key}"] = metrics["auroc_heldout"]
+            continue
+        per_domain = {d: m["auroc_heldout"] for d, m in metrics.items()
+                      if isinstance(m, dict) and m.get("auroc_heldout") is not None}
+        figures.update({f"escalation.{key}.{d}": v for d, v in per_domain.items()})
+        if per_domain:
+            figures[f"escalation.{key}"] = min(per_domain.values())
+    try:
+        for policy, calibration in manifest.entry(THRESHOLDS_ENTRY).metrics.items():
+            if isinstance(calibration, dict) and (calibration.get("cpt") or {}).get("50%") is not None:
+                figures[f"escalation.{policy}.cpt50"] = calibration["cpt"]["50%"]
+    except ManifestError:
+        pass
+    return figures

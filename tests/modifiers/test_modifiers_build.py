@@ -53,8 +53,8 @@ def test_build_leaves_evaluated_modifiers_and_escalation_models(tiny_base_gguf, 
 
 def test_evaluation_plan_measures_cost_on_a_domain_without_a_candidate():
     from tandem.common.recipe_config import load_config
-    from tandem.training.build import evaluation_plan
     from tandem.training.modifiers.config import ModifierConfig
+    from tandem.training.modifiers.evaluation_plan import evaluation_plan
 
     def config(domain):
         return load_config(ModifierConfig, ROOT / "configs" / "modifiers" / f"{domain}.yaml", [])

@@ -42,14 +42,6 @@ class Embedder(Protocol):
 
 
 EmbedderFactory = Callable[..., Embedder]
-EMBEDDERS: dict[str, EmbedderFactory] = {}
-
-
-def register_embedder(name: str) -> Callable[[EmbedderFactory], EmbedderFactory]:
-    def decorator(factory: EmbedderFactory) -> EmbedderFactory:
-        EMBEDDERS[name] = factory
-        return factory
-    return decorator
 
 
 def build_embedder(name: str, artifacts_dir: str | None = None, background: bool = False) -> Embedder:
@@ -58,7 +50,6 @@ def build_embedder(name: str, artifacts_dir: str | None = None, background: bool
     return EMBEDDERS[name](artifacts_dir=artifacts_dir, background=background)
 
 
-@register_embedder("hashing")
 class HashingEmbedder:
     def __init__(self, dims: int = 1024, n: int = 3, **_: object):
         self.dims, self.n = dims, n
@@ -73,7 +64,6 @@ class HashingEmbedder:
         return vector / norm if norm else vector
 
 
-@register_embedder("onnx")
 class OnnxEmbedder:
     def __init__(self, artifacts_dir: str | None = None, **_: object):
         if not artifacts_dir:
@@ -115,7 +105,6 @@ def _hidden(session, ids: np.ndarray) -> np.ndarray:
                               "token_type_ids": np.zeros_like(ids)})[0]
 
 
-@register_embedder("minilm-int8")
 class MiniLMInt8Embedder:
     def __init__(self, max_tokens: int = 128, threads: int = 1, **_: object):
         self.tokenizer = _minilm_tokenizer(max_tokens)
@@ -148,7 +137,6 @@ def build_static_table(path: Path, batch: int = 1024, threads: int = 2) -> np.nd
     return table
 
 
-@register_embedder("minilm-static")
 class MiniLMStaticEmbedder:
     """`background=True` (the router): without the table on disk, it is built in a thread and `embed`
     raises EmbedderNotReady until then, so start-up is not held for minutes (the index treats that as a
@@ -179,3 +167,12 @@ class MiniLMStaticEmbedder:
             return np.zeros(self.table.shape[1], dtype=np.float32)
         vector = self.table[ids].mean(axis=0)
         return vector / np.linalg.norm(vector)
+
+
+# Every embedder a config can name, registered here and only here.
+EMBEDDERS: dict[str, EmbedderFactory] = {
+    "hashing": HashingEmbedder,
+    "onnx": OnnxEmbedder,
+    "minilm-int8": MiniLMInt8Embedder,
+    "minilm-static": MiniLMStaticEmbedder,
+}

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from tandem.common.manifest import Manifest, sha256_file
 from tandem.common.recipe_config import load_config
-from tandem.training.build import adapter_digests, evaluation_plan
 from tandem.training.modifiers.config import ModifierConfig
+from tandem.training.modifiers.evaluation_plan import adapter_digests, evaluation_plan
 from tandem.training.modifiers.task_eval import score_matrix, serving_pool
 
 
