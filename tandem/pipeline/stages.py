@@ -12,11 +12,11 @@ stage's settings (hashed for the cache) are its resolved recipe config plus its 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 from tandem.common.manifest import Manifest
+from tandem.common.packages import installed_package_dir
 from tandem.common.recipe_config import dump_config, load_config
 from tandem.pipeline.config import PipelineConfig
 from tandem.pipeline.dag import Stage, StageContext, StageResult, stage_dir
@@ -24,10 +24,10 @@ from tandem.pipeline.dag import Stage, StageContext, StageResult, stage_dir
 
 def package_file(package: str, path: str) -> Path:
     """A data file inside an installed wheel, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    folder = installed_package_dir(package)
+    if folder is None:
         raise FileNotFoundError(f"package {package} is not installed (see README: make install-all)")
-    found = Path(next(iter(spec.submodule_search_locations))) / path
+    found = folder / path
     if not found.is_file():
         raise FileNotFoundError(f"{found} does not exist in package {package}")
     return found

