@@ -3,6 +3,7 @@
     tandem escalation collect   --suites arc_easy=300,gsm8k=150 --split train (--base-url URL | --model-path GGUF
                                 | --answers answers.jsonl) --out labels/train.jsonl [--dump-items items.jsonl]
     tandem escalation answer    --items items.jsonl --model-path GGUF --out answers.jsonl
+    tandem escalation rescore   --labels labels/dev.jsonl.gz --out labels/dev.rescored.jsonl.gz
     tandem escalation train     --train labels/train.jsonl --heldout labels/dev.jsonl --artifacts artifacts
     tandem escalation calibrate --heldout labels/dev.jsonl --artifacts artifacts --target quality=0.9
 
@@ -51,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     answer.add_argument("--slots", type=int, default=8)
     answer.add_argument("--threads", type=int, default=None)
     answer.set_defaults(func=_answer)
+
+    rescore = sub.add_parser("rescore", help="Score stored labels' answers again with today's scorers "
+                             "(after a scorer fix); answers, routes and logprobs are kept.")
+    rescore.add_argument("--labels", type=Path, required=True, help="labels JSONL (.gz read and written gzipped)")
+    rescore.add_argument("--out", type=Path, required=True)
+    rescore.set_defaults(func=_rescore)
 
     from tandem.training.escalation.training_cli import register_steps
     register_steps(sub)
@@ -104,4 +111,23 @@ def _answer(args: argparse.Namespace) -> int:
             fh.flush()
         asyncio.run(answer_in_process(args.model_path, items, DEFAULT_MAX_TOKENS, args.slots, args.threads, write))
     print(f"answered {len(items)} items -> {args.out}")
+    return 0
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    import asyncio
+    from collections import Counter
+
+    from tandem.training.escalation.labels import read_labels, rescore, write_jsonl
+
+    before = read_labels(args.labels)
+    try:
+        after = asyncio.run(rescore(before))
+    except ValueError as exc:
+        raise SystemExit(f"tandem escalation rescore: {exc}") from None
+    write_jsonl(args.out, after)
+    flips = Counter((a.suite, b.fails, a.fails) for b, a in zip(before, after) if a.fails != b.fails)
+    print(f"rescored {len(after)} labels: fails {sum(b.fails for b in before)} -> {sum(a.fails for a in after)} -> {args.out}")
+    for (suite, was, now), n in sorted(flips.items()):
+        print(f"  {suite}: {n} label(s) {'fail' if was else 'pass'} -> {'fail' if now else 'pass'}")
     return 0

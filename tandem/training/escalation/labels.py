@@ -105,9 +105,37 @@ async def label_all(items: list[EvalItem], answers: list[Answer | None], split: 
     return list(await asyncio.gather(*(one(i, a) for i, a in zip(items, answers) if a is not None)))
 
 
+async def rescore(rows: list[LabelRow]) -> list[LabelRow]:
+    """The same answers scored again by today's scorers (after a scorer fix), keeping route and logprobs.
+
+    Each row's item is looked up by suite, split and id; a row whose item is gone is refused, since a
+    label without its item cannot be scored.
+    """
+    from tandem.eval.datasets import load_items
+
+    items: dict[tuple[str, str, str], EvalItem] = {}
+    for suite, split in sorted({(r.suite, r.split) for r in rows}):
+        items.update({(suite, split, it.id): it for it in load_items(suite, split=split)})
+    missing = [f"{r.suite}/{r.split}/{r.id}" for r in rows if (r.suite, r.split, r.id) not in items]
+    if missing:
+        raise ValueError(f"{len(missing)} labels name items the harness no longer has, e.g. {missing[:3]}")
+
+    async def one(row: LabelRow) -> LabelRow:
+        item = items[(row.suite, row.split, row.id)]
+        if item.suite in BLOCKING_SUITES:
+            return await asyncio.to_thread(label, item, answer_of(row), row.split)
+        return label(item, answer_of(row), row.split)
+    return list(await asyncio.gather(*(one(r) for r in rows)))
+
+
 def write_jsonl(path: Path, rows: list[BaseModel]) -> None:
+    """JSONL, gzipped when the name ends in `.gz` (as the labels under docs/escalation/ ship)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(row.model_dump_json() + "\n" for row in rows))
+    text = "".join(row.model_dump_json() + "\n" for row in rows)
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode(), mtime=0))
+    else:
+        path.write_text(text)
 
 
 def read_labels(path: Path) -> list[LabelRow]:
