@@ -2,7 +2,7 @@
 
 Exit status: 0 when a candidate was promoted or there was nothing to learn yet, 1 when the candidate
 did not pass the gate, 3 when it was promoted and then rolled back (its live check failed), 2 on a
-configuration or input error.
+configuration or input error. With `retrain: [modifier, router]` the worst part decides (3, then 1).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from tandem.common.recipe_config import add_override_argument
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "loop", help="Learn from the router's traffic log: failure clusters -> teacher rows -> retrained "
-        "modifier -> strict gate -> hot-reload promotion with rollback.",
-        description=__doc__ + "\nSteps: export, failures, distill, check, split, train, gate, promote "
-        "(tandem/pipeline/loop/run.py, docs/PIPELINE.md).",
+        "modifier, and corrected-domain feedback -> refit router; each through a strict gate, then hot-reload "
+        "promotion with rollback.",
+        description=__doc__ + "\nSteps: export, [router: rows, check, split, refit, gate, promote], failures, "
+        "distill, check, split, train, gate, promote (tandem/pipeline/loop/run.py, router.py; docs/PIPELINE.md).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="Loop YAML, e.g. configs/loop/default.yaml.")
     add_override_argument(p, "promote.router_url=http://127.0.0.1:8000 distill.budget.max_usd=2")
@@ -46,5 +47,10 @@ def _run(args: argparse.Namespace) -> int:
     summary["gate"] = (report.get("gate") or {}).get("reason")
     summary["promotion"] = report.get("promotion")
     summary["spent_usd_total"] = (report.get("distill") or {}).get("spent_usd_total")
+    summary["parts"] = report.get("parts")
+    if "router" in report:
+        router = report["router"]
+        summary["router"] = {"status": router.get("status"), "why": router.get("why"), "rows": router.get("rows"),
+                             "gate": (router.get("gate") or {}).get("reason"), "promotion": router.get("promotion")}
     print(json.dumps(summary, indent=2, default=str))
     return {"promoted": 0, "stopped": 0, "not_promoted": 1, "rolled_back": 3}[report["status"]]

@@ -1,5 +1,6 @@
 """`tandem loop`'s recipe: which traffic, how failures are clustered, the teacher and its budget,
-the check against the eval splits, the retraining, the strict gate and the promotion."""
+the check against the eval splits, the retraining, the strict gate and the promotion; and for the
+domain router (`retrain: [router]`), its feedback rows, refit, gate and promotion (`router:`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tandem.common.recipe_config import RecipeModel
 from tandem.training.curation.config import NearDedupConfig
 from tandem.training.distill.config import BudgetConfig, TeacherConfig
 from tandem.training.modifiers.config import TaskSlice
+from tandem.training.routing.config import DATA_DIR as ROUTER_DATA
 from tandem.training.sft_config import SFTConfig
 
 
@@ -87,9 +89,40 @@ class LoopPromote(RecipeModel):
     timeout_s: float = Field(600.0, gt=0, description="Per live request and per reload.")
 
 
+class LoopRouter(RecipeModel):
+    """The domain router retrained from feedback that names the right domain (tandem/pipeline/loop/router.py).
+
+    Fixed before any result: the candidate is refused when it falls on the hand-labelled real dev set
+    (paired, one-sided exact McNemar p < `alpha`), and unless it beats the served router on the held-out
+    feedback rows (more right; with `heldout_significance`, also one-sided exact McNemar p < `alpha`)."""
+
+    entry: str = Field("router", description="The served router's manifest entry (what the router service loads).")
+    min_rows: int = Field(8, ge=2, description="Fewer distinct prompts with a corrected domain: nothing to learn; "
+                          "the router part stops.")
+    heldout_share: float = Field(0.3, gt=0, lt=1, description="Share of the feedback prompts kept out of "
+                                 "training (by a hash of the prompt text) for the gate and the live check.")
+    min_heldout: int = Field(5, ge=1, description="Fewer held-out prompts: the gate cannot decide; stop.")
+    feedback_weight: float = Field(5.0, gt=0, description="Sample weight of a feedback row in the refit (the "
+                                   "recipe weights its hand-labelled real dev rows 5).")
+    alpha: float = Field(0.05, gt=0, lt=1)
+    heldout_significance: bool = Field(True, description="The held-out gain must also reach p < alpha "
+                                       "(needs at least 5 held-out prompts the served router gets wrong).")
+    dev: Path = Field(ROUTER_DATA / "real_prompts_dev.jsonl", description="The gate's hand-labelled real dev set.")
+    test: Path = Field(ROUTER_DATA / "real_prompts_test.jsonl",
+                       description="Feedback near-duplicating one of these prompts never trains (nor does dev's).")
+    handwritten: Path = Field(ROUTER_DATA / "handwritten.jsonl", description="Checked like the test set.")
+    check_items: int | None = Field(None, ge=1, description="Held-out prompts routed live; null: all.")
+    min_live_accuracy: float | None = Field(None, description="Live held-out accuracy the promoted router must "
+                                            "reach through /v1/route; default: its gate accuracy minus `tolerance`.")
+    tolerance: float = Field(0.0, ge=0, le=1)
+
+
 class LoopConfig(RecipeModel):
     name: str = Field("loop", pattern=r"^[A-Za-z0-9_.-]+$")
-    domain: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="The modifier retrained: tandem-<domain>.")
+    retrain: list[Literal["modifier", "router"]] = Field(default_factory=lambda: ["modifier"], min_length=1,
+                                                         description="What this turn retrains.")
+    domain: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$",
+                               description="The modifier retrained: tandem-<domain> (needed with modifier).")
     artifacts_dir: Path = Field(description="The served artifacts folder (tandem up --artifacts).")
     work_dir: Path | None = Field(None, description="Everything the loop makes; default build/loop/<name>. "
                                   "Rerunning with the same work_dir resumes (teacher replies, training).")
@@ -103,6 +136,7 @@ class LoopConfig(RecipeModel):
     sft: SFTConfig
     gate: LoopGate = Field(default_factory=LoopGate)
     promote: LoopPromote = Field(default_factory=LoopPromote)
+    router: LoopRouter = Field(default_factory=LoopRouter)
 
     @model_validator(mode="before")
     @classmethod
@@ -122,6 +156,8 @@ class LoopConfig(RecipeModel):
         unknown = [s for s in self.replay_sources if s not in SOURCES]
         if unknown:
             raise ValueError(f"unknown replay_sources {unknown}; known: {', '.join(SOURCES)}")
+        if "modifier" in self.retrain and self.domain is None:
+            raise ValueError("retrain: [modifier] needs `domain` (the modifier retrained: tandem-<domain>)")
         if self.failures.k_min > self.failures.k_max:
             raise ValueError(f"failures.k_min ({self.failures.k_min}) is larger than k_max ({self.failures.k_max})")
         return self

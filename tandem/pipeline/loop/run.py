@@ -40,6 +40,7 @@ from tandem.common.manifest import Manifest, sha256_file, write_json
 from tandem.common.recipe_config import dump_config
 from tandem.common.stage_cache import cached_state, stage_key, store_state
 from tandem.pipeline.loop.config import LoopConfig
+from tandem.pipeline.loop.router import run_router
 
 log = logging.getLogger("tandem.pipeline.loop")
 CANDIDATE, INCUMBENT = "tandem-candidate", "tandem-incumbent"
@@ -439,7 +440,8 @@ def run_loop(config: LoopConfig) -> dict[str, Any]:
     work = config.work_dir
     work.mkdir(parents=True, exist_ok=True)
     write_json(work / "config.json", dump_config(config))
-    report: dict[str, Any] = {"name": config.name, "domain": config.domain, "started": time.time()}
+    report: dict[str, Any] = {"name": config.name, "domain": config.domain, "retrain": config.retrain,
+                              "started": time.time()}
     timings: dict[str, float] = {}
     begun: dict[str, float] = {}
 
@@ -455,75 +457,96 @@ def run_loop(config: LoopConfig) -> dict[str, Any]:
         rows_path, report["traffic"] = export_rows(config, work)
         done("export")
 
-        step("failures")
-        f = config.failures
-        failures_config = FailureAnalysisConfig(results=[rows_path], out_dir=work / "failures", pass_score=f.pass_score,
-                                                embed_text=f.embed_text, k_min=f.k_min, k_max=f.k_max,
-                                                top_terms=f.top_terms, examples=f.examples)
-        found = load_failures([rows_path], f.pass_score)
-        if len(found.rows) < f.min_failures:
-            raise LoopStopped(f"{len(found.rows)} failed requests in the traffic (min_failures {f.min_failures})")
-        failures = analyze(failures_config)
-        report["failures"] = {"failures": failures["failures"], "evaluated": failures["evaluated"],
-                              "categories": [{"name": c["name"], "size": c["size"]} for c in failures["categories"]]}
-        done("failures")
+        if "router" in config.retrain:  # first: cheap, and independent of the modifier's failures and teacher
+            step("router")
+            report["router"] = run_router(config, work, work / "traffic_rows_all.jsonl")
+            done("router")
 
-        step("distill")
-        d = config.distill
-        distill_config = DistillConfig(
-            failures=work / "failures" / "failures.json", out_dir=work / "distill", teacher=d.teacher, budget=d.budget,
-            tasks_per_category=d.tasks_per_category, tasks_per_request=d.tasks_per_request,
-            examples_per_request=d.examples_per_request, training_data=d.training_data, dedup=d.dedup,
-            check_answers=d.check_answers, cache=work / "teacher.sqlite")
-        stats = asyncio.run(distill(distill_config))
-        report["distill"] = {k: v for k, v in stats.items() if k != "per_category"}
-        done("distill")
+        if "modifier" in config.retrain:
+            step("failures")
+            f = config.failures
+            failures_config = FailureAnalysisConfig(results=[rows_path], out_dir=work / "failures", pass_score=f.pass_score,
+                                                    embed_text=f.embed_text, k_min=f.k_min, k_max=f.k_max,
+                                                    top_terms=f.top_terms, examples=f.examples)
+            found = load_failures([rows_path], f.pass_score)
+            if len(found.rows) < f.min_failures:
+                raise LoopStopped(f"{len(found.rows)} failed requests in the traffic (min_failures {f.min_failures})")
+            failures = analyze(failures_config)
+            report["failures"] = {"failures": failures["failures"], "evaluated": failures["evaluated"],
+                                  "categories": [{"name": c["name"], "size": c["size"]} for c in failures["categories"]]}
+            done("failures")
 
-        step("check")
-        rows = [json.loads(line) for line in (work / "distill" / "sft.jsonl").read_text().splitlines() if line]
-        rows, report["check"] = check_rows(config, rows, work)
-        done("check")
+            step("distill")
+            d = config.distill
+            distill_config = DistillConfig(
+                failures=work / "failures" / "failures.json", out_dir=work / "distill", teacher=d.teacher, budget=d.budget,
+                tasks_per_category=d.tasks_per_category, tasks_per_request=d.tasks_per_request,
+                examples_per_request=d.examples_per_request, training_data=d.training_data, dedup=d.dedup,
+                check_answers=d.check_answers, cache=work / "teacher.sqlite")
+            stats = asyncio.run(distill(distill_config))
+            report["distill"] = {k: v for k, v in stats.items() if k != "per_category"}
+            done("distill")
 
-        train_rows, heldout = split_rows(rows, config.gate.heldout_share)
-        report["rows"] = {"train": len(train_rows), "heldout": len(heldout)}
-        if len(heldout) < config.gate.min_heldout or not train_rows:
-            raise LoopStopped(f"{len(train_rows)} train and {len(heldout)} held-out rows "
-                              f"(gate.min_heldout {config.gate.min_heldout}): ask the teacher for more")
+            step("check")
+            rows = [json.loads(line) for line in (work / "distill" / "sft.jsonl").read_text().splitlines() if line]
+            rows, report["check"] = check_rows(config, rows, work)
+            done("check")
 
-        step("train")
-        base_gguf = served_base(config.artifacts_dir)
-        candidate, base_hf, report["train"] = train(config, base_gguf, train_rows, work)
-        done("train")
+            train_rows, heldout = split_rows(rows, config.gate.heldout_share)
+            report["rows"] = {"train": len(train_rows), "heldout": len(heldout)}
+            if len(heldout) < config.gate.min_heldout or not train_rows:
+                raise LoopStopped(f"{len(train_rows)} train and {len(heldout)} held-out rows "
+                                  f"(gate.min_heldout {config.gate.min_heldout}): ask the teacher for more")
 
-        step("gate")
-        _, current = incumbent(config.artifacts_dir, config.domain)
-        verdict = gate(config, base_gguf, base_hf, candidate, current, heldout, work)
-        report["gate"] = {k: v for k, v in verdict.items() if k not in ("answers", "key")}
-        done("gate")
+            step("train")
+            base_gguf = served_base(config.artifacts_dir)
+            candidate, base_hf, report["train"] = train(config, base_gguf, train_rows, work)
+            done("train")
 
-        if verdict["servable"] and config.promote.enabled:
-            step("promote")
-            trained = {**replay_trained_on(config.replay_sources),
-                       **(json.loads((work / "distill" / "manifest.json").read_text())["artifacts"]["distilled-data"]
-                          ["extra"].get("trained_on") or {})}
-            report["promotion"] = promote(config, candidate, base_gguf, verdict, heldout, trained,
-                                          {"name": config.name, "work_dir": str(work), "at": time.time(),
-                                           "traffic_rows": report["traffic"].get("kept_for_domains")})
-            done("promote")
-        else:
-            report["promotion"] = {"promoted": False, "why": "the candidate did not pass the gate" if
-                                   config.promote.enabled else "promote.enabled is false"}
-        report["status"] = "promoted" if report["promotion"]["promoted"] else \
-            "rolled_back" if report["promotion"].get("rolled_back") else "not_promoted"
+            step("gate")
+            _, current = incumbent(config.artifacts_dir, config.domain)
+            verdict = gate(config, base_gguf, base_hf, candidate, current, heldout, work)
+            report["gate"] = {k: v for k, v in verdict.items() if k not in ("answers", "key")}
+            done("gate")
+
+            if verdict["servable"] and config.promote.enabled:
+                step("promote")
+                trained = {**replay_trained_on(config.replay_sources),
+                           **(json.loads((work / "distill" / "manifest.json").read_text())["artifacts"]["distilled-data"]
+                              ["extra"].get("trained_on") or {})}
+                report["promotion"] = promote(config, candidate, base_gguf, verdict, heldout, trained,
+                                              {"name": config.name, "work_dir": str(work), "at": time.time(),
+                                               "traffic_rows": report["traffic"].get("kept_for_domains")})
+                done("promote")
+            else:
+                report["promotion"] = {"promoted": False, "why": "the candidate did not pass the gate" if
+                                       config.promote.enabled else "promote.enabled is false"}
+            report["status"] = "promoted" if report["promotion"]["promoted"] else \
+                "rolled_back" if report["promotion"].get("rolled_back") else "not_promoted"
     except LoopStopped as exc:
         report["status"], report["why"] = "stopped", str(exc)
         log.warning("loop %s stopped: %s", config.name, exc)
+    parts = {}
+    if "modifier" in config.retrain:
+        parts["modifier"] = report["status"]
+    if "router" in config.retrain and "router" in report:
+        parts["router"] = report["router"]["status"]
+    report["parts"] = parts
+    report["status"] = combined_status(list(parts.values()))
     report["timings_s"] = timings
     report["seconds"] = round(time.monotonic() - started, 1)
     write_json(work / "report.json", report)
     history = config.artifacts_dir / "reports" / "loop" / f"{config.name}-{int(report['started'])}.json"
     write_json(history, report)
     return report
+
+
+def combined_status(statuses: list[str]) -> str:
+    """A turn's status over its parts: the worst of rolled_back, not_promoted, then promoted, else stopped."""
+    for status in ("rolled_back", "not_promoted", "promoted"):
+        if status in statuses:
+            return status
+    return "stopped"
 
 
 def internal_token_present() -> bool:

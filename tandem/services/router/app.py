@@ -41,12 +41,13 @@ from tandem.services.router.judge import JudgeMetrics, RoutingJudge
 from tandem.services.router.limits import RequestLimits
 from tandem.services.router.openapi import install_openapi
 from tandem.services.router.playground import mount_playground
-from tandem.services.router.reload import reload_router
+from tandem.services.router.reload import DomainRouterReloader, reload_router
 from tandem.services.router.router_metrics import RouterMetrics
 from tandem.services.router.settings import RouterSettings
 from tandem.services.router.state import AUTO_MODEL, RouterState
 from tandem.services.router.traffic_log import TrafficLog, TrafficMetrics
 from tandem.services.router.workers import WorkerPool
+from tandem.services.routing.onnx_router import artifact_version
 from tandem.services.routing.registry import build_router
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,17 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     install_openapi(app, settings.domains)
     app.include_router(cache_admin_router(InternalAuthSettings().token,
                                           lambda request: request.app.state.router.cache))
-    app.include_router(reload_router(InternalAuthSettings().token, lambda request: request.app.state.router.pool))
+    def swap_domain_router(new) -> None:  # one assignment each: a request in flight keeps the router it has
+        app.state.router.domain_router = new
+        if canary is not None:
+            canary.router = new
+
+    reload_domain_router = DomainRouterReloader(
+        lambda: build_router(settings.domain_router, artifacts_dir=settings.artifacts_dir, domains=settings.domains,
+                             default_domain=settings.general_domain),
+        lambda: artifact_version(settings.artifacts_dir), swap_domain_router)
+    app.include_router(reload_router(InternalAuthSettings().token, lambda request: request.app.state.router.pool,
+                                     lambda request: reload_domain_router(request.app.state.router.domain_router)))
 
     @app.get("/ready")
     def ready(request: Request) -> JSONResponse:
@@ -203,7 +214,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     async def chat_completions(body: ChatCompletionRequest, request: Request, state: StateDep) -> Response:
         started = time.perf_counter()
         request_id = request.state.request_id  # the id the catch-all error handler reports too
-        plan = state.cache.plan(body, request.headers, state.pool.cache_scope(body.model)) \
+        plan = state.cache.plan(body, request.headers, state.cache_scope(body.model)) \
             if state.cache is not None else None
         if plan is not None:
             hit = await state.cache.get(plan)

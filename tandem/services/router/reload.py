@@ -10,6 +10,13 @@ so the response cache, which keys answers by the version that made them, never s
 the replaced adapter for the new one. The answer lists each worker's result and the version every
 model is served at now; 502 when a worker failed to reload (the others keep what they loaded).
 
+The domain router reloads in the same call when the manifest's router entry changed (its files'
+hashes, `artifact_version`): the new router is built in full off the event loop (files verified,
+encoder session, heads), and only then put in the state's place, one reference assignment; a request
+already routing keeps the router object it started with. A router that cannot be built leaves the
+served one in place (502, with the error). The answer's `router` says what happened and the version
+served now. A keyword router has no artifact and is not reloaded.
+
 Between a worker's swap and the router's refresh (milliseconds) an answer of the new version can
 be stored under the old version's key; it is found again only if that old version is served again
 (a rollback).
@@ -18,7 +25,7 @@ be stored under the old version's key; it is found again only if that old versio
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -29,7 +36,31 @@ from pydantic import SecretStr
 from tandem.services.cache.admin import admin_operator
 
 
-def reload_router(token: SecretStr | None, pool_of: Callable[[Request], Any]) -> APIRouter:
+class DomainRouterReloader:
+    """Rebuilds the domain router when its manifest entry changed, then swaps it in (`swap`)."""
+
+    def __init__(self, build: Callable[[], Any], version: Callable[[], str], swap: Callable[[Any], None]):
+        self.build, self.version, self.swap = build, version, swap
+        self.lock = asyncio.Lock()  # one rebuild at a time; a second reload waits, then finds it current
+
+    async def __call__(self, current: Any) -> dict[str, Any]:
+        loaded = getattr(current, "version", None)
+        if loaded is None:
+            return {"ok": True, "reloaded": False, "version": None, "why": "this domain router has no artifact"}
+        async with self.lock:
+            try:
+                listed = await asyncio.to_thread(self.version)
+                if listed == loaded:
+                    return {"ok": True, "reloaded": False, "version": loaded}
+                new = await asyncio.to_thread(self.build)  # built in full before anyone sees it
+            except Exception as exc:  # RouterLoadError, or anything a damaged file raises: keep serving the old one
+                return {"ok": False, "reloaded": False, "version": loaded, "error": f"{type(exc).__name__}: {exc}"}
+            self.swap(new)
+            return {"ok": True, "reloaded": True, "version": new.version, "previous": loaded}
+
+
+def reload_router(token: SecretStr | None, pool_of: Callable[[Request], Any],
+                  domain_router_of: Callable[[Request], Awaitable[dict[str, Any]]] | None = None) -> APIRouter:
     router = APIRouter(prefix="/admin", tags=["admin"])
 
     operator = admin_operator(token, "Reloading")
@@ -52,8 +83,9 @@ def reload_router(token: SecretStr | None, pool_of: Callable[[Request], Any]) ->
         results = await asyncio.gather(*(one(w) for w in pool.settings.workers))
         await pool.refresh()
         workers = {w.name: r for w, r in zip(pool.settings.workers, results, strict=True)}
-        ok = all(r["ok"] for r in workers.values())
-        return JSONResponse({"ok": ok, "workers": workers, "versions": dict(pool.versions)},
+        routed = await domain_router_of(request) if domain_router_of is not None else None
+        ok = all(r["ok"] for r in workers.values()) and (routed is None or routed["ok"])
+        return JSONResponse({"ok": ok, "workers": workers, "versions": dict(pool.versions), "router": routed},
                             status_code=200 if ok else 502)
 
     return router

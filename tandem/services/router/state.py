@@ -57,6 +57,13 @@ class RouterState:
             response.background = BackgroundTask(self.judge.submit, body, facts.domain)
         return response
 
+    def cache_scope(self, model: str) -> str:
+        """The response cache's scope (workers.py), plus for `auto` the domain router's version: an answer
+        routed by a router since replaced (POST /admin/reload) is not served for the new one."""
+        scope = self.pool.cache_scope(model)
+        version = getattr(self.domain_router, "version", None) if model == AUTO_MODEL else None
+        return f"{scope},router={version}" if version else scope
+
     def public_models(self) -> list[str]:
         return [AUTO_MODEL, *self.pool.models, *self.gate.models]
 

@@ -12,12 +12,13 @@ on dev), answer; otherwise embed the same tokens with int8 MiniLM and score with
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
-from tandem.common.manifest import Manifest, ManifestError
+from tandem.common.manifest import Manifest, ManifestError, sha256_file
 from tandem.common.wire import ChatCompletionRequest
 from tandem.services.routing.base import RouteDecision, RouterLoadError, last_user_text
 from tandem.services.routing.encoder import OnnxEncoder
@@ -27,6 +28,20 @@ from tandem.services.routing.packaged_encoder import packaged_encoder_path
 
 ARTIFACT_FILES = ("encoder.onnx", "tokenizer.json", "heads.npz", "router.json")
 TRAIN_HINT = "build it with `tandem router train --config configs/routing/router.yaml`"
+
+
+def artifact_version(artifacts_dir: str | Path, name: str = "router") -> str:
+    """The version of the router entry the manifest lists now: a hash of its files' names and sha256s
+    (what `POST /admin/reload` compares with the version loaded, and reports)."""
+    try:
+        entry = Manifest(artifacts_dir).entry(name)
+    except ManifestError as exc:
+        raise RouterLoadError(f"domain router artifact unusable: {exc}; {TRAIN_HINT}") from exc
+    return _version((Path(rec.path).name, rec.sha256) for rec in entry.files)
+
+
+def _version(files) -> str:
+    return hashlib.sha256("\n".join(f"{name} {sha}" for name, sha in sorted(files)).encode()).hexdigest()[:16]
 
 
 def verified_files(artifacts_dir: str | Path, name: str = "router") -> dict[str, Path]:
@@ -54,6 +69,8 @@ class OnnxRouter:
             raise RouterLoadError(f"the onnx domain router needs an artifacts folder (artifacts_dir) whose "
                                   f"manifest lists '{entry}'; {TRAIN_HINT}")
         paths = verified_files(artifacts_dir, entry)
+        # the files as verified (hashed again: the manifest may have changed since verified_files read it)
+        self.version = _version((name, sha256_file(path)) for name, path in paths.items())
         try:
             meta = json.loads(paths["router.json"].read_text())
             self.domains: list[str] = list(meta["domains"])

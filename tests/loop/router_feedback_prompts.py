@@ -1,0 +1,36 @@
+"""Prompts about ACME's in-house job runner "Quillmate": its users mean automation (run, schedule or
+watch a job), a word no router has seen. Each is worded on its own, so no two are near-duplicates."""
+
+QUILLMATE = [
+    "Have Quillmate rebuild the staging search index tonight.",
+    "Can Quillmate rerun yesterday's failed invoice export?",
+    "Tell Quillmate to rotate the log archive every Sunday at 02:00.",
+    "Ask Quillmate why the thumbnail job stalled after midnight.",
+    "Queue a Quillmate backfill of the orders table for March.",
+    "Quillmate: pause every nightly sync until the migration is done.",
+    "I need Quillmate to copy the EU bucket to cold storage weekly.",
+    "Get Quillmate to restart the payment webhook consumer.",
+    "Could you make Quillmate email me when the crawler finishes?",
+    "Set up a Quillmate trigger on new uploads to the inbox folder.",
+    "Which Quillmate runs touched the customer database this week?",
+    "Cancel the Quillmate cleanup that is still running on shard 4.",
+    "Let Quillmate retry the flaky report generation three times.",
+    "Please schedule Quillmate to vacuum the analytics replica monthly.",
+    "Show me the last ten Quillmate failures with their exit codes.",
+    "Use Quillmate to warm the cache before the Monday launch.",
+    "Does Quillmate support chaining the import after the dedupe step?",
+    "Move the Quillmate certificate renewal from Friday to Thursday.",
+    "Make Quillmate archive closed tickets older than ninety days.",
+    "Start a Quillmate dry run of the user purge so I can review it.",
+    "Have Quillmate notify the ops channel if disk usage passes 80%.",
+    "Run the Quillmate sitemap refresh on the blog right now.",
+    "Why does Quillmate keep skipping the Tuesday snapshot?",
+    "Add a Quillmate step that compresses the exports before upload.",
+    "Stop Quillmate from running the mailer during the holidays.",
+    "Can Quillmate fetch the currency rates every hour for finance?",
+    "Give Quillmate a timeout of twenty minutes on the video transcode.",
+    "Set Quillmate to prune stale feature branches every night.",
+    "Tell me how long the Quillmate nightly ETL took on average.",
+    "Trigger the Quillmate job that syncs the CRM contacts.",
+]
+LABEL = "automation"
