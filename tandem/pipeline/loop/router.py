@@ -43,7 +43,6 @@ import httpx
 import numpy as np
 
 from tandem.common.manifest import Manifest, ManifestError, write_json
-from tandem.common.recipe_config import dump_config
 from tandem.pipeline.loop.config import LoopConfig
 
 log = logging.getLogger("tandem.pipeline.loop.router")
@@ -416,6 +415,7 @@ def promote(config: LoopConfig, candidate_dir: Path, verdict: dict, heldout: lis
 
 def run_router(config: LoopConfig, work: Path, raw_rows: Path) -> dict[str, Any]:
     """The router part of one turn; its report (status: promoted, not_promoted, rolled_back, stopped)."""
+    from tandem.services.routing.base import RouterLoadError
     from tandem.services.routing.onnx_router import verified_files
 
     r = config.router
@@ -424,8 +424,10 @@ def run_router(config: LoopConfig, work: Path, raw_rows: Path) -> dict[str, Any]
     timings: dict[str, float] = {}
     started = time.monotonic()
     try:
-        verified_files(config.artifacts_dir, r.entry)
-        domains = json.loads(verified_files(config.artifacts_dir, r.entry)["router.json"].read_text())["domains"]
+        try:
+            domains = json.loads(verified_files(config.artifacts_dir, r.entry)["router.json"].read_text())["domains"]
+        except RouterLoadError as exc:  # e.g. a stack on the keyword router: nothing to refit
+            raise RouterStopped(f"no trained router to refit: {exc}") from exc
         rows, report["feedback"] = feedback_rows(raw_rows, domains)
         held = held_out_sets(config, domains)
         rows, report["check"] = check_rows(rows, held)

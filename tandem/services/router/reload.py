@@ -34,6 +34,7 @@ from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 
 from tandem.services.cache.admin import admin_operator
+from tandem.services.routing.base import RouterLoadError
 
 
 class DomainRouterReloader:
@@ -53,7 +54,7 @@ class DomainRouterReloader:
                 if listed == loaded:
                     return {"ok": True, "reloaded": False, "version": loaded}
                 new = await asyncio.to_thread(self.build)  # built in full before anyone sees it
-            except Exception as exc:  # RouterLoadError, or anything a damaged file raises: keep serving the old one
+            except (RouterLoadError, OSError, ValueError) as exc:  # keep serving the old one
                 return {"ok": False, "reloaded": False, "version": loaded, "error": f"{type(exc).__name__}: {exc}"}
             self.swap(new)
             return {"ok": True, "reloaded": True, "version": new.version, "previous": loaded}
