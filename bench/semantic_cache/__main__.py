@@ -82,7 +82,7 @@ from threadpoolctl import threadpool_limits
 
 from bench.semantic_cache.pairs import NEGATIVE_CLASSES, Pair, build
 from tandem.services.cache.embedders import build_embedder
-from tandem.services.cache.lexical import lexical_match
+from tandem.services.cache.lexical import clear_caches, lexical_match
 from tandem.services.cache.semantic import VIEWS, WRAPPERS, LexicalTier, SemanticIndex
 from tandem.services.cache.verify import GUARDS, Verifier, content_text, read, strip_wrappers, word_similarity
 
@@ -148,6 +148,8 @@ def time_lookups(embedder, pairs: list[Pair], threshold: float, sample: int, vie
     index = served_index(embedder, len(pairs), threshold, view, min_word_similarity, wrappers, order, lexical)
     for i, pair in enumerate(pairs):
         index.add("bench", pair.cached, f"k{i}")
+    if lexical is not None:
+        clear_caches()  # WordNet's words read from scratch, as for the first lookups of a fresh router
     rng = np.random.default_rng(23)
     chosen = rng.choice(len(pairs), size=min(sample, len(pairs)), replace=False)
     wall, cpu, outcomes = [], [], Counter()
@@ -349,7 +351,7 @@ def choose_lexical(sweep: list[dict]) -> dict | None:
                                         -s["lexical_senses"]))
 
 
-def lexical_tier(args, name, embedder, chosen, latency, sweeps, best, pairs, dev, held, dev_index, held_index,
+def lexical_tier(args, name, embedder, chosen, curves, latency, sweeps, best, pairs, dev, held, dev_index, held_index,
                  readings, sims, ok, dev_replay, held_replay) -> None:
     """The lexical tier on top of the chosen setting: swept on dev, chosen by the rule, then held-out once."""
     view, w, mws, t = best["view"], best["wrappers"], best["min_word_similarity"], best["threshold"]
@@ -387,6 +389,14 @@ def lexical_tier(args, name, embedder, chosen, latency, sweeps, best, pairs, dev
     chosen[label] = {"threshold": t, "view": view, "wrappers": w, "order": True, "min_word_similarity": mws,
                      "lexical_threshold": tier[0], "lexical_senses": tier[1],
                      **{split: rates(ps, hits[ix]) for split, ps, ix in splits}}
+    curves[label] = []  # the tier's cosine band swept at the chosen senses (dev chose; held-out reported)
+    for lt in LEXICAL_THRESHOLDS:
+        h = ((sims >= t) & ok) | ((sims >= lt) & (sims < t) & lex_ok[tier[1]])
+        point = {"threshold": lt, **{split: rates(ps, h[ix]) for split, ps, ix in splits},
+                 "dev_index_wide": dev_replay.run(t, mws, True, (lt, tier[1]))}
+        if held_replay is not None:
+            point["heldout_index_wide"] = held_replay.run(t, mws, True, (lt, tier[1]))
+        curves[label].append(point)
     chosen[label]["index_wide"] = {split: index_wide(embedder, ps, t, view, mws, examples=80, wrappers=w, order=True,
                                                      lexical=tier)
                                    for split, ps, _ in splits}
@@ -562,7 +572,7 @@ def main() -> None:
                                      w, True)
         print(f"  latency ({label}):", latency[name])
         if args.lexical:
-            lexical_tier(args, name, embedder, chosen, latency, sweeps, best, pairs, dev, held, dev_index, held_index,
+            lexical_tier(args, name, embedder, chosen, curves, latency, sweeps, best, pairs, dev, held, dev_index, held_index,
                          readings[w], sims[(view, w)], ok, replays[(view, w)], held_replay)
 
     verdicts_out = {}
