@@ -44,7 +44,7 @@ compose-test: install-all
 
 # The adaptive-learning loop end to end (tests/loop/test_loop_e2e.py, ~25 min on 2 cores): nightly.
 loop-test: install-all
-	PYTHON=$(BIN)/python tests/run.sh -m nightly tests/loop/test_loop_e2e.py
+	PYTHON=$(BIN)/python tests/run.sh -m nightly tests/loop/test_loop_e2e.py tests/loop/test_loop_router.py
 
 # The tiny pipeline end to end into an empty folder, served and asked through the openai client
 # (tests/pipeline/test_pipeline_tiny_e2e.py; timings in docs/PIPELINE.md): nightly.

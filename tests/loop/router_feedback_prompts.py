@@ -1,7 +1,8 @@
-"""Prompts about ACME's in-house job runner "Quillmate": its users mean automation (run, schedule or
-watch a job), a word no router has seen. Each is worded on its own, so no two are near-duplicates."""
+"""Prompts about ACME's in-house job runner "Quillmate": its users mean automation (run, schedule, watch
+or ask about a job), a word no router has seen. Each is worded on its own, so no two are near-duplicates.
+The small router of the tests sends most of the questions to `general`, a third of the requests."""
 
-QUILLMATE = [
+REQUESTS = [
     "Have Quillmate rebuild the staging search index tonight.",
     "Can Quillmate rerun yesterday's failed invoice export?",
     "Tell Quillmate to rotate the log archive every Sunday at 02:00.",
@@ -33,4 +34,37 @@ QUILLMATE = [
     "Tell me how long the Quillmate nightly ETL took on average.",
     "Trigger the Quillmate job that syncs the CRM contacts.",
 ]
+QUESTIONS = [
+    "Why did Quillmate mark last night's billing run as partial?",
+    "What does a yellow badge on a Quillmate job mean?",
+    "How many Quillmate jobs are waiting in the queue right now?",
+    "Who owns the Quillmate job called weekly-digest?",
+    "Is Quillmate allowed to touch production on weekends?",
+    "When did Quillmate last finish the warehouse sync without errors?",
+    "What happens to a Quillmate job if its worker machine reboots?",
+    "Where can I see the output of the Quillmate backup from Monday?",
+    "Is there a limit on how many Quillmate jobs one team can own?",
+    "How do Quillmate priorities work when two jobs want the same slot?",
+    "Why is the Quillmate dashboard showing two copies of the same job?",
+    "What time zone does Quillmate use for its calendar?",
+    "Can someone explain the Quillmate error 'lease expired'?",
+    "Who gets paged when a Quillmate job misses its deadline?",
+    "What is the difference between a Quillmate recipe and a Quillmate routine?",
+    "How long does Quillmate keep the history of finished jobs?",
+    "Why would Quillmate refuse to start a job that worked yesterday?",
+    "Which Quillmate jobs depend on the marketing spreadsheet?",
+    "Does Quillmate send anything to the auditors automatically?",
+    "What did Quillmate do with the files it skipped this morning?",
+    "Is Quillmate down, or is it just me?",
+    "Why are my Quillmate notifications arriving twice?",
+    "How much of the night does Quillmate spend on the reporting batch?",
+    "What does Quillmate mean by a 'stale lock' in the summary?",
+    "Who changed the Quillmate settings for the newsletter job?",
+    "Does the Quillmate summary count retries as failures?",
+    "Why did Quillmate stop after the second step of the onboarding flow?",
+    "What is Quillmate waiting for on the supplier import?",
+    "How do I read the Quillmate timeline view?",
+    "Which team approves new Quillmate jobs?",
+]
+QUILLMATE = REQUESTS + QUESTIONS
 LABEL = "automation"
