@@ -34,7 +34,7 @@ from tandem.services.cache.lexicon import NEGATIONS, STOPWORDS
 from tandem.services.cache.verify import Prompt, differing_words
 from tandem.services.cache.wordnet import POS, WordNet, wordnet
 
-DEFAULT_SENSES = 3
+DEFAULT_SENSES = 1
 
 
 @lru_cache(maxsize=65_536)
