@@ -42,7 +42,8 @@ test: install-all
 compose-test: install-all
 	PYTHON=$(BIN)/python deploy/compose-test.sh
 
-# The adaptive-learning loop end to end (tests/loop/test_loop_e2e.py, ~25 min on 2 cores): nightly.
+# The adaptive-learning loop end to end (tests/loop/test_loop_e2e.py, ~25 min on 2 cores; the router turn of
+# tests/loop/test_loop_router.py, ~6 min): nightly.
 loop-test: install-all
 	PYTHON=$(BIN)/python tests/run.sh -m nightly tests/loop/test_loop_e2e.py tests/loop/test_loop_router.py
 

@@ -17,6 +17,7 @@ the rows are checked against the router's real test and dev prompts.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -118,8 +119,10 @@ def test_feedback_naming_the_domain_retrains_the_router_promoted_by_hot_reload_w
         served_router, tmp_path):
     artifacts, traffic = _copy(served_router, tmp_path / "artifacts"), tmp_path / "traffic"
     first_version = Manifest(artifacts).entry("router")
+    marks = {"start": time.monotonic()}
     stack = start_tandem_up(artifacts, "router.traffic_log.enabled=true", f"router.traffic_log.dir={traffic}",
                             "router.traffic_log.sample_rate=1.0")
+    marks["up"] = time.monotonic()
     client = Client(stack.url)
     try:
         before = {q: _route(stack.url, q) for q in QUILLMATE}
@@ -142,6 +145,7 @@ def test_feedback_naming_the_domain_retrains_the_router_promoted_by_hot_reload_w
             assert time.monotonic() < deadline, "the traffic log did not record the feedback"
             time.sleep(0.2)
 
+        marks["traffic"] = time.monotonic()
         client.start()
         # 1. Passes the gate, promoted, but its live check is set to fail: rolled back to the served router.
         code, first = _loop(tmp_path, artifacts, traffic, stack, "router.min_live_accuracy=1.01")
@@ -153,7 +157,9 @@ def test_feedback_naming_the_domain_retrains_the_router_promoted_by_hot_reload_w
         assert {q: _route(stack.url, q) for q in QUILLMATE} == before  # the old router routes again
 
         # 2. The same turn with the default check: promoted.
+        marks["turn1"] = time.monotonic()
         code, second = _loop(tmp_path, artifacts, traffic, stack)
+        marks["turn2"] = time.monotonic()
         router = second["router"]
         assert code == 0 and second["status"] == "promoted", json.dumps(router, default=str)[:3000]
         live = router["promotion"]["live"]
@@ -187,7 +193,14 @@ def test_feedback_naming_the_domain_retrains_the_router_promoted_by_hot_reload_w
     for turn in (first, second):
         start, end = turn["router"]["promotion"]["reload_started"], turn["router"]["promotion"]["reload_finished"]
         assert any(c["started"] <= end and c["ended"] >= start for c in client.calls), (start, end)
-    print(json.dumps({"calls": len(client.calls), "gate": {k: gate[k] for k in ("dev", "reason")},
+    steps = list(marks)
+    print(json.dumps({"seconds": {b: round(marks[b] - marks[a], 1) for a, b in itertools.pairwise(steps)},
+                      "in_flight_across_reloads": [sum(c["started"] <= t["router"]["promotion"]["reload_finished"]
+                                                       and c["ended"] >= t["router"]["promotion"]["reload_started"]
+                                                       for c in client.calls) for t in (first, second)],
+                      "reload_s": [round(t["router"]["promotion"]["reload_finished"]
+                                         - t["router"]["promotion"]["reload_started"], 2) for t in (first, second)],
+                      "calls": len(client.calls), "gate": {k: gate[k] for k in ("dev", "reason")},
                       "heldout": {k: v for k, v in gate["heldout"].items() if k != "items"},
                       "refit": router["refit"], "timings": router["timings_s"]}, default=str))
 

@@ -262,9 +262,9 @@ def refit(config: LoopConfig, train_rows: list[dict], out: Path) -> dict[str, An
 
 
 def _entry_version(entry) -> str:
-    from tandem.services.routing.onnx_router import _version
+    from tandem.services.routing.onnx_router import files_version
 
-    return _version((Path(rec.path).name, rec.sha256) for rec in entry.files)
+    return files_version((Path(rec.path).name, rec.sha256) for rec in entry.files)
 
 
 # ---- 5: gate ---------------------------------------------------------------------------------------

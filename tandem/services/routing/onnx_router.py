@@ -37,10 +37,11 @@ def artifact_version(artifacts_dir: str | Path, name: str = "router") -> str:
         entry = Manifest(artifacts_dir).entry(name)
     except ManifestError as exc:
         raise RouterLoadError(f"domain router artifact unusable: {exc}; {TRAIN_HINT}") from exc
-    return _version((Path(rec.path).name, rec.sha256) for rec in entry.files)
+    return files_version((Path(rec.path).name, rec.sha256) for rec in entry.files)
 
 
-def _version(files) -> str:
+def files_version(files) -> str:
+    """A router's version from (file name, sha256) pairs: its manifest entry's files, or the files it loaded."""
     return hashlib.sha256("\n".join(f"{name} {sha}" for name, sha in sorted(files)).encode()).hexdigest()[:16]
 
 
@@ -70,7 +71,7 @@ class OnnxRouter:
                                   f"manifest lists '{entry}'; {TRAIN_HINT}")
         paths = verified_files(artifacts_dir, entry)
         # the files as verified (hashed again: the manifest may have changed since verified_files read it)
-        self.version = _version((name, sha256_file(path)) for name, path in paths.items())
+        self.version = files_version((name, sha256_file(path)) for name, path in paths.items())
         try:
             meta = json.loads(paths["router.json"].read_text())
             self.domains: list[str] = list(meta["domains"])
