@@ -306,12 +306,21 @@ def test_the_router_reloader_swaps_only_a_fully_built_new_router_and_keeps_the_o
             raise ValueError("heads.npz is damaged")
         return R(listed["version"])
 
-    reloader = DomainRouterReloader(build, lambda: listed["version"], lambda new: served.__setitem__("router", new))
-    assert asyncio.run(reloader(served["router"])) == {"ok": True, "reloaded": False, "version": "a"}
+    reloader = DomainRouterReloader(lambda: served["router"], build, lambda: listed["version"],
+                                    lambda new: served.__setitem__("router", new))
+    assert asyncio.run(reloader()) == {"ok": True, "reloaded": False, "version": "a"}
     assert builds == []  # unchanged: nothing rebuilt
     listed["version"] = "b"
-    assert asyncio.run(reloader(served["router"]))["reloaded"] and served["router"].version == "b"
+    old = served["router"]
+    assert asyncio.run(reloader())["reloaded"] and served["router"].version == "b" and old.version == "a"
+
+    async def two_at_once():  # the second waits for the first, then finds the new router current
+        return await asyncio.gather(reloader(), reloader())
+    listed["version"] = "c"
+    first, second = asyncio.run(two_at_once())
+    assert first["reloaded"] and not second["reloaded"] and builds == ["b", "c"]
     listed["version"] = "broken"
-    result = asyncio.run(reloader(served["router"]))
-    assert not result["ok"] and "damaged" in result["error"] and served["router"].version == "b"
-    assert asyncio.run(reloader(object()))["why"] == "this domain router has no artifact"
+    result = asyncio.run(reloader())
+    assert not result["ok"] and "damaged" in result["error"] and served["router"].version == "c"
+    served["router"] = object()
+    assert asyncio.run(reloader())["why"] == "this domain router has no artifact"

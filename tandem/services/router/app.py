@@ -147,11 +147,12 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             canary.router = new
 
     reload_domain_router = DomainRouterReloader(
+        lambda: app.state.router.domain_router,
         lambda: build_router(settings.domain_router, artifacts_dir=settings.artifacts_dir, domains=settings.domains,
                              default_domain=settings.general_domain),
         lambda: artifact_version(settings.artifacts_dir), swap_domain_router)
     app.include_router(reload_router(InternalAuthSettings().token, lambda request: request.app.state.router.pool,
-                                     lambda request: reload_domain_router(request.app.state.router.domain_router)))
+                                     reload_domain_router))
 
     @app.get("/ready")
     def ready(request: Request) -> JSONResponse:

@@ -40,15 +40,16 @@ from tandem.services.routing.base import RouterLoadError
 class DomainRouterReloader:
     """Rebuilds the domain router when its manifest entry changed, then swaps it in (`swap`)."""
 
-    def __init__(self, build: Callable[[], Any], version: Callable[[], str], swap: Callable[[Any], None]):
-        self.build, self.version, self.swap = build, version, swap
+    def __init__(self, current: Callable[[], Any], build: Callable[[], Any], version: Callable[[], str],
+                 swap: Callable[[Any], None]):
+        self.current, self.build, self.version, self.swap = current, build, version, swap
         self.lock = asyncio.Lock()  # one rebuild at a time; a second reload waits, then finds it current
 
-    async def __call__(self, current: Any) -> dict[str, Any]:
-        loaded = getattr(current, "version", None)
-        if loaded is None:
-            return {"ok": True, "reloaded": False, "version": None, "why": "this domain router has no artifact"}
+    async def __call__(self) -> dict[str, Any]:
         async with self.lock:
+            loaded = getattr(self.current(), "version", None)
+            if loaded is None:
+                return {"ok": True, "reloaded": False, "version": None, "why": "this domain router has no artifact"}
             try:
                 listed = await asyncio.to_thread(self.version)
                 if listed == loaded:
@@ -61,7 +62,7 @@ class DomainRouterReloader:
 
 
 def reload_router(token: SecretStr | None, pool_of: Callable[[Request], Any],
-                  domain_router_of: Callable[[Request], Awaitable[dict[str, Any]]] | None = None) -> APIRouter:
+                  reload_domain_router: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> APIRouter:
     router = APIRouter(prefix="/admin", tags=["admin"])
 
     operator = admin_operator(token, "Reloading")
@@ -84,7 +85,7 @@ def reload_router(token: SecretStr | None, pool_of: Callable[[Request], Any],
         results = await asyncio.gather(*(one(w) for w in pool.settings.workers))
         await pool.refresh()
         workers = {w.name: r for w, r in zip(pool.settings.workers, results, strict=True)}
-        routed = await domain_router_of(request) if domain_router_of is not None else None
+        routed = await reload_domain_router() if reload_domain_router is not None else None
         ok = all(r["ok"] for r in workers.values()) and (routed is None or routed["ok"])
         return JSONResponse({"ok": ok, "workers": workers, "versions": dict(pool.versions), "router": routed},
                             status_code=200 if ok else 502)
