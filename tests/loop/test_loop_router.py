@@ -164,6 +164,22 @@ def test_feedback_naming_the_domain_retrains_the_router_promoted_by_hot_reload_w
         assert code == 0 and second["status"] == "promoted", json.dumps(router, default=str)[:3000]
         live = router["promotion"]["live"]
         assert live["passed"] and live["accuracy"] == live["gate_accuracy"] == router["gate"]["heldout"]["candidate_accuracy"]
+
+        # 3. A manifest entry the router cannot load (a file that does not match its sha256): the reload answers
+        # 502 with the error and the promoted router keeps serving; restored, a reload finds nothing to do.
+        promoted = Manifest(artifacts).entry("router")
+        damaged = promoted.model_copy(deep=True)
+        damaged.files[0].sha256 = "0" * 64
+        Manifest(artifacts).put("router", damaged)
+        headers = {"authorization": f"Bearer {stack.internal_token}"}
+        refused = httpx.post(f"{stack.url}/admin/reload", headers=headers, timeout=120)
+        assert refused.status_code == 502 and not refused.json()["router"]["ok"], refused.text
+        assert refused.json()["router"]["version"] == router["promotion"]["version"]
+        assert "sha256" in refused.json()["router"]["error"]
+        Manifest(artifacts).put("router", promoted)
+        again = httpx.post(f"{stack.url}/admin/reload", headers=headers, timeout=120)
+        assert again.status_code == 200 and again.json()["router"] == {
+            "ok": True, "reloaded": False, "version": router["promotion"]["version"]}, again.text
     finally:
         client.stop.set()
         if client.is_alive():
