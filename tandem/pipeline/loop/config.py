@@ -22,7 +22,8 @@ class LoopTraffic(RecipeModel):
     label: Literal["auto", "feedback", "escalation", "all"] = Field(
         "auto", description="How a request is scored (tandem traffic export --label).")
     since: str | None = Field(None, description="Only requests at or after this UTC time (ISO 8601 prefix).")
-    domains: list[str] | None = Field(None, description="Keep requests routed to these domains; null: all.")
+    domains: list[str] | None = Field(None, description="Keep requests routed to these domains for the modifier; "
+                                       "null: all. The router part reads every domain.")
 
 
 class LoopFailures(RecipeModel):

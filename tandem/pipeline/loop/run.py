@@ -2,7 +2,12 @@
 -> the strict gate against the version served now -> promotion by hot reload, rolled back when the
 promoted version fails its live check.
 
-Steps (each writes into work_dir; a rerun with the same work_dir resumes):
+`retrain` picks the parts: the modifier (below) and the domain router (router.py: feedback naming the right
+domain -> rows checked against the router's real test and dev prompts -> heads refit on the served encoder
+-> its own strict gate -> the same hot-reload promotion and rollback). The router part runs first, after
+the export.
+
+Steps of the modifier part (each writes into work_dir; a rerun with the same work_dir resumes):
 
 1. export    the traffic log as failure-analysis rows (tandem traffic export), kept to `traffic.domains`
 2. failures  failed requests clustered into named categories (tandem analyze failures)
