@@ -43,6 +43,7 @@ import httpx
 import numpy as np
 
 from tandem.common.manifest import Manifest, ManifestError, write_json
+from tandem.pipeline.loop.admin import reload
 from tandem.pipeline.loop.config import LoopConfig
 
 log = logging.getLogger("tandem.pipeline.loop.router")
@@ -175,17 +176,9 @@ def _fit(recipe, encoder, examples, embeddings: np.ndarray, weight: np.ndarray):
     split = np.array([ex.split for ex in examples])
     real = origin == "real"
     train, dev = split == "train", split == "dev"
-    train_ids = [ids[i] for i in np.flatnonzero(train)]
-    vocab = encoder.tokenizer.get_vocab_size()
-    emb_head = fit.fit_embedding_head(embeddings[train], features[train], y[train], len(domains), recipe.head.c,
-                                      recipe.head.max_iter, recipe.seed, train_ids if recipe.head.tokens else None,
-                                      vocab, weight[train])
-    tok_head = fit.fit_token_head(train_ids, features[train], y[train], len(domains), vocab, recipe.head.token_c,
-                                  recipe.head.max_iter, recipe.seed, weight[train])
-    if recipe.calibrate_on == "real_dev":
-        margin_rows = temperature_rows = real & dev
-    else:
-        margin_rows, temperature_rows = dev & (origin == "template"), dev & ~real
+    emb_head, tok_head = fit.fit_heads(recipe, embeddings, features, ids, y, train, weight,
+                                       encoder.tokenizer.get_vocab_size())
+    margin_rows, temperature_rows, cascade_rows = fit.calibration_rows(recipe.calibrate_on, real, dev, origin)
     default = domains.index(recipe.default_domain)
     calibration = {}
     for name, head, logits in (("second-stage", emb_head, emb_head.logits(embeddings, features, ids)),
@@ -196,8 +189,7 @@ def _fit(recipe, encoder, examples, embeddings: np.ndarray, weight: np.ndarray):
         head.temperature = fit.calibrate(logits[temperature_rows], y[temperature_rows])
         calibration[name] = {"default_margin": margin, "temperature": round(head.temperature, 4)}
         if name == "first-stage" and recipe.cascade.enabled:
-            rows = dev if recipe.calibrate_on == "real_dev" else dev & ~real
-            tok_head.threshold = fit.choose_threshold(logits[rows], y[rows], tok_head.temperature,
+            tok_head.threshold = fit.choose_threshold(logits[cascade_rows], y[cascade_rows], tok_head.temperature,
                                                       recipe.cascade.min_precision)
             calibration[name]["threshold"] = tok_head.threshold
     return emb_head, tok_head, calibration
@@ -321,17 +313,6 @@ def gate(config: LoopConfig, candidate_dir: Path, heldout: list[dict], dev: list
 
 # ---- 6: promote ------------------------------------------------------------------------------------
 
-def _reload(router_url: str, timeout_s: float) -> dict[str, Any]:
-    from tandem.common.internal_auth import InternalAuthSettings
-
-    response = httpx.post(f"{router_url.rstrip('/')}/admin/reload", headers=InternalAuthSettings().bearer_headers(),
-                          timeout=timeout_s)
-    body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-    if response.status_code != 200:
-        raise RuntimeError(f"reload failed ({response.status_code}): {json.dumps(body)[:500] or response.text[:300]}")
-    return body
-
-
 def live_check(config: LoopConfig, verdict: dict, heldout: list[dict]) -> dict[str, Any]:
     """The held-out prompts routed through the running router's /v1/route."""
     r, p = config.router, config.promote
@@ -388,7 +369,7 @@ def promote(config: LoopConfig, candidate_dir: Path, verdict: dict, heldout: lis
     failure = None
     try:
         result["reload_started"] = time.time()
-        reloaded = _reload(p.router_url, p.timeout_s)
+        reloaded = reload(p.router_url, p.timeout_s)
         result["reload_finished"] = time.time()
         served = (reloaded.get("router") or {}).get("version")
         result["served_version"] = served
@@ -405,7 +386,7 @@ def promote(config: LoopConfig, candidate_dir: Path, verdict: dict, heldout: lis
         return result
     log.error("router promotion failed its check (%s): rolling back", failure)
     manifest.put(name, previous)
-    back = _reload(p.router_url, p.timeout_s)
+    back = reload(p.router_url, p.timeout_s)
     restored = (back.get("router") or {}).get("version")
     return {**result, "promoted": False, "rolled_back": True, "why": failure,
             "restored": restored == previous_version, "version_after_rollback": restored}

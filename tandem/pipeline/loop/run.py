@@ -44,6 +44,7 @@ import httpx
 from tandem.common.manifest import Manifest, sha256_file, write_json
 from tandem.common.recipe_config import dump_config
 from tandem.common.stage_cache import cached_state, stage_key, store_state
+from tandem.pipeline.loop.admin import reload
 from tandem.pipeline.loop.config import LoopConfig
 from tandem.pipeline.loop.router import run_router
 
@@ -341,18 +342,6 @@ def gate(config: LoopConfig, base_gguf: Path, base_hf: Path, candidate: Path, cu
 
 
 # ---- 8: promote -------------------------------------------------------------------------------------
-
-def reload(router_url: str, timeout_s: float) -> dict[str, Any]:
-    """POST /admin/reload on the router with the internal token; its JSON answer (raises on failure)."""
-    from tandem.common.internal_auth import InternalAuthSettings
-
-    response = httpx.post(f"{router_url.rstrip('/')}/admin/reload", headers=InternalAuthSettings().bearer_headers(),
-                          timeout=timeout_s)
-    body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-    if response.status_code != 200:
-        raise RuntimeError(f"reload failed ({response.status_code}): {json.dumps(body)[:500] or response.text[:300]}")
-    return body
-
 
 def serves(versions: dict[str, str], model: str, adapter_sha: str | None) -> bool:
     """Whether the reloaded router lists `model` at that adapter (None: does not list it)."""

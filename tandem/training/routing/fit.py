@@ -67,6 +67,32 @@ def fit_token_head(token_ids: list[list[int]], features: np.ndarray, labels: np.
 MARGIN_GRID = np.arange(0.0, 3.01, 0.25)
 
 
+def fit_heads(recipe, embeddings: np.ndarray, features: np.ndarray, token_ids: list[list[int]], labels: np.ndarray,
+              train: np.ndarray, weight: np.ndarray, vocab_size: int) -> tuple[EmbeddingHead, TokenHead]:
+    """Both heads on the `train` rows, as the recipe (`RouterRecipeConfig`) configures them."""
+    n_classes = len(recipe.domains)
+    train_ids = [token_ids[i] for i in np.flatnonzero(train)]
+    emb_head = fit_embedding_head(embeddings[train], features[train], labels[train], n_classes, recipe.head.c,
+                                  recipe.head.max_iter, recipe.seed, train_ids if recipe.head.tokens else None,
+                                  vocab_size, weight[train])
+    tok_head = fit_token_head(train_ids, features[train], labels[train], n_classes, vocab_size, recipe.head.token_c,
+                              recipe.head.max_iter, recipe.seed, weight[train])
+    return emb_head, tok_head
+
+
+def calibration_rows(calibrate_on: str, real: np.ndarray, dev: np.ndarray,
+                     origin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows for the default domain's margin, the temperatures and the cascade threshold.
+
+    `real_dev`: the real dev rows that do not train, for margin and temperature, and all dev rows for
+    the cascade; the earlier recipe: the templates' dev split for the margin and the benchmark dev
+    split for the temperature and the cascade (it had no real rows in dev).
+    """
+    if calibrate_on == "real_dev":
+        return real & dev, real & dev, dev
+    return dev & (origin == "template"), dev & ~real, dev & ~real
+
+
 def choose_default_margin(logits: np.ndarray, labels: np.ndarray, default_index: int) -> float:
     """How far to lower the default (catch-all) domain's logit.
 

@@ -115,20 +115,11 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
 
     log.info("fitting heads on %d train examples (%d of them real dev rows, %d hand-labelled real train rows)",
              int(train.sum()), int((real & train & ~real_train).sum()), int(real_train.sum()))
-    train_ids = [ids[i] for i in np.flatnonzero(train)]
-    vocab = encoder.tokenizer.get_vocab_size()
-    emb_head = fit.fit_embedding_head(embeddings[train], features[train], y[train], len(domains), config.head.c,
-                                      config.head.max_iter, config.seed, train_ids if config.head.tokens else None,
-                                      vocab, weight[train])
-    tok_head = fit.fit_token_head(train_ids, features[train], y[train], len(domains), vocab, config.head.token_c,
-                                  config.head.max_iter, config.seed, weight[train])
-    # The default domain's margin and the temperatures are fitted on held-out realistic prompts: the
-    # real dev rows that do not train, or (earlier recipe) the templates' dev split for the margin
-    # and the benchmark dev split for the temperature. See fit.choose_default_margin.
-    if config.calibrate_on == "real_dev":
-        margin_rows = temperature_rows = real & dev
-    else:
-        margin_rows, temperature_rows = dev & (origin == "template"), dev & ~real
+    emb_head, tok_head = fit.fit_heads(config, embeddings, features, ids, y, train, weight,
+                                       encoder.tokenizer.get_vocab_size())
+    # The default domain's margin and the temperatures are fitted on held-out realistic prompts
+    # (fit.calibration_rows, fit.choose_default_margin).
+    margin_rows, temperature_rows, cascade_rows = fit.calibration_rows(config.calibrate_on, real, dev, origin)
     default = domains.index(config.default_domain)
     emb_logits = emb_head.logits(embeddings, features, ids)
     tok_logits = tok_head.logits(ids, features)
@@ -145,8 +136,7 @@ def run(config: RouterRecipeConfig, measure_latency: bool = True) -> dict[str, A
                              **_ece_figures(logits, y, ece_sets, head.temperature)}
     emb_probs = apply_temperature(emb_logits, emb_head.temperature)
     tok_probs = apply_temperature(tok_logits, tok_head.temperature)
-    if config.cascade.enabled:  # on all dev rows; the earlier recipe had no real rows in dev
-        cascade_rows = dev if config.calibrate_on == "real_dev" else dev & ~real
+    if config.cascade.enabled:
         tok_head.threshold = fit.choose_threshold(tok_logits[cascade_rows], y[cascade_rows], tok_head.temperature,
                                                   config.cascade.min_precision)
     first = tok_probs.max(axis=1) >= tok_head.threshold
