@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: install and start what the tests need, run them, stop it all.
 #   - system packages, when missing and apt is at hand (as root): redis-server, the zstd CLI (its
-#     round-trip test), chromium (the playground's browser tests);
+#     round-trip test), chromium (the playground's browser tests), prometheus (the judge series
+#     scraped for real in tests/routing/test_routing_judge.py);
 #   - a private redis-server on a free port, unless TANDEM_TEST_REDIS_URL names one; stopped on exit.
 # Extra arguments go to pytest. The compose stack has its own target (`make compose-test`), and so
 # do the nightly end-to-end runs (`make loop-test`).
@@ -13,6 +14,7 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v zstd >/dev/null || missing+=(zstd)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v prometheus >/dev/null || missing+=(prometheus)
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     echo "installing ${missing[*]}"
