@@ -137,7 +137,11 @@ class Manifest:
 
     def verified_path(self, name: str, index: int = 0) -> Path:
         """The path of an entry's file after checking its size and sha256."""
-        record = self.entry(name).files[index]
+        return self.verified_file(name, self.entry(name).files[index])
+
+    def verified_file(self, name: str, record: FileRecord) -> Path:
+        """The path of `record` (a file of entry `name`, as the caller read it) after checking its size and
+        sha256: several files checked against one reading of the entry, not one reading each."""
         path = self.root / record.path
         if not path.is_file():
             raise ManifestError(f"artifact '{name}': {path} is listed in the manifest but missing")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tandem.common.manifest import Manifest, ManifestError, sha256_file
+from tandem.common.manifest import Manifest, ManifestError
 from tandem.common.wire import ChatCompletionRequest
 from tandem.services.routing.base import RouteDecision, RouterLoadError, last_user_text
 from tandem.services.routing.encoder import OnnxEncoder
@@ -47,10 +47,16 @@ def files_version(files) -> str:
 
 def verified_files(artifacts_dir: str | Path, name: str = "router") -> dict[str, Path]:
     """The router's files by file name, after checking them against the manifest."""
+    return _verified_entry(artifacts_dir, name)[0]
+
+
+def _verified_entry(artifacts_dir: str | Path, name: str) -> tuple[dict[str, Path], str]:
+    """The router's files by file name, checked against one reading of its manifest entry, and the
+    version of that entry (`files_version` of the sha256s just checked)."""
     manifest = Manifest(artifacts_dir)
     try:
         entry = manifest.entry(name)
-        paths = {Path(rec.path).name: manifest.verified_path(name, i) for i, rec in enumerate(entry.files)}
+        paths = {Path(rec.path).name: manifest.verified_file(name, rec) for rec in entry.files}
     except ManifestError as exc:
         raise RouterLoadError(f"domain router artifact unusable: {exc}; {TRAIN_HINT}") from exc
     # A router trained on the packaged encoder may leave encoder.onnx out (the default bundle does):
@@ -60,7 +66,7 @@ def verified_files(artifacts_dir: str | Path, name: str = "router") -> dict[str,
     missing = [f for f in required if f not in paths]
     if missing:
         raise RouterLoadError(f"manifest entry '{name}' in {manifest.path} lacks {', '.join(missing)}; {TRAIN_HINT}")
-    return paths
+    return paths, files_version((Path(rec.path).name, rec.sha256) for rec in entry.files)
 
 
 class OnnxRouter:
@@ -69,9 +75,7 @@ class OnnxRouter:
         if artifacts_dir is None:
             raise RouterLoadError(f"the onnx domain router needs an artifacts folder (artifacts_dir) whose "
                                   f"manifest lists '{entry}'; {TRAIN_HINT}")
-        paths = verified_files(artifacts_dir, entry)
-        # the files as verified (hashed again: the manifest may have changed since verified_files read it)
-        self.version = files_version((name, sha256_file(path)) for name, path in paths.items())
+        paths, self.version = _verified_entry(artifacts_dir, entry)  # the version of the files as verified
         try:
             meta = json.loads(paths["router.json"].read_text())
             self.domains: list[str] = list(meta["domains"])
