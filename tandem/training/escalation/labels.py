@@ -96,13 +96,16 @@ def label(item: EvalItem, answer: Answer, split: str) -> LabelRow:
                     completion_tokens=answer.completion_tokens, finish_reason=answer.finish_reason)
 
 
+async def _label_async(item: EvalItem, answer: Answer, split: str) -> LabelRow:
+    """`label`, with code suites run in the sandbox off the event loop."""
+    if item.suite in BLOCKING_SUITES:
+        return await asyncio.to_thread(label, item, answer, split)
+    return label(item, answer, split)
+
+
 async def label_all(items: list[EvalItem], answers: list[Answer | None], split: str) -> list[LabelRow]:
-    """Score every answered item; code suites run in the sandbox, off the event loop."""
-    async def one(item: EvalItem, answer: Answer) -> LabelRow:
-        if item.suite in BLOCKING_SUITES:
-            return await asyncio.to_thread(label, item, answer, split)
-        return label(item, answer, split)
-    return list(await asyncio.gather(*(one(i, a) for i, a in zip(items, answers) if a is not None)))
+    """Score every answered item."""
+    return list(await asyncio.gather(*(_label_async(i, a, split) for i, a in zip(items, answers) if a is not None)))
 
 
 async def rescore(rows: list[LabelRow]) -> list[LabelRow]:
@@ -119,13 +122,8 @@ async def rescore(rows: list[LabelRow]) -> list[LabelRow]:
     missing = [f"{r.suite}/{r.split}/{r.id}" for r in rows if (r.suite, r.split, r.id) not in items]
     if missing:
         raise ValueError(f"{len(missing)} labels name items the harness no longer has, e.g. {missing[:3]}")
-
-    async def one(row: LabelRow) -> LabelRow:
-        item = items[(row.suite, row.split, row.id)]
-        if item.suite in BLOCKING_SUITES:
-            return await asyncio.to_thread(label, item, answer_of(row), row.split)
-        return label(item, answer_of(row), row.split)
-    return list(await asyncio.gather(*(one(r) for r in rows)))
+    return list(await asyncio.gather(*(_label_async(items[(r.suite, r.split, r.id)], answer_of(r), r.split)
+                                       for r in rows)))
 
 
 def write_jsonl(path: Path, rows: list[BaseModel]) -> None:
