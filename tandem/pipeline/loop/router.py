@@ -43,7 +43,7 @@ import httpx
 import numpy as np
 
 from tandem.common.manifest import Manifest, ManifestError, write_json
-from tandem.pipeline.loop.admin import reload
+from tandem.pipeline.loop.admin import reload, reload_and_check
 from tandem.pipeline.loop.config import LoopConfig
 
 log = logging.getLogger("tandem.pipeline.loop.router")
@@ -366,22 +366,15 @@ def promote(config: LoopConfig, candidate_dir: Path, verdict: dict, heldout: lis
     if p.router_url is None:
         result["reloaded"] = False
         return result
-    failure = None
-    try:
-        result["reload_started"] = time.time()
-        reloaded = reload(p.router_url, p.timeout_s)
-        result["reload_finished"] = time.time()
-        served = (reloaded.get("router") or {}).get("version")
-        result["served_version"] = served
-        if served != version:
-            failure = f"the reloaded router serves version {served}, not {version}: {reloaded.get('router')}"
-        else:
-            result["live"] = live_check(config, verdict, heldout)
-            if not result["live"]["passed"]:
-                failure = result["live"]["why"]
-    except (httpx.HTTPError, RuntimeError, KeyError, ValueError) as exc:
-        failure = f"{type(exc).__name__}: {exc}"
-    result["reloaded"] = True
+
+    def serves_version(reloaded: dict[str, Any]) -> str | None:
+        served = result["served_version"] = (reloaded.get("router") or {}).get("version")
+        return None if served == version else \
+            f"the reloaded router serves version {served}, not {version}: {reloaded.get('router')}"
+
+    failure = reload_and_check(p.router_url, p.timeout_s, result, serves_version,
+                               lambda: live_check(config, verdict, heldout),
+                               (httpx.HTTPError, RuntimeError, KeyError, ValueError))
     if failure is None:
         return result
     log.error("router promotion failed its check (%s): rolling back", failure)

@@ -44,7 +44,7 @@ import httpx
 from tandem.common.manifest import Manifest, sha256_file, write_json
 from tandem.common.recipe_config import dump_config
 from tandem.common.stage_cache import cached_state, stage_key, store_state
-from tandem.pipeline.loop.admin import reload
+from tandem.pipeline.loop.admin import reload, reload_and_check
 from tandem.pipeline.loop.config import LoopConfig
 from tandem.pipeline.loop.router import run_router
 
@@ -372,20 +372,11 @@ def promote(config: LoopConfig, candidate: Path, base_gguf: Path, verdict: dict,
         result["reloaded"] = False
         return result
     model = f"tandem-{domain}"
-    failure = None
-    try:
-        result["reload_started"] = time.time()
-        reloaded = reload(p.router_url, p.timeout_s)
-        result["reload_finished"] = time.time()
-        if not serves(reloaded["versions"], model, digest):
-            failure = f"the reloaded stack does not serve {model} at {digest[:16]}: {reloaded['versions']}"
-        else:
-            result["live"] = live_check(config, verdict, heldout)
-            if not result["live"]["passed"]:
-                failure = result["live"]["why"]
-    except (httpx.HTTPError, RuntimeError, KeyError) as exc:
-        failure = f"{type(exc).__name__}: {exc}"
-    result["reloaded"] = True
+    failure = reload_and_check(
+        p.router_url, p.timeout_s, result,
+        lambda reloaded: None if serves(reloaded["versions"], model, digest) else
+        f"the reloaded stack does not serve {model} at {digest[:16]}: {reloaded['versions']}",
+        lambda: live_check(config, verdict, heldout))
     if failure is None:
         return result
     log.error("promotion failed its check (%s): rolling back", failure)
