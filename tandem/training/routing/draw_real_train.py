@@ -86,6 +86,31 @@ class _Distinct:
         return True
 
 
+def _fill_pools(turns: list[tuple[str, str]], wanted: dict[str, int], pick, index: HeldOutIndex,
+                distinct: _Distinct) -> dict[str, list[tuple[str, str]]]:
+    """Walk the shuffled turns until every pool holds what `wanted` asks: each turn goes to the pool
+    `pick(text, has_room)` names (None: to none), unless it near-duplicates a held-out prompt or a turn
+    already drawn."""
+    pools: dict[str, list[tuple[str, str]]] = {name: [] for name in wanted}
+
+    def has_room(name: str) -> bool:
+        return len(pools[name]) < wanted[name]
+
+    for cid, text in turns:
+        if not any(has_room(name) for name in pools):
+            break
+        pool = pick(text, has_room)
+        if pool is not None and index.match(text) is None and distinct.add(f"sharegpt:{cid}", text):
+            pools[pool].append((cid, text))
+    return pools
+
+
+def _earlier_rounds() -> list[dict]:
+    """The training file's rows of rounds 1-2: what round 3 was drawn beside."""
+    train = [json.loads(line) for line in (DATA_DIR / "real_prompts_train.jsonl").read_text().splitlines()]
+    return [row for row in train if row.get("draw_round", 1) < 3]
+
+
 STRICT_REASONING = re.compile(
     r"\b(puzzle|riddle|prove that|proof|probability|how many|calculate|solve|equation|percent|integral|"
     r"derivative|theorem|arithmetic|expected value|odds|average speed|interest rate)\b"
@@ -109,24 +134,19 @@ def draw(ifbench: Path | None, n_random: int, n_reasoning: int, n_automation: in
     rng = random.Random(seed)
     rng.shuffle(turns)
     distinct = _Distinct()
-    pools: dict[str, list[tuple[str, str]]] = {"sharegpt_random": [], "sharegpt_reasoning_pool": [],
-                                               "sharegpt_automation_pool": []}
     wanted = {"sharegpt_random": n_random, "sharegpt_reasoning_pool": n_reasoning,
               "sharegpt_automation_pool": n_automation}
-    for cid, text in turns:
-        if all(len(pools[p]) >= wanted[p] for p in pools):
-            break
-        if len(pools["sharegpt_random"]) < n_random:
-            pool = "sharegpt_random"
-        elif len(pools["sharegpt_reasoning_pool"]) < n_reasoning and REASONING_WORDS.search(text) \
-                and not _LANGUAGE.search(text):
-            pool = "sharegpt_reasoning_pool"
-        elif len(pools["sharegpt_automation_pool"]) < n_automation and AUTOMATION_WORDS.search(text):
-            pool = "sharegpt_automation_pool"
-        else:
-            continue
-        if index.match(text) is None and distinct.add(f"sharegpt:{cid}", text):
-            pools[pool].append((cid, text))
+
+    def pick(text: str, has_room) -> str | None:
+        if has_room("sharegpt_random"):
+            return "sharegpt_random"
+        if has_room("sharegpt_reasoning_pool") and REASONING_WORDS.search(text) and not _LANGUAGE.search(text):
+            return "sharegpt_reasoning_pool"
+        if has_room("sharegpt_automation_pool") and AUTOMATION_WORDS.search(text):
+            return "sharegpt_automation_pool"
+        return None
+
+    pools = _fill_pools(turns, wanted, pick, index, distinct)
     rows = [{"round": 1, "source": "sharegpt", "source_id": cid, "candidate_pool": pool, "prompt": text}
             for pool, items in pools.items() for cid, text in items]
     if ifbench is not None:
@@ -190,8 +210,7 @@ def draw_third_round(n_reasoning: int, n_automation: int, n_random: int, seed: i
     its first 300 and last 400. Pools: broader reasoning words (no programming-language word),
     ops words, and a random draw."""
     index, conversations, _ = _held_out()
-    train = [json.loads(line) for line in (DATA_DIR / "real_prompts_train.jsonl").read_text().splitlines()]
-    train = [row for row in train if row.get("draw_round", 1) < 3]  # rounds 1-2: what round 3 was drawn beside
+    train = _earlier_rounds()
     taken = {row["source_id"].rsplit("_", 1)[0] for row in train if row["source"] == "sharegpt"}
     distinct = _Distinct()
     for row in train:
@@ -202,22 +221,18 @@ def draw_third_round(n_reasoning: int, n_automation: int, n_random: int, seed: i
     rng.shuffle(turns)
     wanted = {"sharegpt_reasoning_r3": n_reasoning, "sharegpt_automation_r3": n_automation,
               "sharegpt_random_r3": n_random}
-    pools: dict[str, list[tuple[str, str]]] = {name: [] for name in wanted}
-    for cid, text in turns:
-        if all(len(pools[p]) >= wanted[p] for p in pools):
-            break
+
+    def pick(text: str, has_room) -> str | None:
         seen = text if len(text) <= 1500 else text[:300] + "\n" + text[-400:]
-        if len(pools["sharegpt_random_r3"]) < n_random and len(text) <= 1500:
-            pool = "sharegpt_random_r3"
-        elif len(pools["sharegpt_reasoning_r3"]) < n_reasoning and REASONING_R3.search(seen) \
-                and not _LANGUAGE.search(seen):
-            pool = "sharegpt_reasoning_r3"
-        elif len(pools["sharegpt_automation_r3"]) < n_automation and AUTOMATION_R3.search(seen):
-            pool = "sharegpt_automation_r3"
-        else:
-            continue
-        if index.match(text) is None and distinct.add(f"sharegpt:{cid}", text):
-            pools[pool].append((cid, text))
+        if has_room("sharegpt_random_r3") and len(text) <= 1500:
+            return "sharegpt_random_r3"
+        if has_room("sharegpt_reasoning_r3") and REASONING_R3.search(seen) and not _LANGUAGE.search(seen):
+            return "sharegpt_reasoning_r3"
+        if has_room("sharegpt_automation_r3") and AUTOMATION_R3.search(seen):
+            return "sharegpt_automation_r3"
+        return None
+
+    pools = _fill_pools(turns, wanted, pick, index, distinct)
     rows = [{"round": 3, "source": "sharegpt", "source_id": cid, "candidate_pool": pool, "prompt": text}
             for pool, items in pools.items() for cid, text in items]
     rng.shuffle(rows)
@@ -230,9 +245,7 @@ def draw_third_round_long(seed: int, per_pool: int = 150) -> list[dict]:
     excluding the training file's and round 3's conversations, matched by the strict words on their
     first 300 and last 400 characters. Round 3 is drawn again (it is deterministic) to exclude it."""
     index, conversations, _ = _held_out()
-    train = [json.loads(line) for line in (DATA_DIR / "real_prompts_train.jsonl").read_text().splitlines()]
-    train = [row for row in train if row.get("draw_round", 1) < 3]
-    earlier = train + draw_third_round(300, 200, 80, seed)
+    earlier = _earlier_rounds() + draw_third_round(300, 200, 80, seed)
     taken = {row["source_id"].rsplit("_", 1)[0] for row in earlier if row["source"] == "sharegpt"}
     distinct = _Distinct()
     for i, row in enumerate(earlier):
@@ -240,20 +253,19 @@ def draw_third_round_long(seed: int, per_pool: int = 150) -> list[dict]:
     turns = [(cid, text) for cid, text in _sharegpt_first_turns(max_chars=12000, min_ascii=0.9)
              if cid.rsplit("_", 1)[0] not in conversations and cid.rsplit("_", 1)[0] not in taken]
     random.Random(seed + 3).shuffle(turns)
-    pools: dict[str, list[tuple[str, str]]] = {"sharegpt_reasoning_r3b": [], "sharegpt_automation_r3b": []}
-    for cid, text in turns:
+
+    def pick(text: str, has_room) -> str | None:
         if text.isascii() and len(text) <= 4000:
-            continue  # round 3 could draw it
+            return None  # round 3 could draw it
         seen = text[:300] + "\n" + text[-400:]
-        if len(pools["sharegpt_reasoning_r3b"]) < per_pool and STRICT_REASONING.search(seen) \
-                and not _LANGUAGE.search(seen):
-            pool = "sharegpt_reasoning_r3b"
-        elif len(pools["sharegpt_automation_r3b"]) < per_pool and STRICT_AUTOMATION.search(seen):
-            pool = "sharegpt_automation_r3b"
-        else:
-            continue
-        if index.match(text) is None and distinct.add(cid, text):
-            pools[pool].append((cid, text))
+        if has_room("sharegpt_reasoning_r3b") and STRICT_REASONING.search(seen) and not _LANGUAGE.search(seen):
+            return "sharegpt_reasoning_r3b"
+        if has_room("sharegpt_automation_r3b") and STRICT_AUTOMATION.search(seen):
+            return "sharegpt_automation_r3b"
+        return None
+
+    pools = _fill_pools(turns, {"sharegpt_reasoning_r3b": per_pool, "sharegpt_automation_r3b": per_pool}, pick,
+                        index, distinct)
     rows = [{"cid": f"w{i:04d}", "round": 3, "source": "sharegpt", "source_id": cid, "candidate_pool": pool,
              "prompt": text}
             for i, (pool, cid, text) in enumerate((p, c, t) for p, items in pools.items() for c, t in items)]
