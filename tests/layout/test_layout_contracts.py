@@ -58,6 +58,7 @@ def test_every_services_module_imports_without_torch():
 def _dependency_closure(requirements: list[str]) -> set[str]:
     """Every distribution a plain `pip install` of these requirements pulls, read from the installed metadata."""
     from importlib import metadata
+
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
