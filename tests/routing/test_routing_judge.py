@@ -305,6 +305,9 @@ def test_judge_panels_have_data_in_prometheus(router, prometheus):
         return [title for title, exprs in queries.items()
                 if not any(math.isfinite(v) for e in exprs for v in _query(prometheus, e))]
     _until(lambda: not with_data(), 60, "every judge panel with data", every=1)
+    # The panels read Prometheus's last scrape: wait until it holds every verdict the router has counted.
+    _until(lambda: _query(prometheus, f"sum({VERDICTS})") == [_judged(router)], 60,
+           "Prometheus scraping the router's current verdict counts", every=1)
     accuracy = _query(prometheus, next(e for e in queries["Routing accuracy over time by source"]))
     assert accuracy and 0 < accuracy[0] < 1  # agreeing / parsed verdicts: (code, code) x4, (code, reasoning) x1
 
