@@ -11,7 +11,8 @@ written down before any test slice is scored at a scale other than 1.0. Dev item
 Everything is asked through `tandem up` as the task slices are (one stack, one slot, one thread,
 greedy), one model at a time: the base once, then each candidate scale, largest first, until one
 meets the rule (so the chosen scale is the largest that does). The output file is rewritten after
-each model, and a re-run reuses the answers already in it.
+each model, and a re-run reuses the answers already in it. The base's answers belong to no adapter:
+`--base-only` asks them before the adapter exists, and a later run with `--adapter` keeps them.
 """
 
 from __future__ import annotations
@@ -76,13 +77,16 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domain", default="automation")
-    parser.add_argument("--adapter", type=Path, required=True, help="The candidate GGUF LoRA.")
+    parser.add_argument("--adapter", type=Path, default=None, help="The candidate GGUF LoRA (not needed with "
+                        "--base-only).")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--config-dir", type=Path, default=Path("configs/modifiers"))
     parser.add_argument("--work-dir", type=Path, default=Path("build/scale-select"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--base-only", action="store_true", help="Ask the base and stop.")
     args = parser.parse_args(argv)
+    if args.adapter is None and not args.base_only:
+        parser.error("--adapter is required unless --base-only")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     config = load_config(ModifierConfig, args.config_dir / f"{args.domain}.yaml", [])
@@ -94,11 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     from tandem.common.manifest import sha256_file
 
     state = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    if state and (state.get("ids") != ids or state.get("adapter_sha256") != sha256_file(args.adapter)):
-        raise SystemExit(f"{args.out} holds answers to other items or another adapter")
-    state.update({"domain": args.domain, "rule": rule.model_dump(), "ids": ids,
-                  "adapter": str(args.adapter), "adapter_sha256": sha256_file(args.adapter)})
+    if state and state.get("ids") != ids:
+        raise SystemExit(f"{args.out} holds answers to other items")
+    state.update({"domain": args.domain, "rule": rule.model_dump(), "ids": ids})
     state.setdefault("rows", {})
+    if args.adapter is not None:
+        digest = sha256_file(args.adapter)
+        if set(state["rows"]) - {"base"} and state.get("adapter_sha256") != digest:
+            raise SystemExit(f"{args.out} holds answers of another adapter")
+        state.update({"adapter": str(args.adapter), "adapter_sha256": digest})
     base_gguf = resolve_model_path(config.base_model)
     model = f"tandem-{args.domain}"
 
@@ -111,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "base" not in state["rows"]:
         staging = args.work_dir / "stage-base"
-        stage_artifacts(staging, base_gguf, {model: args.adapter})
+        stage_artifacts(staging, base_gguf, {})
         state["rows"]["base"] = _ask(staging, "tandem-base", items, args.threads)
         save()
     base = scores(state["rows"]["base"])

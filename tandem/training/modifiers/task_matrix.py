@@ -9,6 +9,10 @@ The staging folder is the one `tandem build` writes (the base GGUF plus each can
 BFCL irrelevance for every model) are answered through `tandem up` stacks (the served path) and
 scored by the evaluation harness. `tandem build --task-matrix <out>` then gates on this file; it
 refuses it unless the adapter sha256s recorded here are the files it exported.
+
+`--base-only` asks only `tandem-base`, on the slices the candidates would get; a staging folder with
+no manifest is made holding the base alone. The base's answers do not depend on any adapter, so they
+can be scored while the adapters still train, and a later run reuses them with `--base-from`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from tandem.common.manifest import Manifest, sha256_file
 from tandem.common.recipe_config import load_config
 from tandem.training.modifiers.config import ModifierConfig
 from tandem.training.modifiers.evaluation_plan import adapter_digests, evaluation_plan
-from tandem.training.modifiers.task_eval import score_matrix, serving_pool
+from tandem.training.modifiers.task_eval import BASE_MODEL, score_matrix, serving_pool, stage_artifacts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", default="", help="Slices to score first, e.g. irrelevance,reasoning (the "
                         "matrix file is rewritten after every slice).")
     parser.add_argument("--concurrency", type=int, default=1, help="Requests in flight per model and stack.")
+    parser.add_argument("--base-only", action="store_true", help="Ask only tandem-base (no adapter needed); "
+                        "the matrix feeds a later run's --base-from.")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every domain's recipe.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -53,13 +59,20 @@ def main(argv: list[str] | None = None) -> int:
 
     configs = [load_config(ModifierConfig, args.config_dir / f"{d}.yaml", args.overrides)
                for d in args.domains.split(",") if d]
+    if args.base_only and not (args.staging / "manifest.json").is_file():
+        from tandem.common.model_files import resolve_model_path
+
+        stage_artifacts(args.staging, resolve_model_path(configs[0].base_model), {})
     manifest = Manifest(args.staging)
-    adapters = {f"tandem-{c.domain}": args.staging / manifest.entry(c.domain).files[0].path for c in configs}
-    scales = {f"tandem-{c.domain}": manifest.entry(c.domain).lora_scale for c in configs}  # as staged, as served
+    candidates = [] if args.base_only else configs
+    adapters = {f"tandem-{c.domain}": args.staging / manifest.entry(c.domain).files[0].path for c in candidates}
+    scales = {f"tandem-{c.domain}": manifest.entry(c.domain).lora_scale for c in candidates}  # as staged, as served
     cost_configs = [load_config(ModifierConfig, args.config_dir / f"{d}.yaml", args.overrides)
                     for d in args.cost_domains.split(",") if d]
     slices, plan, full = evaluation_plan(configs, adapters, args.cross_domain_limit, args.irrelevance_limit,
                                          cost_configs)
+    if args.base_only:
+        plan = {name: [BASE_MODEL] for name in plan}
     base_rows, base_from = None, None
     if args.base_from:
         earlier = json.loads(args.base_from.read_text())
