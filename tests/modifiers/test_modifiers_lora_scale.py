@@ -124,6 +124,32 @@ def test_selection_rule_takes_the_largest_candidate_that_meets_both_conditions()
         ScaleSelection(candidates=[0.0], max_decline_deficit=2, min_call_margin=5)
 
 
+def test_selection_keeps_the_base_answers_when_the_adapter_changes(tmp_path):
+    """The base's dev answers belong to no adapter: asked first (--base-only), they survive a new
+    adapter; a candidate's answers do not, and answers to other items are refused."""
+    from tandem.training.modifiers.scale_select import resume_state
+
+    out, ids = tmp_path / "scale.json", {"calls": ["a", "b"], "no_fit": ["c"]}
+    first, second = tmp_path / "first.gguf", tmp_path / "second.gguf"
+    first.write_bytes(b"adapter one")
+    second.write_bytes(b"adapter two")
+    base_rows = {"calls": [{"score": 0.0}] * 2, "no_fit": [{"score": 1.0}]}
+
+    state = resume_state(out, ids, None)  # --base-only: no adapter yet
+    state["rows"]["base"] = base_rows
+    out.write_text(json.dumps(state))
+    state = resume_state(out, ids, second)
+    assert state["rows"] == {"base": base_rows} and state["adapter_sha256"] == sha256_file(second)
+
+    state["rows"]["0.75"] = base_rows
+    out.write_text(json.dumps(state))
+    assert resume_state(out, ids, second)["rows"]["0.75"] == base_rows  # a re-run resumes
+    with pytest.raises(SystemExit, match="another adapter"):
+        resume_state(out, ids, first)
+    with pytest.raises(SystemExit, match="other items"):
+        resume_state(out, {**ids, "calls": ["a"]}, second)
+
+
 def test_automation_config_carries_the_preregistered_rule():
     from tandem.common.recipe_config import load_config
     from tandem.training.modifiers.config import ModifierConfig

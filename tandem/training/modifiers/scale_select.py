@@ -60,6 +60,24 @@ def choose(rule, base: dict[str, list[float]], by_scale: dict[float, dict[str, l
     return None
 
 
+def resume_state(out: Path, ids: dict[str, list[str]], adapter: Path | None) -> dict[str, Any]:
+    """The answers an earlier run left in `out`, if they are to the same items. The base's rows are
+    kept whatever the adapter; candidate rows only while `adapter` is the file they came from."""
+    from tandem.common.manifest import sha256_file
+
+    state = json.loads(out.read_text()) if out.is_file() else {}
+    if state and state.get("ids") != ids:
+        raise SystemExit(f"{out} holds answers to other items")
+    state.update({"ids": ids})
+    state.setdefault("rows", {})
+    if adapter is not None:
+        digest = sha256_file(adapter)
+        if set(state["rows"]) - {"base"} and state.get("adapter_sha256") != digest:
+            raise SystemExit(f"{out} holds answers of another adapter")
+        state.update({"adapter": str(adapter), "adapter_sha256": digest})
+    return state
+
+
 def _ask(staging: Path, model: str, items: dict[str, list], threads: int) -> dict[str, list[dict]]:
     from tandem.training.modifiers.config import TaskSlice
     from tandem.training.modifiers.task_eval import _score_model, serving
@@ -95,18 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.domain}.yaml has no serving.scale_selection rule")
     items = dev_items()
     ids = {part: [it.id for it in its] for part, its in items.items()}
-    from tandem.common.manifest import sha256_file
-
-    state = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    if state and state.get("ids") != ids:
-        raise SystemExit(f"{args.out} holds answers to other items")
-    state.update({"domain": args.domain, "rule": rule.model_dump(), "ids": ids})
-    state.setdefault("rows", {})
-    if args.adapter is not None:
-        digest = sha256_file(args.adapter)
-        if set(state["rows"]) - {"base"} and state.get("adapter_sha256") != digest:
-            raise SystemExit(f"{args.out} holds answers of another adapter")
-        state.update({"adapter": str(args.adapter), "adapter_sha256": digest})
+    state = resume_state(args.out, ids, args.adapter)
+    state.update({"domain": args.domain, "rule": rule.model_dump()})
     base_gguf = resolve_model_path(config.base_model)
     model = f"tandem-{args.domain}"
 
