@@ -22,6 +22,7 @@ import argparse
 import json
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from datasketch import MinHash, MinHashLSH
@@ -105,6 +106,22 @@ def _fill_pools(turns: list[tuple[str, str]], wanted: dict[str, int], pick, inde
     return pools
 
 
+def _first_fitting(rules: list[tuple[str, Callable[[str], object]]]):
+    """A round's pick for `_fill_pools`: the first pool, in rule order, that has room and whose test
+    accepts the text."""
+    def pick(text: str, has_room: Callable[[str], bool]) -> str | None:
+        return next((pool for pool, accepts in rules if has_room(pool) and accepts(text)), None)
+    return pick
+
+
+def _asks(words: re.Pattern, part: Callable[[str], str] = lambda text: text) -> Callable[[str], bool]:
+    """A pool test: `words` in the text's `part`, and no programming language named there."""
+    def accepts(text: str) -> bool:
+        seen = part(text)
+        return bool(words.search(seen)) and not _LANGUAGE.search(seen)
+    return accepts
+
+
 def _earlier_rounds() -> list[dict]:
     """The training file's rows of rounds 1-2: what round 3 was drawn beside."""
     train = [json.loads(line) for line in (DATA_DIR / "real_prompts_train.jsonl").read_text().splitlines()]
@@ -136,16 +153,9 @@ def draw(ifbench: Path | None, n_random: int, n_reasoning: int, n_automation: in
     distinct = _Distinct()
     wanted = {"sharegpt_random": n_random, "sharegpt_reasoning_pool": n_reasoning,
               "sharegpt_automation_pool": n_automation}
-
-    def pick(text: str, has_room) -> str | None:
-        if has_room("sharegpt_random"):
-            return "sharegpt_random"
-        if has_room("sharegpt_reasoning_pool") and REASONING_WORDS.search(text) and not _LANGUAGE.search(text):
-            return "sharegpt_reasoning_pool"
-        if has_room("sharegpt_automation_pool") and AUTOMATION_WORDS.search(text):
-            return "sharegpt_automation_pool"
-        return None
-
+    pick = _first_fitting([("sharegpt_random", lambda text: True),
+                           ("sharegpt_reasoning_pool", _asks(REASONING_WORDS)),
+                           ("sharegpt_automation_pool", lambda text: AUTOMATION_WORDS.search(text))])
     pools = _fill_pools(turns, wanted, pick, index, distinct)
     rows = [{"round": 1, "source": "sharegpt", "source_id": cid, "candidate_pool": pool, "prompt": text}
             for pool, items in pools.items() for cid, text in items]
@@ -164,20 +174,22 @@ def draw(ifbench: Path | None, n_random: int, n_reasoning: int, n_automation: in
             if cid.rsplit("_", 1)[0] not in conversations and cid not in taken]
     rng2 = random.Random(seed + 1)
     rng2.shuffle(more)
-    pools2: dict[str, list[tuple[str, str]]] = {"sharegpt_reasoning_strict": [], "sharegpt_automation_more": [],
-                                                "sharegpt_long_reasoning": [], "sharegpt_long_automation": []}
-    for cid, text in more:
-        tail = text[-400:]
+    wanted2 = dict.fromkeys(["sharegpt_reasoning_strict", "sharegpt_automation_more", "sharegpt_long_reasoning",
+                             "sharegpt_long_automation"], second_round)
+
+    strict_reasoning, strict_reasoning_tail = _asks(STRICT_REASONING), _asks(STRICT_REASONING, lambda t: t[-400:])
+
+    def pick2(text: str, has_room: Callable[[str], bool]) -> str | None:
+        """The pool the words name, by length; a full pool takes nothing (no falling through to the next)."""
         if len(text) <= 1500:
-            pool = ("sharegpt_reasoning_strict" if STRICT_REASONING.search(text) and not _LANGUAGE.search(text)
+            pool = ("sharegpt_reasoning_strict" if strict_reasoning(text)
                     else "sharegpt_automation_more" if AUTOMATION_WORDS.search(text) else None)
         else:
-            pool = ("sharegpt_long_reasoning" if STRICT_REASONING.search(tail) and not _LANGUAGE.search(tail)
-                    else "sharegpt_long_automation" if STRICT_AUTOMATION.search(tail) else None)
-        if pool is None or len(pools2[pool]) >= second_round:
-            continue
-        if index.match(text) is None and distinct.add(f"sharegpt:{cid}", text):
-            pools2[pool].append((cid, text))
+            pool = ("sharegpt_long_reasoning" if strict_reasoning_tail(text)
+                    else "sharegpt_long_automation" if STRICT_AUTOMATION.search(text[-400:]) else None)
+        return pool if pool is not None and has_room(pool) else None
+
+    pools2 = _fill_pools(more, wanted2, pick2, index, distinct)
     rows2 = [{"round": 2, "source": "sharegpt", "source_id": cid, "candidate_pool": pool, "prompt": text}
              for pool, items in pools2.items() for cid, text in items]
     rng2.shuffle(rows2)
@@ -221,17 +233,12 @@ def draw_third_round(n_reasoning: int, n_automation: int, n_random: int, seed: i
     rng.shuffle(turns)
     wanted = {"sharegpt_reasoning_r3": n_reasoning, "sharegpt_automation_r3": n_automation,
               "sharegpt_random_r3": n_random}
+    def seen(text: str) -> str:
+        return text if len(text) <= 1500 else text[:300] + "\n" + text[-400:]
 
-    def pick(text: str, has_room) -> str | None:
-        seen = text if len(text) <= 1500 else text[:300] + "\n" + text[-400:]
-        if has_room("sharegpt_random_r3") and len(text) <= 1500:
-            return "sharegpt_random_r3"
-        if has_room("sharegpt_reasoning_r3") and REASONING_R3.search(seen) and not _LANGUAGE.search(seen):
-            return "sharegpt_reasoning_r3"
-        if has_room("sharegpt_automation_r3") and AUTOMATION_R3.search(seen):
-            return "sharegpt_automation_r3"
-        return None
-
+    pick = _first_fitting([("sharegpt_random_r3", lambda text: len(text) <= 1500),
+                           ("sharegpt_reasoning_r3", _asks(REASONING_R3, seen)),
+                           ("sharegpt_automation_r3", lambda text: AUTOMATION_R3.search(seen(text)))])
     pools = _fill_pools(turns, wanted, pick, index, distinct)
     rows = [{"round": 3, "source": "sharegpt", "source_id": cid, "candidate_pool": pool, "prompt": text}
             for pool, items in pools.items() for cid, text in items]
@@ -253,17 +260,13 @@ def draw_third_round_long(seed: int, per_pool: int = 150) -> list[dict]:
     turns = [(cid, text) for cid, text in _sharegpt_first_turns(max_chars=12000, min_ascii=0.9)
              if cid.rsplit("_", 1)[0] not in conversations and cid.rsplit("_", 1)[0] not in taken]
     random.Random(seed + 3).shuffle(turns)
+    turns = [(cid, text) for cid, text in turns if not (text.isascii() and len(text) <= 4000)]  # round 3 could draw it
 
-    def pick(text: str, has_room) -> str | None:
-        if text.isascii() and len(text) <= 4000:
-            return None  # round 3 could draw it
-        seen = text[:300] + "\n" + text[-400:]
-        if has_room("sharegpt_reasoning_r3b") and STRICT_REASONING.search(seen) and not _LANGUAGE.search(seen):
-            return "sharegpt_reasoning_r3b"
-        if has_room("sharegpt_automation_r3b") and STRICT_AUTOMATION.search(seen):
-            return "sharegpt_automation_r3b"
-        return None
+    def ends(text: str) -> str:
+        return text[:300] + "\n" + text[-400:]
 
+    pick = _first_fitting([("sharegpt_reasoning_r3b", _asks(STRICT_REASONING, ends)),
+                           ("sharegpt_automation_r3b", lambda text: STRICT_AUTOMATION.search(ends(text)))])
     pools = _fill_pools(turns, {"sharegpt_reasoning_r3b": per_pool, "sharegpt_automation_r3b": per_pool}, pick,
                         index, distinct)
     rows = [{"cid": f"w{i:04d}", "round": 3, "source": "sharegpt", "source_id": cid, "candidate_pool": pool,
