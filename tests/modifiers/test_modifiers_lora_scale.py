@@ -156,8 +156,32 @@ def test_automation_config_carries_the_preregistered_rule():
 
     config = load_config(ModifierConfig, Path("configs/modifiers/automation.yaml"), [])
     rule = config.serving.scale_selection
-    assert rule is not None and sorted(rule.candidates) == [0.25, 0.5, 0.75]
+    assert rule is not None and sorted(rule.candidates) == [0.3, 0.4, 0.5, 0.6]
+    assert (rule.no_fit_source, rule.no_fit_limit, rule.no_fit_max_chars) == ("live_irrelevance", 200, 4000)
     assert (rule.max_decline_deficit, rule.min_call_margin) == (2, 5)
+
+
+def test_live_irrelevance_dev_items_are_a_fixed_draw_outside_every_scored_slice():
+    from tandem.eval.datasets import load_items
+    from tandem.eval.sources import BFCL_CATEGORIES
+    from tandem.training.modifiers.scale_select import live_irrelevance_items
+
+    items = live_irrelevance_items(200, 4000)
+    assert len(items) == 200 and len({it.id for it in items}) == 200
+    assert [it.id for it in items] == [it.id for it in live_irrelevance_items(200, 4000)]
+    assert all(it.id.startswith("live_irrelevance_") and it.meta["category"] == "live_irrelevance" for it in items)
+    assert all(it.gold is None and it.tools and it.messages[-1]["role"] == "user" for it in items)
+    assert all(len(json.dumps(it.messages)) + len(json.dumps(it.meta["functions"])) <= 4000 for it in items)
+    assert "live_irrelevance" not in BFCL_CATEGORIES  # never a test slice of tandem eval
+    assert not {it.id for it in items} & {it.id for it in load_items("bfcl")}
+    assert "live_irrelevance_793-302-0" not in {it.id for it in items}  # BFCL simple_python_14's question, verbatim
+
+
+def test_live_irrelevance_rule_needs_its_limit():
+    with pytest.raises(ValidationError, match="no_fit_limit"):
+        ScaleSelection(candidates=[0.5], no_fit_source="live_irrelevance", max_decline_deficit=2, min_call_margin=5)
+    with pytest.raises(ValidationError, match="no_fit_limit"):
+        ScaleSelection(candidates=[0.5], no_fit_limit=10, max_decline_deficit=2, min_call_margin=5)
 
 
 def test_default_bundle_keeps_the_scale(tmp_path):

@@ -5,7 +5,7 @@ and which held-out benchmark decides whether it is served. One YAML per domain u
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -44,14 +44,22 @@ class ScaleSelection(RecipeModel):
     test slice is scored at a scale other than 1.0, and applied to dev rows only
     (`python -m tandem.training.modifiers.scale_select`). Candidates are tried largest first; the
     first that meets both conditions is chosen, so the choice is the largest scale that does:
-      - no-fit dev items (BFCL dev requests offered tools none of which fits: the bfcl_no_fit and
-        bfcl_no_fit_near dev pairs, scored like BFCL irrelevance, 1 = no call): the modifier declines
-        on at least (base's declines - max_decline_deficit) of them;
+      - no-fit dev items (requests offered tools none of which fits, `no_fit_source`, scored like BFCL
+        irrelevance, 1 = no call): the modifier declines on at least (base's declines -
+        max_decline_deficit) of them;
       - BFCL dev call items (dev ids, AST checker): the modifier's paired wins - losses against the
         base are at least min_call_margin.
     None meets both: no scale is chosen and the modifier is not re-evaluated."""
 
     candidates: list[float] = Field(min_length=1, description="Scales to try, each in (0, 4].")
+    no_fit_source: Literal["pairs", "live_irrelevance"] = Field("pairs", description=(
+        "The no-fit dev items: 'pairs' (the bfcl_no_fit and bfcl_no_fit_near dev pairs) or "
+        "'live_irrelevance' (BFCL's live_irrelevance category: real user requests offered real APIs that "
+        "cannot serve them; used for this selection only, never trained on or scored as a test slice)."))
+    no_fit_limit: int | None = Field(None, ge=1, description=(
+        "live_irrelevance items kept: the first N by sha256 of their id, among those whose question and "
+        "functions fit in no_fit_max_chars of JSON (long API lists would overflow the served context)."))
+    no_fit_max_chars: int = Field(4000, ge=100)
     max_decline_deficit: int = Field(ge=0, description="No-fit dev items the modifier may decline on fewer than the base.")
     min_call_margin: int = Field(ge=1, description="Wins - losses against the base on the BFCL dev call items.")
 
@@ -59,6 +67,8 @@ class ScaleSelection(RecipeModel):
     def _in_range(self) -> ScaleSelection:
         if any(not 0.0 < c <= 4.0 for c in self.candidates):
             raise ValueError(f"scale candidates must lie in (0, 4], got {self.candidates}")
+        if (self.no_fit_source == "live_irrelevance") != (self.no_fit_limit is not None):
+            raise ValueError("no_fit_limit goes with no_fit_source 'live_irrelevance', and only with it")
         return self
 
 

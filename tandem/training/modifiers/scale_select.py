@@ -6,10 +6,11 @@
 The rule (`serving.scale_selection` in `configs/modifiers/<domain>.yaml`, `ScaleSelection`) is
 written down before any test slice is scored at a scale other than 1.0. Dev items:
   - calls: BFCL dev-id requests with their own tools, scored by the harness's AST checker;
-  - no-fit: the same dev requests offered tools none of which fits (the `bfcl_no_fit` and
-    `bfcl_no_fit_near` dev pairs of the automation data), scored like BFCL irrelevance (1 = no call).
-Everything is asked through `tandem up` as the task slices are (one stack, one slot, one thread,
-greedy), one model at a time: the base once, then each candidate scale, largest first, until one
+  - no-fit (`no_fit_source`): the same dev requests offered tools none of which fits (the `bfcl_no_fit`
+    and `bfcl_no_fit_near` dev pairs of the automation data), or BFCL's live_irrelevance requests
+    (real users, real APIs, none fitting); scored like BFCL irrelevance (1 = no call).
+Everything is asked through `tandem up` as the task slices are (one slot per stack, one thread,
+greedy; `--replicas` stacks share the items), one model at a time: the base once, then each candidate scale, largest first, until one
 meets the rule (so the chosen scale is the largest that does). The output file is rewritten after
 each model, and a re-run reuses the answers already in it. The base's answers belong to no adapter:
 `--base-only` asks them before the adapter exists, and a later run with `--adapter` keeps them.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -27,16 +29,48 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def dev_items() -> dict[str, list]:
-    """{"calls": [...], "no_fit": [...]}: EvalItems built from BFCL's dev ids only."""
-    from tandem.eval.datasets import EvalItem, load_items
-    from tandem.training.modifiers.data.automation import near_no_fit_rows, no_fit_rows
+def dev_items(rule) -> dict[str, list]:
+    """{"calls": [...], "no_fit": [...]}: EvalItems built from BFCL's dev ids, and the rule's no-fit items."""
+    from tandem.eval.datasets import load_items
 
     calls = sorted((it for it in load_items("bfcl", split="dev") if it.gold and it.tools), key=lambda it: it.id)
-    no_fit = [EvalItem(id=row.id, suite="bfcl", dataset="bfcl", messages=row.messages[:-1], tools=row.tools,
-                       gold=None, meta={"category": "irrelevance", "functions": []})
-              for row in [*no_fit_rows("dev"), *near_no_fit_rows("dev")]]
+    no_fit = live_irrelevance_items(rule.no_fit_limit, rule.no_fit_max_chars) \
+        if rule.no_fit_source == "live_irrelevance" else no_fit_pair_items()
     return {"calls": calls, "no_fit": no_fit}
+
+
+def no_fit_pair_items() -> list:
+    from tandem.eval.datasets import EvalItem
+    from tandem.training.modifiers.data.automation import near_no_fit_rows, no_fit_rows
+
+    return [EvalItem(id=row.id, suite="bfcl", dataset="bfcl", messages=row.messages[:-1], tools=row.tools,
+                     gold=None, meta={"category": "irrelevance", "functions": []})
+            for row in [*no_fit_rows("dev"), *near_no_fit_rows("dev")]]
+
+
+def live_irrelevance_items(limit: int, max_chars: int) -> list:
+    """BFCL live_irrelevance: the first `limit` items by sha256 of "bfcl:<id>" among those that offer
+    functions, whose question and functions take at most `max_chars` characters of JSON, and whose
+    question does not read like a request the automation rows are built from (the BFCL train
+    categories, word Jaccard >= 0.5: the data's own rule against look-alikes)."""
+    from tandem.eval.bfcl_tools import to_openai_tools
+    from tandem.eval.datasets import EvalItem, load_items
+    from tandem.eval.sources import package_dir
+    from tandem.eval.splits import BFCL_TRAIN_CATEGORIES
+    from tandem.training.modifiers.data.automation import _near, _request_text, _words
+
+    path = package_dir("bfcl_eval", "bfcl-eval==2026.3.23") / "data" / "BFCL_v4_live_irrelevance.json"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = [r for r in rows if r["function"]  # two offer no function at all: nothing to decline
+            and len(json.dumps(r["question"][0])) + len(json.dumps(r["function"])) <= max_chars]
+    trained = [_words(_request_text(it)) for it in load_items("bfcl") if it.meta["category"] in BFCL_TRAIN_CATEGORIES]
+    rows = [r for r in rows if not _near(_words(" ".join(m["content"] for m in r["question"][0]
+                                                         if m["role"] == "user")), trained)]
+    rows.sort(key=lambda r: hashlib.sha256(f"bfcl:{r['id']}".encode()).hexdigest())
+    return [EvalItem(id=r["id"], suite="bfcl", dataset="bfcl", messages=r["question"][0],
+                     tools=to_openai_tools(r["function"]), gold=None,
+                     meta={"category": "live_irrelevance", "functions": r["function"]})
+            for r in rows[:limit]]
 
 
 def rule_check(rule, base: dict[str, list[float]], mod: dict[str, list[float]]) -> dict[str, Any]:
@@ -78,13 +112,13 @@ def resume_state(out: Path, ids: dict[str, list[str]], adapter: Path | None) -> 
     return state
 
 
-def _ask(staging: Path, model: str, items: dict[str, list], threads: int) -> dict[str, list[dict]]:
+def _ask(staging: Path, model: str, items: dict[str, list], threads: int, replicas: int) -> dict[str, list[dict]]:
     from tandem.training.modifiers.config import TaskSlice
-    from tandem.training.modifiers.task_eval import _score_model, serving
+    from tandem.training.modifiers.task_eval import _score_model, serving_pool
 
     task = TaskSlice(suite="bfcl", max_tokens=256)  # the test slices' setting (live_simple and irrelevance)
-    with serving(staging, threads=threads, slots=1) as url:
-        return {part: asyncio.run(_score_model([url], model, its, task, 1)) for part, its in items.items()}
+    with serving_pool(staging, replicas, threads=threads, slots=1) as urls:
+        return {part: asyncio.run(_score_model(urls, model, its, task, 1)) for part, its in items.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--config-dir", type=Path, default=Path("configs/modifiers"))
     parser.add_argument("--work-dir", type=Path, default=Path("build/scale-select"))
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads per stack.")
+    parser.add_argument("--replicas", type=int, default=1, help="Single-slot `tandem up` stacks sharing the items "
+                        "(each answer is still decoded alone).")
     parser.add_argument("--base-only", action="store_true", help="Ask the base and stop.")
     args = parser.parse_args(argv)
     if args.adapter is None and not args.base_only:
@@ -111,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     rule = config.serving.scale_selection
     if rule is None:
         raise SystemExit(f"{args.domain}.yaml has no serving.scale_selection rule")
-    items = dev_items()
+    items = dev_items(rule)
     ids = {part: [it.id for it in its] for part, its in items.items()}
     state = resume_state(args.out, ids, args.adapter)
     state.update({"domain": args.domain, "rule": rule.model_dump()})
@@ -128,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if "base" not in state["rows"]:
         staging = args.work_dir / "stage-base"
         stage_artifacts(staging, base_gguf, {})
-        state["rows"]["base"] = _ask(staging, "tandem-base", items, args.threads)
+        state["rows"]["base"] = _ask(staging, "tandem-base", items, args.threads, args.replicas)
         save()
     base = scores(state["rows"]["base"])
     log.info("base: declines %d/%d, calls %d/%d", sum(base["no_fit"]), len(base["no_fit"]),
@@ -142,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         if key not in state["rows"]:
             staging = args.work_dir / f"stage-{key}"
             stage_artifacts(staging, base_gguf, {model: args.adapter}, {model: scale})
-            state["rows"][key] = _ask(staging, model, items, args.threads)
+            state["rows"][key] = _ask(staging, model, items, args.threads, args.replicas)
         state["checks"][key] = rule_check(rule, base, scores(state["rows"][key]))
         save()
         log.info("scale %s: %s", key, state["checks"][key])
