@@ -10,8 +10,8 @@ written down before any test slice is scored at a scale other than 1.0. Dev item
     and `bfcl_no_fit_near` dev pairs of the automation data), or BFCL's live_irrelevance requests
     (real users, real APIs, none fitting); scored like BFCL irrelevance (1 = no call).
 Everything is asked through `tandem up` as the task slices are (one slot per stack, one thread,
-greedy; `--replicas` stacks share the items), one model at a time: the base once, then each candidate scale, largest first, until one
-meets the rule (so the chosen scale is the largest that does). The output file is rewritten after
+greedy; `--replicas` stacks share the items), one model at a time: the base once, then each
+candidate scale, largest first, until one meets the rule (so the chosen scale is the largest that does). The output file is rewritten after
 each model, and a re-run reuses the answers already in it. The base's answers belong to no adapter:
 `--base-only` asks them before the adapter exists, and a later run with `--adapter` keeps them.
 """
