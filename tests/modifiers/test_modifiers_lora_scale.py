@@ -191,3 +191,15 @@ def test_default_bundle_keeps_the_scale(tmp_path):
     root = _manifest(tmp_path / "built", 0.5)
     make_bundle(root, None, tmp_path / "bundle", ["test"], 40.0)
     assert Manifest(tmp_path / "bundle").entry("automation").lora_scale == 0.5
+
+
+def test_tool_fit_guard_gives_the_base_answer_only_where_a_call_sits_far_from_the_request():
+    from tandem.training.modifiers.tool_fit_dev import function_text, guarded_scores
+
+    similarities = [None, 0.2, 0.45, 0.7]  # no call, a far call, a middling call, a near call
+    modifier, base = [1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]
+    assert guarded_scores(similarities, modifier, base, 0.5) == [1.0, 1.0, 1.0, 1.0]
+    assert guarded_scores(similarities, modifier, base, 0.3) == [1.0, 1.0, 0.0, 1.0]
+    tools = [{"type": "function", "function": {"name": "weather.get_forecast", "description": "Forecast for a city."}}]
+    assert function_text(tools, "weather_get_forecast") == "weather get forecast: Forecast for a city."
+    assert function_text(tools, "send_mail") == ""

@@ -1,0 +1,91 @@
+"""What a tool-fit guard would have done to the automation modifier's dev answers (scale selection's).
+
+    python -m tandem.training.modifiers.tool_fit_dev --scales build/scale-automation-li.json \
+        --out build/tool-fit-dev.json
+
+The guard (not served yet): when the modifier answers with tool calls, embed the request (its user
+turns) and each called function's "name words: description" with the packaged int8 MiniLM the router
+uses; if the lowest request-to-function cosine is under a threshold, answer with the base's reply
+instead. On recorded dev answers that is exact: a guarded item scores what the base scored on it.
+Every (scale, threshold) pair is checked against the scale rule of `configs/modifiers/automation.yaml`
+(declines >= base's - max_decline_deficit, call wins - losses >= min_call_margin), and the pair the
+rule picks is the largest scale, then the lowest threshold, that meets it. Dev answers only: the
+test slices are not read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+THRESHOLDS = (0.3, 0.4, 0.5)
+
+
+def function_text(tools: list[dict], name: str) -> str:
+    for tool in tools:
+        fn = tool["function"]
+        if fn["name"].replace(".", "_") == name.replace(".", "_"):
+            return f"{fn['name'].replace('_', ' ').replace('.', ' ')}: {fn.get('description') or ''}"
+    return ""
+
+
+def guarded_scores(similarities: list[float | None], modifier: list[float], base: list[float],
+                   threshold: float) -> list[float]:
+    """Per item: the base's score where the guard trips (a call whose similarity is under the
+    threshold), the modifier's otherwise (no call: None)."""
+    return [b if s is not None and s < threshold else m for s, m, b in zip(similarities, modifier, base, strict=True)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tandem.common.recipe_config import load_config
+    from tandem.common.served_artifacts import BUNDLED_ARTIFACTS
+    from tandem.services.routing.encoder import OnnxEncoder
+    from tandem.services.routing.packaged_encoder import packaged_encoder_path
+    from tandem.training.modifiers.config import ModifierConfig
+    from tandem.training.modifiers.scale_select import dev_items, rule_check
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", type=Path, required=True, help="scale_select's output (dev answers).")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--config", type=Path, default=Path("configs/modifiers/automation.yaml"))
+    args = parser.parse_args(argv)
+
+    rule = load_config(ModifierConfig, args.config, []).serving.scale_selection
+    state = json.loads(args.scales.read_text())
+    items = dev_items(rule)
+    if {p: [it.id for it in its] for p, its in items.items()} != state["ids"]:
+        raise SystemExit(f"{args.scales} holds answers to other items than the config's rule asks")
+    encoder = OnnxEncoder(packaged_encoder_path(), BUNDLED_ARTIFACTS / "router" / "tokenizer.json", max_tokens=128)
+
+    def similarity(item, row: dict) -> float | None:
+        if not row["tool_calls"]:
+            return None
+        request = " ".join(m["content"] for m in item.messages if m["role"] == "user")
+        vectors = encoder.encode([request, *(function_text(item.tools, c["function"]["name"])
+                                             for c in row["tool_calls"])])
+        return float(min(vectors[0] @ vectors[1:].T))
+
+    base = {p: [r["score"] for r in state["rows"]["base"][p]] for p in items}
+    table, chosen = [], None
+    for scale in sorted((k for k in state["rows"] if k != "base"), key=float, reverse=True):
+        rows = state["rows"][scale]
+        sims = {p: [similarity(it, r) for it, r in zip(items[p], rows[p], strict=True)] for p in items}
+        for threshold in THRESHOLDS:
+            guarded = {p: guarded_scores(sims[p], [r["score"] for r in rows[p]], base[p], threshold) for p in items}
+            check = rule_check(rule, base, guarded)
+            table.append({"scale": float(scale), "threshold": threshold, **check})
+            if chosen is None and check["meets_rule"]:
+                chosen = {"scale": float(scale), "threshold": threshold}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"scales_file": str(args.scales), "table": table, "chosen": chosen}, indent=1))
+    print("scale  threshold  declines (base)  call wins/losses  meets")
+    for r in table:
+        print(f"{r['scale']:5g}  {r['threshold']:9g}  {r['declines_modifier']:5g} ({r['declines_base']:g})"
+              f"  {r['call_wins']:>8d} / {r['call_losses']:<6d}  {r['meets_rule']}")
+    print("chosen:", chosen)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
