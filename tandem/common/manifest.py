@@ -45,6 +45,9 @@ class ArtifactEntry(BaseModel):
     # modifiers only: the scale llama.cpp applies the LoRA at (1.0: as trained; below 1: part-way back
     # to the base). Left out of the JSON at 1.0, so manifests written before the field read the same.
     lora_scale: float = Field(1.0, gt=0.0, le=4.0, exclude_if=lambda v: v == 1.0)
+    # modifiers only: the router's tool-fit guard (services/router/tool_guard.py) answers with the base
+    # when a call's function sits under this cosine from the request. Left out of the JSON when unset.
+    tool_fit_min_similarity: float | None = Field(None, ge=-1.0, le=1.0, exclude_if=lambda v: v is None)
     created: float = Field(default_factory=time.time)
     extra: dict[str, Any] = Field(default_factory=dict)
 
@@ -90,7 +93,7 @@ class Manifest:
     def record(self, name: str, kind: str, files: list[str | Path], *, base_sha256: str | None = None,
                config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
                servable: bool = True, extra: dict[str, Any] | None = None,
-               lora_scale: float = 1.0) -> ArtifactEntry:
+               lora_scale: float = 1.0, tool_fit_min_similarity: float | None = None) -> ArtifactEntry:
         """Hash `files` and add or replace entry `name`. A relative path is taken relative to the
         root, or else to the working directory (`artifacts/x` with root `artifacts`)."""
         records = []
@@ -104,7 +107,8 @@ class Manifest:
             records.append(FileRecord(path=str(absolute.resolve().relative_to(self.root.resolve())),
                                       sha256=sha256_file(absolute), size=absolute.stat().st_size))
         entry = ArtifactEntry(kind=kind, files=records, base_sha256=base_sha256, config=config or {},
-                              metrics=metrics or {}, servable=servable, extra=extra or {}, lora_scale=lora_scale)
+                              metrics=metrics or {}, servable=servable, extra=extra or {}, lora_scale=lora_scale,
+                              tool_fit_min_similarity=tool_fit_min_similarity)
         with self._locked():
             data = self.read()
             data.artifacts[name] = entry

@@ -106,14 +106,21 @@ def train_escalation(labels: Path, artifacts: Path) -> None:
     log.info("escalation threshold: %s", calibrate_threshold(dev, artifacts, DEFAULT_TARGET, None).summary_line())
 
 
-def read_task_matrix(path: Path, adapters: dict[str, Path], scales: dict[str, float] | None = None) -> dict:
+def read_task_matrix(path: Path, adapters: dict[str, Path], scales: dict[str, float] | None = None,
+                     guards: dict[str, float | None] | None = None) -> dict:
     """A matrix scored elsewhere, refused unless it scored exactly these adapter files, each at the
-    LoRA scale its config serves it at (`scales`, default 1.0; matrices without the field: 1.0)."""
+    LoRA scale its config serves it at (`scales`, default 1.0; matrices without the field: 1.0) and
+    behind the tool-fit guard its config sets (`guards`, default none)."""
     saved, exported = json.loads(path.read_text()), adapter_digests(adapters)
     scored_at = {m: saved.get("adapters_lora_scale", {}).get(m, 1.0) for m in adapters}
     served_at = {m: (scales or {}).get(m, 1.0) for m in adapters}
     if scored_at != served_at:
         raise SystemExit(f"{path} scored the adapters at LoRA scales {scored_at}, the configs serve them at {served_at}")
+    guarded_at = {m: (saved.get("adapters_tool_fit") or {}).get(m) for m in adapters}
+    guarded = {m: (guards or {}).get(m) for m in adapters}
+    if guarded_at != guarded:
+        raise SystemExit(f"{path} scored the adapters behind tool-fit guards {guarded_at}, the configs serve them "
+                         f"behind {guarded}")
     if saved.get("complete") is False:
         raise SystemExit(f"{path} is a partial matrix (its run stopped after {sorted(saved['matrix'])}); gate on a whole one")
     if saved["adapters_sha256"] != exported:
@@ -160,11 +167,12 @@ def run_build(args: argparse.Namespace) -> int:
     with timed(timings, "task_eval"):
         adapters = {f"tandem-{d}": adapter for d, (_, adapter, _, _) in trained.items()}
         scales = {f"tandem-{d}": c.serving.lora_scale for d, (c, _, _, _) in trained.items()}
+        guards = {f"tandem-{d}": c.serving.tool_fit_min_similarity for d, (c, _, _, _) in trained.items()}
         if args.task_matrix and args.task_matrix.is_file():
-            matrix = read_task_matrix(args.task_matrix, adapters, scales)
+            matrix = read_task_matrix(args.task_matrix, adapters, scales, guards)
         else:
             staging = args.work_dir / "staging-artifacts"
-            stage_artifacts(staging, resolve_model_path(configs[0].base_model), adapters, scales)
+            stage_artifacts(staging, resolve_model_path(configs[0].base_model), adapters, scales, guards)
             slices, plan, full = evaluation_plan(configs, adapters, args.cross_domain_limit, args.irrelevance_limit)
             with serving_pool(staging, args.eval_replicas, args.eval_threads, args.eval_slots) as urls:
                 matrix = score_matrix(urls, slices, plan, configs[0].evaluation.confidence,

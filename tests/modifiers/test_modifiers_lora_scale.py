@@ -103,6 +103,36 @@ def test_build_refuses_a_matrix_scored_at_another_scale(tmp_path):
         read_task_matrix(path, adapters, {"tandem-automation": 0.5})
 
 
+def test_build_refuses_a_matrix_scored_behind_another_tool_guard(tmp_path):
+    from tandem.training.build import read_task_matrix
+
+    lora = tmp_path / "a.gguf"
+    lora.write_bytes(b"lora")
+    adapters = {"tandem-automation": lora}
+    path = tmp_path / "matrix.json"
+    path.write_text(json.dumps({"adapters_sha256": {"tandem-automation": sha256_file(lora)},
+                                "adapters_tool_fit": {"tandem-automation": 0.5}, "matrix": {"x": 1}}))
+    assert read_task_matrix(path, adapters, None, {"tandem-automation": 0.5}) == {"x": 1}
+    with pytest.raises(SystemExit, match="tool-fit"):
+        read_task_matrix(path, adapters)  # the config serves it unguarded
+    path.write_text(json.dumps({"adapters_sha256": {"tandem-automation": sha256_file(lora)}, "matrix": {}}))
+    with pytest.raises(SystemExit, match="tool-fit"):
+        read_task_matrix(path, adapters, None, {"tandem-automation": 0.5})  # scored before the guard existed
+
+
+def test_tool_guard_reads_only_servable_modifiers_and_the_field_is_left_out_unset(tmp_path):
+    from tandem.services.router.tool_guard import ToolFitGuard
+
+    root = _manifest(tmp_path, 1.0)
+    assert ToolFitGuard.from_artifacts(str(root)) is None
+    assert "tool_fit_min_similarity" not in json.loads((root / "manifest.json").read_text())["artifacts"]["automation"]
+    manifest = Manifest(root)
+    manifest.record("automation", "modifier", ["modifiers/automation.gguf"], tool_fit_min_similarity=0.5)
+    manifest.record("code", "modifier", ["modifiers/automation.gguf"], tool_fit_min_similarity=0.4, servable=False)
+    assert ToolFitGuard.from_artifacts(str(root)).thresholds == {"tandem-automation": 0.5}
+    assert ToolFitGuard.from_artifacts(str(tmp_path / "nowhere")) is None
+
+
 def test_selection_rule_takes_the_largest_candidate_that_meets_both_conditions():
     from tandem.training.modifiers.scale_select import choose, rule_check
 
@@ -194,7 +224,8 @@ def test_default_bundle_keeps_the_scale(tmp_path):
 
 
 def test_tool_fit_guard_gives_the_base_answer_only_where_a_call_sits_far_from_the_request():
-    from tandem.training.modifiers.tool_fit_dev import function_text, guarded_scores
+    from tandem.services.router.tool_guard import function_text
+    from tandem.training.modifiers.tool_fit_dev import guarded_scores
 
     similarities = [None, 0.2, 0.45, 0.7]  # no call, a far call, a middling call, a near call
     modifier, base = [1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]

@@ -1,8 +1,8 @@
 """The answer path after routing: cached answers, escalation to the fallback (before generation,
 after it, or by explicit model), local generation on a worker, and storing what was served.
 
-`answer` reads as the order of its steps: before-policy -> worker -> after-policy -> store (the
-cache lookup comes first, in app.py, before routing). Each step takes the route facts and returns
+`answer` reads as the order of its steps: before-policy -> worker -> tool-fit guard -> after-policy ->
+store (the cache lookup comes first, in app.py, before routing). Each step takes the route facts and returns
 new ones (`model_copy`), with the reply it got, so no step changes what an earlier one decided.
 
 Streams decide escalation before the first byte or not at all: only `before` policies (and an
@@ -89,6 +89,7 @@ async def answer(body: ChatCompletionRequest, facts: RouteFacts, decision: Route
         return await pass_through(ask, facts, reply)  # a stream is judged before its first byte or not at all
     data = await read_json(reply, facts)
     if reply.source != "fallback":
+        facts, data = await tool_fit(ask, facts, data)
         facts, escalated = await after_policy(ask, facts, data)
         if escalated is not None:
             data = await read_json(escalated, facts)
@@ -133,6 +134,23 @@ async def from_worker(ask: Ask, facts: RouteFacts) -> tuple[RouteFacts, Reply]:
         exc.headers.update(facts.headers())
         raise
     return facts, Reply(upstream, worker.name)
+
+
+async def tool_fit(ask: Ask, facts: RouteFacts, data: dict) -> tuple[RouteFacts, dict]:
+    """A modifier's tool call too far from the request (tool_guard.py) is replaced by the base's answer."""
+    guard = ask.state.tool_guard
+    if guard is None or facts.route not in guard.thresholds:
+        return facts, data
+    similarity = await run_in_threadpool(guard.trips, facts.route, ask.body, data)
+    if similarity is None:
+        return facts, data
+    facts = facts.model_copy(update={"route": ask.state.settings.base_model_name, "tool_guard_similarity": similarity})
+    facts, reply = await from_worker(ask, facts)
+    if reply.upstream.status_code != 200:
+        await reply.upstream.aclose()
+        raise UpstreamError(f"'{reply.source}' answered {reply.upstream.status_code} in place of a guarded tool call.",
+                            headers=facts.headers())
+    return facts, await read_json(reply, facts)
 
 
 def _judged_after(ask: Ask, facts: RouteFacts) -> bool:

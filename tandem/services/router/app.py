@@ -47,6 +47,7 @@ from tandem.services.router.settings import RouterSettings
 from tandem.services.router.state import AUTO_MODEL, RouterState
 from tandem.services.router.traffic_log import TrafficLog, TrafficMetrics
 from tandem.services.router.workers import WorkerPool
+from tandem.services.router.tool_guard import ToolFitGuard
 from tandem.services.routing.onnx_router import artifact_version
 from tandem.services.routing.registry import build_router
 
@@ -116,7 +117,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             log.info("traffic log: %.3g of answered chat requests to %s (redacting %s)",
                      settings.traffic_log.sample_rate, traffic.dir, ", ".join(traffic.redactor.kinds) or "nothing")
         app.state.router = RouterState(settings, pool, domain_router, metrics, router_metrics, cache, gate, recent,
-                                       judge, traffic)
+                                       judge, traffic, ToolFitGuard.from_artifacts(settings.artifacts_dir))
         refreshers = [asyncio.create_task(pool.refresh_forever())]
         if gate.enabled:
             refreshers.append(asyncio.create_task(gate.refresh_forever()))

@@ -18,6 +18,7 @@ from tandem.services.router.judge import RoutingJudge
 from tandem.services.router.route_facts import RouteFacts
 from tandem.services.router.router_metrics import RouterMetrics
 from tandem.services.router.settings import RouterSettings
+from tandem.services.router.tool_guard import ToolFitGuard
 from tandem.services.router.traffic_log import TrafficLog
 from tandem.services.router.workers import WorkerPool
 from tandem.services.routing.base import DomainRouter, RouteDecision
@@ -29,7 +30,7 @@ class RouterState:
     def __init__(self, settings: RouterSettings, pool: WorkerPool, domain_router: DomainRouter,
                  metrics: ServiceMetrics, router_metrics: RouterMetrics, cache: ResponseCache | None,
                  gate: EscalationGate, recent: DecisionLedger, judge: RoutingJudge | None = None,
-                 traffic: TrafficLog | None = None):
+                 traffic: TrafficLog | None = None, tool_guard: ToolFitGuard | None = None):
         self.settings = settings
         self.pool = pool
         self.domain_router = domain_router
@@ -40,6 +41,7 @@ class RouterState:
         self.recent = recent
         self.judge = judge
         self.traffic = traffic
+        self.tool_guard = tool_guard
 
     def sample_traffic(self, response: Response, body: ChatCompletionRequest, request: Request,
                        started: float) -> Response:

@@ -77,6 +77,9 @@ class ModifierServing(RecipeModel):
         "Scale llama.cpp applies the LoRA at when serving and when measuring it (held-out loss, task "
         "slices): 1.0 as trained, below 1 part-way back to the base. Written into the manifest entry."))
     scale_selection: ScaleSelection | None = Field(None, description="How lora_scale was chosen (dev rows only).")
+    tool_fit_min_similarity: float | None = Field(None, ge=-1.0, le=1.0, description=(
+        "The router's tool-fit guard: a tool call whose function sits under this cosine from the request "
+        "is answered by the base instead (services/router/tool_guard.py). Written into the manifest entry."))
 
 
 class ModifierEvaluation(RecipeModel):

@@ -48,9 +48,10 @@ def slice_items(task: TaskSlice) -> list:
 
 
 def stage_artifacts(staging: Path, base_gguf: Path, adapters: dict[str, Path],
-                    scales: dict[str, float] | None = None) -> str:
+                    scales: dict[str, float] | None = None, guards: dict[str, float | None] | None = None) -> str:
     """A manifest listing the base the adapters were trained on and each adapter as a servable
-    candidate (at `scales[model]`, default 1.0: the LoRA scale it is served at); returns the base's sha256."""
+    candidate (at `scales[model]`, default 1.0: the LoRA scale it is served at; with the tool-fit
+    guard's threshold `guards[model]`, default none); returns the base's sha256."""
     staging = staging.resolve()
     if staging.exists():
         shutil.rmtree(staging)
@@ -67,7 +68,8 @@ def stage_artifacts(staging: Path, base_gguf: Path, adapters: dict[str, Path],
         target = staging / "modifiers" / Path(path).name
         shutil.copy2(path, target)
         manifest.record(model.removeprefix("tandem-"), "modifier", [target], base_sha256=base_sha256,
-                        extra={"candidate": True}, lora_scale=(scales or {}).get(model, 1.0))
+                        extra={"candidate": True}, lora_scale=(scales or {}).get(model, 1.0),
+                        tool_fit_min_similarity=(guards or {}).get(model))
     return base_sha256
 
 

@@ -3,7 +3,7 @@
     python -m tandem.training.modifiers.tool_fit_dev --scales build/scale-automation-li.json \
         --out build/tool-fit-dev.json
 
-The guard (not served yet): when the modifier answers with tool calls, embed the request (its user
+The guard (`services/router/tool_guard.py`): when the modifier answers with tool calls, embed the request (its user
 turns) and each called function's "name words: description" with the packaged int8 MiniLM the router
 uses; if the lowest request-to-function cosine is under a threshold, answer with the base's reply
 instead. On recorded dev answers that is exact: a guarded item scores what the base scored on it.
@@ -22,14 +22,6 @@ from pathlib import Path
 THRESHOLDS = (0.3, 0.4, 0.5)
 
 
-def function_text(tools: list[dict], name: str) -> str:
-    for tool in tools:
-        fn = tool["function"]
-        if fn["name"].replace(".", "_") == name.replace(".", "_"):
-            return f"{fn['name'].replace('_', ' ').replace('.', ' ')}: {fn.get('description') or ''}"
-    return ""
-
-
 def guarded_scores(similarities: list[float | None], modifier: list[float], base: list[float],
                    threshold: float) -> list[float]:
     """Per item: the base's score where the guard trips (a call whose similarity is under the
@@ -39,9 +31,7 @@ def guarded_scores(similarities: list[float | None], modifier: list[float], base
 
 def main(argv: list[str] | None = None) -> int:
     from tandem.common.recipe_config import load_config
-    from tandem.common.served_artifacts import BUNDLED_ARTIFACTS
-    from tandem.services.routing.encoder import OnnxEncoder
-    from tandem.services.routing.packaged_encoder import packaged_encoder_path
+    from tandem.services.router.tool_guard import ToolFitGuard, function_text
     from tandem.training.modifiers.config import ModifierConfig
     from tandem.training.modifiers.scale_select import dev_items, rule_check
 
@@ -56,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     items = dev_items(rule)
     if {p: [it.id for it in its] for p, its in items.items()} != state["ids"]:
         raise SystemExit(f"{args.scales} holds answers to other items than the config's rule asks")
-    encoder = OnnxEncoder(packaged_encoder_path(), BUNDLED_ARTIFACTS / "router" / "tokenizer.json", max_tokens=128)
+    encoder = ToolFitGuard({}).encoder  # the served guard's encoder, as it embeds
 
     def similarity(item, row: dict) -> float | None:
         if not row["tool_calls"]:

@@ -1,0 +1,76 @@
+"""The tool-fit guard: a modifier's tool call that sits far from the request is not returned.
+
+A small adapter that learned to call functions also calls them when none of the offered ones fits
+(docs/MODIFIERS.md, automation runs 1-6). For a modifier whose manifest entry sets
+`tool_fit_min_similarity`, the router embeds the request (its user turns) and each called function's
+"name words: description" with the packaged int8 MiniLM, and when the lowest request-to-function
+cosine is under the threshold it answers with the base model instead (one more generation), saying
+so in `x-tandem-tool-guard`. Whole (non-streamed) answers only: a stream has shown its call already.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from tandem.common.manifest import Manifest, ManifestError
+from tandem.common.served_artifacts import BUNDLED_ARTIFACTS
+from tandem.common.wire import ChatCompletionRequest, ChatMessage
+
+MAX_TOKENS = 128  # request and descriptions are cut here: MiniLM's cost grows with length
+
+
+def function_text(tools: list[dict], name: str) -> str:
+    """"name words: description" of the offered function `name` ("" when none is offered by that name;
+    dots and underscores are the same, as llama.cpp's call names carry either)."""
+    for tool in tools:
+        fn = tool.get("function") or {}
+        if str(fn.get("name", "")).replace(".", "_") == name.replace(".", "_"):
+            return f"{fn['name'].replace('_', ' ').replace('.', ' ')}: {fn.get('description') or ''}"
+    return ""
+
+
+def request_text(messages: list[ChatMessage]) -> str:
+    return " ".join(m.text() for m in messages if m.role == "user")
+
+
+class ToolFitGuard:
+    def __init__(self, thresholds: dict[str, float]):
+        self.thresholds = thresholds  # served model name -> lowest cosine a call may have
+
+    @classmethod
+    def from_artifacts(cls, artifacts_dir: str | None) -> ToolFitGuard | None:
+        """The guard for every servable modifier whose manifest entry sets a threshold; None when none does."""
+        if not artifacts_dir or not (Path(artifacts_dir) / "manifest.json").is_file():
+            return None
+        try:
+            entries = Manifest(Path(artifacts_dir)).entries(kind="modifier")
+        except ManifestError:
+            return None  # the workers report a broken manifest; the router serves without the guard
+        thresholds = {f"tandem-{name}": e.tool_fit_min_similarity for name, e in entries.items()
+                      if e.servable and e.tool_fit_min_similarity is not None}
+        return cls(thresholds) if thresholds else None
+
+    @cached_property
+    def encoder(self):
+        from tandem.services.routing.encoder import OnnxEncoder
+        from tandem.services.routing.packaged_encoder import packaged_encoder_path
+
+        return OnnxEncoder(packaged_encoder_path(), BUNDLED_ARTIFACTS / "router" / "tokenizer.json", MAX_TOKENS)
+
+    def similarity(self, body: ChatCompletionRequest, message: dict) -> float | None:
+        """Lowest cosine between the request and the functions `message` calls (None: no call)."""
+        calls = message.get("tool_calls") or []
+        if not calls:
+            return None
+        texts = [function_text(body.tools or [], str((c.get("function") or {}).get("name", ""))) for c in calls]
+        vectors = self.encoder.encode([request_text(body.messages), *texts])
+        return float(min(vectors[0] @ vectors[1:].T))
+
+    def trips(self, model: str, body: ChatCompletionRequest, data: dict) -> float | None:
+        """The similarity when `model`'s answer in `data` calls a function too far from the request."""
+        threshold = self.thresholds.get(model)
+        if threshold is None or not data.get("choices"):
+            return None
+        similarity = self.similarity(body, data["choices"][0].get("message") or {})
+        return similarity if similarity is not None and similarity < threshold else None
