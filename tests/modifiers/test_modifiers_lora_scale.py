@@ -85,19 +85,23 @@ def test_engine_hands_the_adapter_scale_to_llama_cpp(monkeypatch):
         engine.load_adapter("zero", "z.gguf", scale=0.0)
 
 
+def _scored_matrix(tmp_path: Path, **fields) -> tuple[Path, dict[str, Path]]:
+    """A matrix file that scored one adapter file, with `fields` beside its sha256."""
+    lora = tmp_path / "a.gguf"
+    lora.write_bytes(b"lora")
+    path = tmp_path / "matrix.json"
+    path.write_text(json.dumps({"adapters_sha256": {"tandem-automation": sha256_file(lora)}, **fields}))
+    return path, {"tandem-automation": lora}
+
+
 def test_build_refuses_a_matrix_scored_at_another_scale(tmp_path):
     from tandem.training.build import read_task_matrix
 
-    lora = tmp_path / "a.gguf"
-    lora.write_bytes(b"lora")
-    adapters = {"tandem-automation": lora}
-    path = tmp_path / "matrix.json"
-    path.write_text(json.dumps({"adapters_sha256": {"tandem-automation": sha256_file(lora)},
-                                "adapters_lora_scale": {"tandem-automation": 0.5}, "matrix": {"x": 1}}))
+    path, adapters = _scored_matrix(tmp_path, adapters_lora_scale={"tandem-automation": 0.5}, matrix={"x": 1})
     assert read_task_matrix(path, adapters, {"tandem-automation": 0.5}) == {"x": 1}
     with pytest.raises(SystemExit, match="scales"):
         read_task_matrix(path, adapters)  # the config serves it at 1.0
-    path.write_text(json.dumps({"adapters_sha256": {"tandem-automation": sha256_file(lora)}, "matrix": {}}))
+    path, adapters = _scored_matrix(tmp_path, matrix={})
     assert read_task_matrix(path, adapters) == {}  # matrices before the field: scored at 1.0
     with pytest.raises(SystemExit, match="scales"):
         read_task_matrix(path, adapters, {"tandem-automation": 0.5})
@@ -106,16 +110,11 @@ def test_build_refuses_a_matrix_scored_at_another_scale(tmp_path):
 def test_build_refuses_a_matrix_scored_behind_another_tool_guard(tmp_path):
     from tandem.training.build import read_task_matrix
 
-    lora = tmp_path / "a.gguf"
-    lora.write_bytes(b"lora")
-    adapters = {"tandem-automation": lora}
-    path = tmp_path / "matrix.json"
-    path.write_text(json.dumps({"adapters_sha256": {"tandem-automation": sha256_file(lora)},
-                                "adapters_tool_fit": {"tandem-automation": 0.5}, "matrix": {"x": 1}}))
+    path, adapters = _scored_matrix(tmp_path, adapters_tool_fit={"tandem-automation": 0.5}, matrix={"x": 1})
     assert read_task_matrix(path, adapters, None, {"tandem-automation": 0.5}) == {"x": 1}
     with pytest.raises(SystemExit, match="tool-fit"):
         read_task_matrix(path, adapters)  # the config serves it unguarded
-    path.write_text(json.dumps({"adapters_sha256": {"tandem-automation": sha256_file(lora)}, "matrix": {}}))
+    path, adapters = _scored_matrix(tmp_path, matrix={})
     with pytest.raises(SystemExit, match="tool-fit"):
         read_task_matrix(path, adapters, None, {"tandem-automation": 0.5})  # scored before the guard existed
 

@@ -2,8 +2,8 @@
 after it, or by explicit model), local generation on a worker, and storing what was served.
 
 `answer` reads as the order of its steps: before-policy -> worker -> tool-fit guard -> after-policy ->
-store (the cache lookup comes first, in app.py, before routing). Each step takes the route facts and returns
-new ones (`model_copy`), with the reply it got, so no step changes what an earlier one decided.
+store (the cache lookup comes first, in app.py, before routing). Each step takes the route facts and
+returns new ones (`model_copy`), with the reply it got, so no step changes what an earlier one decided.
 
 Streams decide escalation before the first byte or not at all: only `before` policies (and an
 explicit fallback model) apply to them; `after` policies need the whole answer, which a stream

@@ -45,9 +45,9 @@ from tandem.services.router.reload import DomainRouterReloader, reload_router
 from tandem.services.router.router_metrics import RouterMetrics
 from tandem.services.router.settings import RouterSettings
 from tandem.services.router.state import AUTO_MODEL, RouterState
+from tandem.services.router.tool_guard import ToolFitGuard
 from tandem.services.router.traffic_log import TrafficLog, TrafficMetrics
 from tandem.services.router.workers import WorkerPool
-from tandem.services.router.tool_guard import ToolFitGuard
 from tandem.services.routing.onnx_router import artifact_version
 from tandem.services.routing.registry import build_router
 

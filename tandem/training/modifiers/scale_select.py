@@ -11,8 +11,8 @@ written down before any test slice is scored at a scale other than 1.0. Dev item
     (real users, real APIs, none fitting); scored like BFCL irrelevance (1 = no call).
 Everything is asked through `tandem up` as the task slices are (one slot per stack, one thread,
 greedy; `--replicas` stacks share the items), one model at a time: the base once, then each
-candidate scale, largest first, until one meets the rule (so the chosen scale is the largest that does). The output file is rewritten after
-each model, and a re-run reuses the answers already in it. The base's answers belong to no adapter:
+candidate scale, largest first, until one meets the rule (so the chosen scale is the largest that
+does). The output file is rewritten after each model, and a re-run reuses the answers already in it. The base's answers belong to no adapter:
 `--base-only` asks them before the adapter exists, and a later run with `--adapter` keeps them.
 """
 
@@ -63,14 +63,12 @@ def live_irrelevance_items(limit: int, max_chars: int) -> list:
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     rows = [r for r in rows if r["function"]  # two offer no function at all: nothing to decline
             and len(json.dumps(r["question"][0])) + len(json.dumps(r["function"])) <= max_chars]
-    trained = [_words(_request_text(it)) for it in load_items("bfcl") if it.meta["category"] in BFCL_TRAIN_CATEGORIES]
-    rows = [r for r in rows if not _near(_words(" ".join(m["content"] for m in r["question"][0]
-                                                         if m["role"] == "user")), trained)]
     rows.sort(key=lambda r: hashlib.sha256(f"bfcl:{r['id']}".encode()).hexdigest())
-    return [EvalItem(id=r["id"], suite="bfcl", dataset="bfcl", messages=r["question"][0],
-                     tools=to_openai_tools(r["function"]), gold=None,
-                     meta={"category": "live_irrelevance", "functions": r["function"]})
-            for r in rows[:limit]]
+    items = [EvalItem(id=r["id"], suite="bfcl", dataset="bfcl", messages=r["question"][0],
+                      tools=to_openai_tools(r["function"]), gold=None,
+                      meta={"category": "live_irrelevance", "functions": r["function"]}) for r in rows]
+    trained = [_words(_request_text(it)) for it in load_items("bfcl") if it.meta["category"] in BFCL_TRAIN_CATEGORIES]
+    return [it for it in items if not _near(_words(_request_text(it)), trained)][:limit]
 
 
 def rule_check(rule, base: dict[str, list[float]], mod: dict[str, list[float]]) -> dict[str, Any]:

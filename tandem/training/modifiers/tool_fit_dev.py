@@ -3,10 +3,10 @@
     python -m tandem.training.modifiers.tool_fit_dev --scales build/scale-automation-li.json \
         --out build/tool-fit-dev.json
 
-The guard (`services/router/tool_guard.py`): when the modifier answers with tool calls, embed the request (its user
-turns) and each called function's "name words: description" with the packaged int8 MiniLM the router
-uses; if the lowest request-to-function cosine is under a threshold, answer with the base's reply
-instead. On recorded dev answers that is exact: a guarded item scores what the base scored on it.
+The guard (`services/router/tool_guard.py`): when the modifier answers with tool calls, embed the
+request (its user turns) and each called function's "name words: description" with the packaged
+int8 MiniLM the router uses; if the lowest request-to-function cosine is under a threshold, answer
+with the base's reply instead. On recorded dev answers that is exact: a guarded item scores what the base scored on it.
 Every (scale, threshold) pair is checked against the scale rule of `configs/modifiers/automation.yaml`
 (declines >= base's - max_decline_deficit, call wins - losses >= min_call_margin), and the pair the
 rule picks is the largest scale, then the lowest threshold, that meets it. Dev answers only: the
@@ -31,7 +31,8 @@ def guarded_scores(similarities: list[float | None], modifier: list[float], base
 
 def main(argv: list[str] | None = None) -> int:
     from tandem.common.recipe_config import load_config
-    from tandem.services.router.tool_guard import ToolFitGuard, function_text
+    from tandem.common.wire import ChatCompletionRequest
+    from tandem.services.router.tool_guard import ToolFitGuard
     from tandem.training.modifiers.config import ModifierConfig
     from tandem.training.modifiers.scale_select import dev_items, rule_check
 
@@ -46,15 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     items = dev_items(rule)
     if {p: [it.id for it in its] for p, its in items.items()} != state["ids"]:
         raise SystemExit(f"{args.scales} holds answers to other items than the config's rule asks")
-    encoder = ToolFitGuard({}).encoder  # the served guard's encoder, as it embeds
+    guard = ToolFitGuard({})  # the served guard's own similarity, on each dev request as served
 
     def similarity(item, row: dict) -> float | None:
-        if not row["tool_calls"]:
-            return None
-        request = " ".join(m["content"] for m in item.messages if m["role"] == "user")
-        vectors = encoder.encode([request, *(function_text(item.tools, c["function"]["name"])
-                                             for c in row["tool_calls"])])
-        return float(min(vectors[0] @ vectors[1:].T))
+        body = ChatCompletionRequest(model="tandem-automation", messages=item.messages, tools=item.tools)
+        return guard.similarity(body, {"tool_calls": row["tool_calls"]})
 
     base = {p: [r["score"] for r in state["rows"]["base"][p]] for p in items}
     table, chosen = [], None
