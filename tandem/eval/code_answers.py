@@ -33,11 +33,15 @@ def humaneval_program(reply: str, gold: dict) -> str:
     return f"{gold['prompt']}{body}{check}"
 
 
-def mbpp_program(reply: str, gold: dict) -> str:
+def mbpp_code(reply: str, gold: dict) -> str:
+    """The code of `reply` that MBPP's tests run: the block defining the function the first test calls."""
     name = re.search(r"assert\s+(?:not\s+)?\(?\s*(?:set\()?\s*([A-Za-z_]\w*)\s*\(", gold["tests"][0])
-    code = extract_code(reply, name.group(1) if name else None)
+    return extract_code(reply, name.group(1) if name else None)
+
+
+def mbpp_program(reply: str, gold: dict) -> str:
     tests = "\n".join(gold["tests"])
-    return f"{gold.get('setup') or ''}\n{code}\n\n{tests}\n"
+    return f"{gold.get('setup') or ''}\n{mbpp_code(reply, gold)}\n\n{tests}\n"
 
 
 def _indent(code: str) -> str:
