@@ -3,10 +3,11 @@ once each, as code-only rows on train ids; a rerun replaces its rows instead of 
 
 from __future__ import annotations
 
+import gzip
 import json
 
 from tandem.eval.datasets import load_items
-from tandem.training.modifiers.self_distill import distill_rows, write_items
+from tandem.training.modifiers.self_distill import add_rows, distill_rows, write_items
 
 ITEM = {"id": "t1", "messages": [{"role": "user", "content": "Write add(a, b)."}],
         "gold": {"tests": ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"], "setup": ""}}
@@ -18,19 +19,36 @@ HANGS = "```python\ndef add(a, b):\n    while True:\n        pass\n```"
 
 
 def test_only_distinct_passing_programs_become_code_only_rows():
-    rows, passing = distill_rows([ITEM], [[WRONG, RIGHT, HANGS, RIGHT_AGAIN, OTHER_RIGHT]], per_item=4,
-                                 workers=2, timeout_s=2.0)
-    assert passing == [2]
+    rows, stats = distill_rows([ITEM], [[WRONG, RIGHT, HANGS, RIGHT_AGAIN, OTHER_RIGHT]], per_item=4,
+                               workers=2, timeout_s=1.0)
     assert [r["id"] for r in rows] == ["mbpp_self/t1/0", "mbpp_self/t1/1"]
-    answers = [r["messages"][-1]["content"] for r in rows]
-    assert answers == ["```python\ndef add(a, b):\n    return a + b\n```",
-                       "```python\ndef add(a, b):\n    return sum([a, b])\n```"]
+    assert [r["messages"][-1]["content"] for r in rows] == [
+        "```python\ndef add(a, b):\n    return a + b\n```", "```python\ndef add(a, b):\n    return sum([a, b])\n```"]
     assert all(r["messages"][:-1] == ITEM["messages"] for r in rows)
+    assert stats == {"items_with_a_pass": 1, "rows": 2, "programs_run": 4}  # the repeat is never run
 
 
-def test_per_item_caps_the_rows_not_the_count():
-    rows, passing = distill_rows([ITEM], [[RIGHT, OTHER_RIGHT]], per_item=1, workers=1, timeout_s=2.0)
-    assert passing == [2] and len(rows) == 1
+def test_scoring_stops_once_an_item_has_enough():
+    rows, stats = distill_rows([ITEM], [[RIGHT, HANGS, OTHER_RIGHT]], per_item=1, workers=1, timeout_s=1.0)
+    assert len(rows) == 1 and stats["programs_run"] == 1
+
+
+def test_rows_replace_an_earlier_run_and_keep_the_gold_rows(tmp_path):
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps(ITEM) + "\n")
+    (tmp_path / "rows" / "code").mkdir(parents=True)
+    train = tmp_path / "rows" / "code" / "train.jsonl"
+    gold = {"id": "mbpp/9", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    train.write_text(json.dumps(gold) + "\n")
+    samples = tmp_path / "samples.jsonl.gz"
+    with gzip.open(samples, "wt") as fh:
+        fh.write(json.dumps({"id": "t1", "replies": [WRONG, RIGHT, OTHER_RIGHT]}) + "\n")
+    for _ in range(2):
+        stats = add_rows(items, samples, tmp_path / "rows", per_item=4, workers=1, timeout_s=1.0)
+    ids = [json.loads(line)["id"] for line in train.read_text().splitlines()]
+    assert ids == ["mbpp/9", "mbpp_self/t1/0", "mbpp_self/t1/1"]
+    assert stats["gold_rows"] == 1 and stats["rows"] == 2
+    assert json.loads((tmp_path / "rows" / "code" / "self_distill.json").read_text())["rows"] == 2
 
 
 def test_items_are_train_ids_only(tmp_path):

@@ -11,14 +11,18 @@ code recipe's dev loss (MBPP dev gold rows) and every test figure are untouched.
 
     python -m tandem.training.modifiers.self_distill items --out build/sd/items.jsonl   # here: needs the data packages
     python -m tandem.training.modifiers.self_distill sample --items build/sd/items.jsonl \
-        --rows build/gpu-rows-code --base /path/SmolLM2-135M-Instruct.Q4_1.gguf      # on a GPU box; appends to rows/code/train.jsonl
+        --out build/sd/samples.jsonl.gz --base /path/SmolLM2-135M-Instruct.Q4_1.gguf   # on a GPU box
+    python -m tandem.training.modifiers.self_distill rows --items build/sd/items.jsonl \
+        --samples build/sd/samples.jsonl.gz --rows build/gpu-rows-code               # appends to rows/code/train.jsonl
 
-The sampling box needs torch, transformers and the GGUF reader (`gguf`), not the data packages.
+Samples are saved before any is scored, so scoring can run (or rerun) anywhere. The sampling box
+needs torch, transformers and the GGUF reader (`gguf`), not the data packages.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import logging
 import time
@@ -26,8 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tandem.training.modifiers.data.rows import code_block
-
-log = logging.getLogger("tandem.self_distill")
 
 
 def write_items(out: Path) -> int:
@@ -66,14 +68,17 @@ def _generate(hf_dir: Path, prompts: list[list[dict]], k: int, temperature: floa
     return replies
 
 
-def _passing(item: dict, replies: list[str], timeout_s: float) -> list[str]:
-    """The code of each distinct reply whose program passes the item's tests."""
+def _passing(item: dict, replies: list[str], per_item: int, timeout_s: float) -> tuple[list[str], int]:
+    """The code of distinct replies whose programs pass the item's tests, in sampling order, scored
+    until `per_item` have passed; and how many programs were run."""
     from tandem.eval.code_answers import mbpp_code, mbpp_program
     from tandem.eval.sandbox import SandboxLimits, run_python
 
     seen: set[str] = set()
-    kept = []
+    kept: list[str] = []
     for reply in replies:
+        if len(kept) >= per_item:
+            break
         code = "\n".join(line.rstrip() for line in mbpp_code(reply, item["gold"]).strip("\n").splitlines())
         key = "\n".join(line for line in code.splitlines() if line.strip())
         if not key or key in seen:
@@ -81,44 +86,64 @@ def _passing(item: dict, replies: list[str], timeout_s: float) -> list[str]:
         seen.add(key)
         if run_python(mbpp_program(reply, item["gold"]), SandboxLimits(timeout_s=timeout_s)).passed:
             kept.append(code)
-    return kept
+    return kept, len(seen)
 
 
 def distill_rows(items: list[dict], replies: list[list[str]], per_item: int, workers: int, timeout_s: float
-                 ) -> tuple[list[dict], list[int]]:
-    """Training rows from each item's passing replies, and how many distinct programs passed per item."""
+                 ) -> tuple[list[dict], dict]:
+    """Training rows from each item's passing replies, and what scoring them took."""
+    from tqdm import tqdm
+
     with ThreadPoolExecutor(workers) as pool:
-        passing = list(pool.map(lambda pair: _passing(pair[0], pair[1], timeout_s), zip(items, replies)))
+        results = list(tqdm(pool.map(lambda pair: _passing(pair[0], pair[1], per_item, timeout_s),
+                                     zip(items, replies)), total=len(items), desc="scoring", unit="problem"))
     rows = []
-    for item, kept in zip(items, passing):
-        for n, code in enumerate(kept[:per_item]):
-            rows.append({"id": f"mbpp_self/{item['id']}/{n}",
-                         "messages": [*item["messages"], {"role": "assistant", "content": code_block("python", code)}]})
-    return rows, [len(kept) for kept in passing]
+    for item, (kept, _run) in zip(items, results):
+        rows.extend({"id": f"mbpp_self/{item['id']}/{n}",
+                     "messages": [*item["messages"], {"role": "assistant", "content": code_block("python", code)}]}
+                    for n, code in enumerate(kept))
+    return rows, {"items_with_a_pass": sum(1 for kept, _ in results if kept), "rows": len(rows),
+                  "programs_run": sum(run for _, run in results)}
 
 
-def sample(items_path: Path, rows_dir: Path, base: str, k: int, temperature: float, top_p: float,
-           max_new_tokens: int, per_item: int, batch_prompts: int, seed: int, workers: int,
-           timeout_s: float) -> dict:
+def sample(items_path: Path, out: Path, base: str, k: int, temperature: float, top_p: float,
+           max_new_tokens: int, batch_prompts: int, seed: int) -> dict:
+    """Sample and save every reply (gzipped JSONL, one line per item) before anything scores them."""
     from tandem.training.base_model import resolve_base
 
-    items = [json.loads(line) for line in items_path.read_text().splitlines() if line.strip()]
+    items = _read(items_path)
     started = time.monotonic()
     replies = _generate(resolve_base(base).hf_dir, [it["messages"] for it in items], k, temperature, top_p,
                         max_new_tokens, batch_prompts, seed)
-    sampled_s = time.monotonic() - started
-    rows, passing = distill_rows(items, replies, per_item, workers, timeout_s)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(out, "wt") as fh:
+        fh.writelines(json.dumps({"id": it["id"], "replies": r}) + "\n" for it, r in zip(items, replies))
+    stats = {"items": len(items), "k": k, "temperature": temperature, "top_p": top_p,
+             "max_new_tokens": max_new_tokens, "seed": seed, "sampling_s": round(time.monotonic() - started, 1)}
+    out.with_suffix("").with_suffix(".json").write_text(json.dumps(stats, indent=2))
+    return stats
+
+
+def add_rows(items_path: Path, samples: Path, rows_dir: Path, per_item: int, workers: int, timeout_s: float) -> dict:
+    """Score saved samples and append the passing ones to `<rows>/code/train.jsonl` (a rerun replaces them)."""
+    items = {it["id"]: it for it in _read(items_path)}
+    with gzip.open(samples, "rt") as fh:
+        sampled = [json.loads(line) for line in fh if line.strip()]
+    started = time.monotonic()
+    rows, stats = distill_rows([items[s["id"]] for s in sampled], [s["replies"] for s in sampled], per_item,
+                               workers, timeout_s)
     train = rows_dir / "code" / "train.jsonl"
     gold = [line for line in train.read_text().splitlines() if line.strip()
-            and not json.loads(line)["id"].startswith("mbpp_self/")]  # a rerun replaces, never doubles
+            and not json.loads(line)["id"].startswith("mbpp_self/")]
     train.write_text("".join(line + "\n" for line in gold) + "".join(json.dumps(row) + "\n" for row in rows))
-    stats = {"items": len(items), "k": k, "temperature": temperature, "top_p": top_p,
-             "max_new_tokens": max_new_tokens, "per_item": per_item, "seed": seed,
-             "items_with_a_pass": sum(1 for n in passing if n), "distinct_passing_programs": sum(passing),
-             "rows_added": len(rows),
-             "sampling_s": round(sampled_s, 1), "total_s": round(time.monotonic() - started, 1)}
+    stats |= {"items": len(sampled), "per_item": per_item, "timeout_s": timeout_s, "gold_rows": len(gold),
+              "scoring_s": round(time.monotonic() - started, 1)}
     (rows_dir / "code" / "self_distill.json").write_text(json.dumps(stats, indent=2))
     return stats
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,26 +152,33 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     items = sub.add_parser("items", help="Write the MBPP train items (prompt + tests) as JSONL.")
     items.add_argument("--out", type=Path, required=True)
-    run = sub.add_parser("sample", help="Sample on a GPU, keep passing programs, append them to the code rows.")
+    run = sub.add_parser("sample", help="Sample k replies per problem (GPU) and save them all.")
     run.add_argument("--items", type=Path, required=True, help="JSONL written by `items`.")
-    run.add_argument("--rows", type=Path, required=True, help="gpu_sweep --write-rows folder (its code/train.jsonl grows).")
+    run.add_argument("--out", type=Path, required=True, help="Samples file (.jsonl.gz); stats beside it.")
     run.add_argument("--base", default="embedded", help="Base GGUF or HF folder (default %(default)s).")
     run.add_argument("--k", type=int, default=64, help="Samples per problem (default %(default)s).")
     run.add_argument("--temperature", type=float, default=0.8)
     run.add_argument("--top-p", type=float, default=0.95)
     run.add_argument("--max-new-tokens", type=int, default=384, help="As the task metric's max_tokens.")
-    run.add_argument("--per-item", type=int, default=4, help="Distinct passing answers kept per problem at most.")
     run.add_argument("--batch-prompts", type=int, default=16, help="Problems per generate call (x k sequences).")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--workers", type=int, default=16, help="Sandbox runs at once.")
-    run.add_argument("--timeout-s", type=float, default=3.0, help="Per-program time limit in the sandbox.")
+    keep = sub.add_parser("rows", help="Score saved samples in the sandbox; append the passing ones to the code rows.")
+    keep.add_argument("--items", type=Path, required=True)
+    keep.add_argument("--samples", type=Path, required=True, help="Written by `sample`.")
+    keep.add_argument("--rows", type=Path, required=True, help="gpu_sweep --write-rows folder (its code/train.jsonl grows).")
+    keep.add_argument("--per-item", type=int, default=4, help="Distinct passing answers kept per problem at most.")
+    keep.add_argument("--workers", type=int, default=16, help="Sandbox runs at once.")
+    keep.add_argument("--timeout-s", type=float, default=1.0, help="Per-program time limit (MBPP tests take ms).")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.command == "items":
         print(f"{write_items(args.out)} MBPP train items -> {args.out}")
         return 0
-    stats = sample(args.items, args.rows, args.base, args.k, args.temperature, args.top_p, args.max_new_tokens,
-                   args.per_item, args.batch_prompts, args.seed, args.workers, args.timeout_s)
+    if args.command == "sample":
+        stats = sample(args.items, args.out, args.base, args.k, args.temperature, args.top_p, args.max_new_tokens,
+                       args.batch_prompts, args.seed)
+    else:
+        stats = add_rows(args.items, args.samples, args.rows, args.per_item, args.workers, args.timeout_s)
     print(json.dumps(stats, indent=2))
     return 0
 
