@@ -10,8 +10,12 @@ so in `x-tandem-tool-guard`. Whole (non-streamed) answers only: a stream has sho
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from tandem.common.manifest import Manifest, ManifestError
 from tandem.common.served_artifacts import BUNDLED_ARTIFACTS
@@ -32,6 +36,52 @@ def function_text(tools: list[dict], name: str) -> str:
 
 def request_text(messages: list[ChatMessage]) -> str:
     return " ".join(m.text() for m in messages if m.role == "user")
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _leaves(value: Any) -> Iterator[str | int | float]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    elif isinstance(value, str | int | float) and not isinstance(value, bool):
+        yield value
+
+
+def _grounded(value: str | float, request: str, request_words: set[str]) -> bool:
+    """A number whose digits the request contains; a string the request contains, or at least half of
+    whose words it contains ("Boston, MA" from "weather in Boston")."""
+    if not isinstance(value, str):
+        return f"{value:g}" in request
+    text = value.lower().strip()
+    words = _WORD.findall(text)
+    return not text or text in request or bool(words) and sum(w in request_words for w in words) >= len(words) / 2
+
+
+def argument_grounding(body: ChatCompletionRequest, message: dict) -> float | None:
+    """Share of the argument values the request supplies, for the least grounded call in `message`
+    (None: no call; a call without arguments counts as grounded). A call that fits its request takes
+    its values from it; one forced onto a request no offered function fits makes them up."""
+    calls = message.get("tool_calls") or []
+    if not calls:
+        return None
+    request = request_text(body.messages).lower()
+    request_words = set(_WORD.findall(request))
+    shares = []
+    for call in calls:
+        arguments = (call.get("function") or {}).get("arguments") or {}
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError:
+                arguments = {}
+        values = list(_leaves(arguments))
+        shares.append(sum(_grounded(v, request, request_words) for v in values) / len(values) if values else 1.0)
+    return min(shares)
 
 
 class ToolFitGuard:
