@@ -233,3 +233,49 @@ def test_tool_fit_guard_gives_the_base_answer_only_where_a_call_sits_far_from_th
     tools = [{"type": "function", "function": {"name": "weather.get_forecast", "description": "Forecast for a city."}}]
     assert function_text(tools, "weather_get_forecast") == "weather get forecast: Forecast for a city."
     assert function_text(tools, "send_mail") == ""
+
+
+def _call(name: str, arguments) -> dict:
+    return {"id": "c", "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def test_argument_grounding_tells_values_taken_from_the_request_from_made_up_ones():
+    from tandem.common.wire import ChatCompletionRequest
+    from tandem.services.router.tool_guard import argument_grounding
+
+    def grounding(text: str, *calls: dict) -> float | None:
+        body = ChatCompletionRequest(model="tandem-automation", messages=[{"role": "user", "content": text}])
+        return argument_grounding(body, {"tool_calls": list(calls)})
+
+    assert grounding("What's the weather like in Boston today?",
+                     _call("get_current_weather", '{"location": "Boston, MA", "unit": "fahrenheit"}')) == 0.5
+    assert grounding("Area of a triangle with base 10 and height 5?",
+                     _call("triangle_area", {"base": 10, "height": 5.0})) == 1.0
+    # a physics question forced onto a formula: every value made up
+    assert grounding("Why is the sky blue?", _call("calculate_magnetic_field",
+                                                   '{"current": 5, "radius": 4, "permeability": 0.01}')) == 0.0
+    assert grounding("Who won?", _call("get_time", "{}")) == 1.0  # nothing to ground: not judged
+    assert grounding("Who won?", _call("get_time", "not json")) == 1.0
+    assert grounding("Paris and 3 nights", _call("book", {"city": "Paris", "nights": 3}),
+                     _call("pay", {"card": "4111"})) == 0.0  # the least grounded call decides
+    assert grounding("Nothing called") is None
+    # nested values and booleans: booleans are never request text, so they are not judged
+    assert grounding("send hi to bob", _call("send", {"to": ["bob"], "body": {"text": "hi"}, "urgent": True})) == 1.0
+
+
+def test_stacked_guard_and_the_run_8_choice():
+    from tandem.training.modifiers.tool_fit_dev import choose_guard, guarded_scores
+
+    similarities, groundings = [0.7, 0.7, 0.2, None], [1.0, 0.0, 1.0, None]
+    modifier, base = [1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]
+    assert guarded_scores(similarities, modifier, base, 0.5) == [1.0, 0.0, 1.0, 1.0]
+    assert guarded_scores(similarities, modifier, base, 0.5, groundings, 0.5) == [1.0, 1.0, 1.0, 1.0]
+    row = {"scale": 0.5, "threshold": 0.5, "meets_rule": True}
+    table = [{**row, "min_grounding": None, "declines_modifier": 181, "call_wins": 28, "call_losses": 0},
+             {**row, "min_grounding": 0.5, "declines_modifier": 185, "call_wins": 25, "call_losses": 0},
+             {**row, "min_grounding": 0.67, "declines_modifier": 185, "call_wins": 22, "call_losses": 0},
+             {**row, "min_grounding": 1.0, "declines_modifier": 188, "call_wins": 2, "call_losses": 0,
+              "meets_rule": False}]
+    assert choose_guard(table, "first")["min_grounding"] is None
+    assert choose_guard(table, "most-declines") == {"scale": 0.5, "threshold": 0.5, "min_grounding": 0.5}
+    assert choose_guard([{**t, "meets_rule": False} for t in table], "most-declines") is None

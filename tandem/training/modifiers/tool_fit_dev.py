@@ -37,6 +37,14 @@ def guarded_scores(similarities: list[float | None], modifier: list[float], base
             for s, g, m, b in zip(similarities, groundings, modifier, base, strict=True)]
 
 
+def choose_guard(table: list[dict], how: str) -> dict | None:
+    """The (scale, threshold, min_grounding) the rule picks from the table's rows that meet it."""
+    meeting = [r for r in table if r["meets_rule"]]
+    if how == "most-declines":
+        meeting.sort(key=lambda r: (-r["declines_modifier"], -(r["call_wins"] - r["call_losses"])))
+    return {k: meeting[0][k] for k in ("scale", "threshold", "min_grounding")} if meeting else None
+
+
 def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x]
 
@@ -56,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groundings", type=_floats, default=[], help="Argument-grounding thresholds stacked on "
                         "each cosine one (default: none, the cosine guard alone).")
     parser.add_argument("--scale-values", type=_floats, default=None, help="Only these scales of the file.")
+    parser.add_argument("--choose", choices=["first", "most-declines"], default="first",
+                        help="first: the order above (run 7's rule); most-declines: of the triples that meet the "
+                        "rule, the most dev declines, then the most call wins, then table order (run 8's).")
     args = parser.parse_args(argv)
 
     rule = load_config(ModifierConfig, args.config, []).serving.scale_selection
@@ -72,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return guard.similarity(body(item), {"tool_calls": row["tool_calls"]})
 
     base = {p: [r["score"] for r in state["rows"]["base"][p]] for p in items}
-    table, chosen = [], None
+    table = []
     scales = [k for k in state["rows"] if k != "base" and (args.scale_values is None or float(k) in args.scale_values)]
     for scale in sorted(scales, key=float, reverse=True):
         rows = state["rows"][scale]
@@ -85,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                                              min_grounding) for p in items}
                 check = rule_check(rule, base, guarded)
                 table.append({"scale": float(scale), "threshold": threshold, "min_grounding": min_grounding, **check})
-                if chosen is None and check["meets_rule"]:
-                    chosen = {"scale": float(scale), "threshold": threshold, "min_grounding": min_grounding}
+    chosen = choose_guard(table, args.choose)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"scales_file": str(args.scales), "table": table, "chosen": chosen}, indent=1))
     print("scale  threshold  grounding  declines (base)  call wins/losses  meets")
