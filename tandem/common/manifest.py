@@ -48,6 +48,8 @@ class ArtifactEntry(BaseModel):
     # modifiers only: the router's tool-fit guard (services/router/tool_guard.py) answers with the base
     # when a call's function sits under this cosine from the request. Left out of the JSON when unset.
     tool_fit_min_similarity: float | None = Field(None, ge=-1.0, le=1.0, exclude_if=lambda v: v is None)
+    # modifiers only: ... and when a call takes less than this share of its argument values from the request.
+    tool_args_min_grounding: float | None = Field(None, ge=0.0, le=1.0, exclude_if=lambda v: v is None)
     created: float = Field(default_factory=time.time)
     extra: dict[str, Any] = Field(default_factory=dict)
 
@@ -93,7 +95,8 @@ class Manifest:
     def record(self, name: str, kind: str, files: list[str | Path], *, base_sha256: str | None = None,
                config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
                servable: bool = True, extra: dict[str, Any] | None = None,
-               lora_scale: float = 1.0, tool_fit_min_similarity: float | None = None) -> ArtifactEntry:
+               lora_scale: float = 1.0, tool_fit_min_similarity: float | None = None,
+               tool_args_min_grounding: float | None = None) -> ArtifactEntry:
         """Hash `files` and add or replace entry `name`. A relative path is taken relative to the
         root, or else to the working directory (`artifacts/x` with root `artifacts`)."""
         records = []
@@ -108,7 +111,8 @@ class Manifest:
                                       sha256=sha256_file(absolute), size=absolute.stat().st_size))
         entry = ArtifactEntry(kind=kind, files=records, base_sha256=base_sha256, config=config or {},
                               metrics=metrics or {}, servable=servable, extra=extra or {}, lora_scale=lora_scale,
-                              tool_fit_min_similarity=tool_fit_min_similarity)
+                              tool_fit_min_similarity=tool_fit_min_similarity,
+                              tool_args_min_grounding=tool_args_min_grounding)
         with self._locked():
             data = self.read()
             data.artifacts[name] = entry

@@ -48,7 +48,8 @@ def make_bundle(modifiers: Path, router: Path | None, out: Path, commands: list[
         shutil.copy2(Manifest(modifiers).verified_path(name), target)
         manifest.record(name, "modifier", [target], base_sha256=entry.base_sha256, config=entry.config,
                         metrics=entry.metrics, servable=True, extra=entry.extra, lora_scale=entry.lora_scale,
-                        tool_fit_min_similarity=entry.tool_fit_min_similarity)
+                        tool_fit_min_similarity=entry.tool_fit_min_similarity,
+                        tool_args_min_grounding=entry.tool_args_min_grounding)
         served.append(name)
     if router is not None:
         source = Manifest(router)

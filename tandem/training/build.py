@@ -107,10 +107,12 @@ def train_escalation(labels: Path, artifacts: Path) -> None:
 
 
 def read_task_matrix(path: Path, adapters: dict[str, Path], scales: dict[str, float] | None = None,
-                     guards: dict[str, float | None] | None = None) -> dict:
+                     guards: dict[str, float | None] | None = None,
+                     groundings: dict[str, float | None] | None = None) -> dict:
     """A matrix scored elsewhere, refused unless it scored exactly these adapter files, each at the
     LoRA scale its config serves it at (`scales`, default 1.0; matrices without the field: 1.0) and
-    behind the tool-fit guard its config sets (`guards`, default none)."""
+    behind the tool-fit guard and argument-grounding check its config sets (`guards`, `groundings`,
+    default none)."""
     saved, exported = json.loads(path.read_text()), adapter_digests(adapters)
     scored_at = {m: saved.get("adapters_lora_scale", {}).get(m, 1.0) for m in adapters}
     served_at = {m: (scales or {}).get(m, 1.0) for m in adapters}
@@ -121,6 +123,11 @@ def read_task_matrix(path: Path, adapters: dict[str, Path], scales: dict[str, fl
     if guarded_at != guarded:
         raise SystemExit(f"{path} scored the adapters behind tool-fit guards {guarded_at}, the configs serve them "
                          f"behind {guarded}")
+    grounded_at = {m: (saved.get("adapters_tool_grounding") or {}).get(m) for m in adapters}
+    grounded = {m: (groundings or {}).get(m) for m in adapters}
+    if grounded_at != grounded:
+        raise SystemExit(f"{path} scored the adapters behind argument-grounding checks {grounded_at}, the configs "
+                         f"serve them behind {grounded}")
     if saved.get("complete") is False:
         raise SystemExit(f"{path} is a partial matrix (its run stopped after {sorted(saved['matrix'])}); gate on a whole one")
     if saved["adapters_sha256"] != exported:
@@ -168,11 +175,13 @@ def run_build(args: argparse.Namespace) -> int:
         adapters = {f"tandem-{d}": adapter for d, (_, adapter, _, _) in trained.items()}
         scales = {f"tandem-{d}": c.serving.lora_scale for d, (c, _, _, _) in trained.items()}
         guards = {f"tandem-{d}": c.serving.tool_fit_min_similarity for d, (c, _, _, _) in trained.items()}
+        groundings = {f"tandem-{d}": c.serving.tool_args_min_grounding for d, (c, _, _, _) in trained.items()}
         if args.task_matrix and args.task_matrix.is_file():
-            matrix = read_task_matrix(args.task_matrix, adapters, scales, guards)
+            matrix = read_task_matrix(args.task_matrix, adapters, scales, guards, groundings)
         else:
             staging = args.work_dir / "staging-artifacts"
-            stage_artifacts(staging, resolve_model_path(configs[0].base_model), adapters, scales, guards)
+            stage_artifacts(staging, resolve_model_path(configs[0].base_model), adapters, scales, guards,
+                            groundings)
             slices, plan, full = evaluation_plan(configs, adapters, args.cross_domain_limit, args.irrelevance_limit)
             with serving_pool(staging, args.eval_replicas, args.eval_threads, args.eval_slots) as urls:
                 matrix = score_matrix(urls, slices, plan, configs[0].evaluation.confidence,

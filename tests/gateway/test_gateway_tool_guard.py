@@ -1,6 +1,6 @@
 """The tool-fit guard (services/router/tool_guard.py) against a real router process: a modifier's tool
-call whose function sits far from the request is replaced by the base's answer, a fitting call is
-passed on. The worker is a scripted HTTP server (a real adapter that calls the wrong function is
+call whose function sits far from the request, or whose argument values the request does not supply,
+is replaced by the base's answer; a fitting call is passed on. The worker is a scripted HTTP server (a real adapter that calls the wrong function is
 9.8 MB and not in git); the router, its manifest and the packaged MiniLM are the real ones."""
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ TRIANGLE = {"type": "function", "function": {"name": "calculate_triangle_area", 
 
 
 class ScriptedWorker(BrokenServer):
-    """tandem-automation calls the first offered function; tandem-base answers in text."""
+    """tandem-automation calls the first offered function with "Boston" for every parameter; tandem-base
+    answers in text."""
 
     def __init__(self):
         super().__init__(b"", models=("tandem-base", "tandem-automation"))
@@ -44,9 +45,10 @@ class ScriptedWorker(BrokenServer):
             self.asked.append(body["model"])
             message = {"role": "assistant", "content": "None of these functions fits."}
             if body["model"] == "tandem-automation":
-                fn = body["tools"][0]["function"]["name"]
+                fn = body["tools"][0]["function"]
+                arguments = json.dumps({p: "Boston" for p in fn["parameters"]["properties"]})
                 message = {"role": "assistant", "content": None, "tool_calls": [
-                    {"id": "call_1", "type": "function", "function": {"name": fn, "arguments": "{}"}}]}
+                    {"id": "call_1", "type": "function", "function": {"name": fn["name"], "arguments": arguments}}]}
             return JSONResponse({"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
                                  "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
                                  "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}})
@@ -61,7 +63,8 @@ def guarded_router(tmp_path_factory):
     artifacts = tmp_path_factory.mktemp("guarded")
     (artifacts / "modifiers").mkdir()
     (artifacts / "modifiers" / "automation.gguf").write_bytes(b"adapter")
-    Manifest(artifacts).record("automation", "modifier", ["modifiers/automation.gguf"], tool_fit_min_similarity=0.3)
+    Manifest(artifacts).record("automation", "modifier", ["modifiers/automation.gguf"], tool_fit_min_similarity=0.3,
+                                 tool_args_min_grounding=0.5)
     with ScriptedWorker() as worker:
         port = free_port()
         proc = subprocess.Popen([sys.executable, "-m", "tandem.services.router", "--port", str(port), "--settings",
@@ -89,6 +92,19 @@ def test_a_call_to_a_function_far_from_the_request_is_answered_by_the_base(guard
     assert not message.get("tool_calls") and message["content"] == "None of these functions fits."
     assert response.headers["x-tandem-route"] == "tandem-base"
     assert float(response.headers["x-tandem-tool-guard"]) < 0.3
+    assert float(response.headers["x-tandem-tool-guard-grounding"]) == 1.0  # "Boston" is in the request
+    assert worker.asked[before:] == ["tandem-automation", "tandem-base"]
+
+
+def test_a_call_with_made_up_arguments_is_answered_by_the_base(guarded_router):
+    url, worker = guarded_router
+    before = len(worker.asked)
+    response = _ask(url, "What's the weather like in Paris today?", WEATHER)  # the right function, "Boston" made up
+    assert response.status_code == 200, response.text
+    assert not response.json()["choices"][0]["message"].get("tool_calls")
+    assert response.headers["x-tandem-route"] == "tandem-base"
+    assert float(response.headers["x-tandem-tool-guard-grounding"]) == 0.0
+    assert float(response.headers["x-tandem-tool-guard"]) >= 0.3  # the cosine alone would have passed it
     assert worker.asked[before:] == ["tandem-automation", "tandem-base"]
 
 

@@ -117,6 +117,10 @@ def test_build_refuses_a_matrix_scored_behind_another_tool_guard(tmp_path):
     path, adapters = _scored_matrix(tmp_path, matrix={})
     with pytest.raises(SystemExit, match="tool-fit"):
         read_task_matrix(path, adapters, None, {"tandem-automation": 0.5})  # scored before the guard existed
+    path, adapters = _scored_matrix(tmp_path, adapters_tool_grounding={"tandem-automation": 0.34}, matrix={"x": 1})
+    assert read_task_matrix(path, adapters, None, None, {"tandem-automation": 0.34}) == {"x": 1}
+    with pytest.raises(SystemExit, match="grounding"):
+        read_task_matrix(path, adapters)  # the config serves it without the grounding check
 
 
 def test_tool_guard_reads_only_servable_modifiers_and_the_field_is_left_out_unset(tmp_path):
@@ -128,7 +132,11 @@ def test_tool_guard_reads_only_servable_modifiers_and_the_field_is_left_out_unse
     manifest = Manifest(root)
     manifest.record("automation", "modifier", ["modifiers/automation.gguf"], tool_fit_min_similarity=0.5)
     manifest.record("code", "modifier", ["modifiers/automation.gguf"], tool_fit_min_similarity=0.4, servable=False)
-    assert ToolFitGuard.from_artifacts(str(root)).thresholds == {"tandem-automation": 0.5}
+    assert ToolFitGuard.from_artifacts(str(root)).thresholds == {"tandem-automation": (0.5, None)}
+    assert "tool_args_min_grounding" not in json.loads((root / "manifest.json").read_text())["artifacts"]["automation"]
+    manifest.record("automation", "modifier", ["modifiers/automation.gguf"], tool_args_min_grounding=0.34)
+    assert ToolFitGuard.from_artifacts(str(root)).thresholds == {"tandem-automation": (None, 0.34)}
+    assert Manifest(root).entry("automation").tool_args_min_grounding == 0.34
     assert ToolFitGuard.from_artifacts(str(tmp_path / "nowhere")) is None
 
 

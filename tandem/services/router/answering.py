@@ -137,14 +137,15 @@ async def from_worker(ask: Ask, facts: RouteFacts) -> tuple[RouteFacts, Reply]:
 
 
 async def tool_fit(ask: Ask, facts: RouteFacts, data: dict) -> tuple[RouteFacts, dict]:
-    """A modifier's tool call too far from the request (tool_guard.py) is replaced by the base's answer."""
+    """A modifier's tool call that does not fit the request (tool_guard.py) is replaced by the base's answer."""
     guard = ask.state.tool_guard
     if guard is None or facts.route not in guard.thresholds:
         return facts, data
-    similarity = await run_in_threadpool(guard.trips, facts.route, ask.body, data)
-    if similarity is None:
+    trip = await run_in_threadpool(guard.trips, facts.route, ask.body, data)
+    if trip is None:
         return facts, data
-    facts = facts.model_copy(update={"route": ask.state.settings.base_model_name, "tool_guard_similarity": similarity})
+    facts = facts.model_copy(update={"route": ask.state.settings.base_model_name, "tool_guard_similarity": trip.similarity,
+                                     "tool_guard_grounding": trip.grounding})
     facts, reply = await from_worker(ask, facts)
     if reply.upstream.status_code != 200:
         await reply.upstream.aclose()

@@ -3,8 +3,8 @@
 `cache` is hit, semantic (a similar prompt's answer, `cache_similarity` its cosine), miss or bypass;
 `escalation_reason` names the policy (or "explicit model") that sent the request to the fallback,
 `escalation_refused` why the fallback did not answer when escalation was wanted (the local answer
-was served); `tool_guard_similarity` the cosine of a modifier's tool call that the tool-fit guard
-found too far from the request (the base answered instead, tool_guard.py).
+was served); `tool_guard_similarity` and `tool_guard_grounding` what the tool-fit guard measured on a
+modifier's tool call it found not to fit the request (the base answered instead, tool_guard.py).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class RouteFacts(BaseModel):
     escalation_reason: str = ""
     escalation_refused: str = ""
     tool_guard_similarity: float | None = None  # set when the tool-fit guard replaced a modifier's call
+    tool_guard_grounding: float | None = None
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -42,4 +43,6 @@ class RouteFacts(BaseModel):
             headers["x-tandem-escalation-refused"] = self.escalation_refused
         if self.tool_guard_similarity is not None:
             headers["x-tandem-tool-guard"] = f"{self.tool_guard_similarity:.4f}"
+        if self.tool_guard_grounding is not None:
+            headers["x-tandem-tool-guard-grounding"] = f"{self.tool_guard_grounding:.4f}"
         return headers

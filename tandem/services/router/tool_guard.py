@@ -1,11 +1,14 @@
-"""The tool-fit guard: a modifier's tool call that sits far from the request is not returned.
+"""The tool-fit guard: a modifier's tool call that does not fit the request is not returned.
 
 A small adapter that learned to call functions also calls them when none of the offered ones fits
-(docs/MODIFIERS.md, automation runs 1-6). For a modifier whose manifest entry sets
+(docs/MODIFIERS.md, automation runs 1-9). For a modifier whose manifest entry sets
 `tool_fit_min_similarity`, the router embeds the request (its user turns) and each called function's
-"name words: description" with the packaged int8 MiniLM, and when the lowest request-to-function
-cosine is under the threshold it answers with the base model instead (one more generation), saying
-so in `x-tandem-tool-guard`. Whole (non-streamed) answers only: a stream has shown its call already.
+"name words: description" with the packaged int8 MiniLM; with `tool_args_min_grounding`, it also
+measures how much of each call's argument values the request supplies (a call forced onto a request
+makes them up). When the lowest cosine or the lowest grounding is under its threshold, the router
+answers with the base model instead (one more generation), saying so in `x-tandem-tool-guard` (the
+cosine) and `x-tandem-tool-guard-grounding`. Whole (non-streamed) answers only: a stream has shown
+its call already.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tandem.common.manifest import Manifest, ManifestError
 from tandem.common.served_artifacts import BUNDLED_ARTIFACTS
@@ -84,9 +87,21 @@ def argument_grounding(body: ChatCompletionRequest, message: dict) -> float | No
     return min(shares)
 
 
+class GuardThresholds(NamedTuple):
+    min_similarity: float | None
+    min_grounding: float | None
+
+
+class GuardTrip(NamedTuple):
+    """Why a call was replaced: the values measured (None: that check is off for the model)."""
+
+    similarity: float | None
+    grounding: float | None
+
+
 class ToolFitGuard:
-    def __init__(self, thresholds: dict[str, float]):
-        self.thresholds = thresholds  # served model name -> lowest cosine a call may have
+    def __init__(self, thresholds: dict[str, GuardThresholds]):
+        self.thresholds = thresholds  # served model name -> what a call must reach to be returned
 
     @classmethod
     def from_artifacts(cls, artifacts_dir: str | None) -> ToolFitGuard | None:
@@ -97,8 +112,9 @@ class ToolFitGuard:
             entries = Manifest(Path(artifacts_dir)).entries(kind="modifier")
         except ManifestError:
             return None  # the workers report a broken manifest; the router serves without the guard
-        thresholds = {f"tandem-{name}": e.tool_fit_min_similarity for name, e in entries.items()
-                      if e.servable and e.tool_fit_min_similarity is not None}
+        thresholds = {f"tandem-{name}": GuardThresholds(e.tool_fit_min_similarity, e.tool_args_min_grounding)
+                      for name, e in entries.items() if e.servable
+                      and (e.tool_fit_min_similarity is not None or e.tool_args_min_grounding is not None)}
         return cls(thresholds) if thresholds else None
 
     @cached_property
@@ -117,10 +133,17 @@ class ToolFitGuard:
         vectors = self.encoder.encode([request_text(body.messages), *texts])
         return float(min(vectors[0] @ vectors[1:].T))
 
-    def trips(self, model: str, body: ChatCompletionRequest, data: dict) -> float | None:
-        """The similarity when `model`'s answer in `data` calls a function too far from the request."""
-        threshold = self.thresholds.get(model)
-        if threshold is None or not data.get("choices"):
+    def trips(self, model: str, body: ChatCompletionRequest, data: dict) -> GuardTrip | None:
+        """What was measured when `model`'s answer in `data` calls a function that does not fit."""
+        limits = self.thresholds.get(model)
+        if limits is None or not data.get("choices"):
             return None
-        similarity = self.similarity(body, data["choices"][0].get("message") or {})
-        return similarity if similarity is not None and similarity < threshold else None
+        message = data["choices"][0].get("message") or {}
+        if not message.get("tool_calls"):
+            return None
+        grounding = argument_grounding(body, message) if limits.min_grounding is not None else None
+        similarity = self.similarity(body, message) if limits.min_similarity is not None else None
+        if (similarity is not None and similarity < limits.min_similarity
+                or grounding is not None and grounding < limits.min_grounding):
+            return GuardTrip(similarity, grounding)
+        return None

@@ -80,6 +80,9 @@ class ModifierServing(RecipeModel):
     tool_fit_min_similarity: float | None = Field(None, ge=-1.0, le=1.0, description=(
         "The router's tool-fit guard: a tool call whose function sits under this cosine from the request "
         "is answered by the base instead (services/router/tool_guard.py). Written into the manifest entry."))
+    tool_args_min_grounding: float | None = Field(None, ge=0.0, le=1.0, description=(
+        "The same guard's second check: a tool call that takes less than this share of its argument values "
+        "from the request is answered by the base instead. Written into the manifest entry."))
 
 
 class ModifierEvaluation(RecipeModel):

@@ -78,6 +78,7 @@ def record_modifier(config: ModifierConfig, adapter_gguf: Path, base_sha256: str
         config.domain, "modifier", [adapter_gguf.resolve()], base_sha256=base_sha256, config=dump_config(config),
         metrics=metrics, servable=servable, lora_scale=config.serving.lora_scale,
         tool_fit_min_similarity=config.serving.tool_fit_min_similarity,
+        tool_args_min_grounding=config.serving.tool_args_min_grounding,
         extra={"trained_on": trained_on(config.data.train_sources), "servable": servable, "reason": reason,
                "heldout_sources": config.evaluation.heldout_sources, "task_suite": config.evaluation.task.suite})
 

@@ -48,7 +48,8 @@ def slice_items(task: TaskSlice) -> list:
 
 
 def stage_artifacts(staging: Path, base_gguf: Path, adapters: dict[str, Path],
-                    scales: dict[str, float] | None = None, guards: dict[str, float | None] | None = None) -> str:
+                    scales: dict[str, float] | None = None, guards: dict[str, float | None] | None = None,
+                    groundings: dict[str, float | None] | None = None) -> str:
     """A manifest listing the base the adapters were trained on and each adapter as a servable
     candidate (at `scales[model]`, default 1.0: the LoRA scale it is served at; with the tool-fit
     guard's threshold `guards[model]`, default none); returns the base's sha256."""
@@ -69,7 +70,8 @@ def stage_artifacts(staging: Path, base_gguf: Path, adapters: dict[str, Path],
         shutil.copy2(path, target)
         manifest.record(model.removeprefix("tandem-"), "modifier", [target], base_sha256=base_sha256,
                         extra={"candidate": True}, lora_scale=(scales or {}).get(model, 1.0),
-                        tool_fit_min_similarity=(guards or {}).get(model))
+                        tool_fit_min_similarity=(guards or {}).get(model),
+                        tool_args_min_grounding=(groundings or {}).get(model))
     return base_sha256
 
 

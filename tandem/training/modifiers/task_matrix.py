@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     adapters = {f"tandem-{c.domain}": args.staging / manifest.entry(c.domain).files[0].path for c in candidates}
     scales = {f"tandem-{c.domain}": manifest.entry(c.domain).lora_scale for c in candidates}  # as staged, as served
     guards = {f"tandem-{c.domain}": manifest.entry(c.domain).tool_fit_min_similarity for c in candidates}
+    groundings = {f"tandem-{c.domain}": manifest.entry(c.domain).tool_args_min_grounding for c in candidates}
     cost_configs = [load_config(ModifierConfig, args.config_dir / f"{d}.yaml", args.overrides)
                     for d in args.cost_domains.split(",") if d]
     slices, plan, full = evaluation_plan(configs, adapters, args.cross_domain_limit, args.irrelevance_limit,
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     def write(complete: bool) -> None:  # after every slice: a stopped run keeps the slices it finished
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({
-            "adapters_sha256": adapter_digests(adapters), "adapters_lora_scale": scales, "adapters_tool_fit": guards, "base_sha256": manifest.entry("base").files[0].sha256,
+            "adapters_sha256": adapter_digests(adapters), "adapters_lora_scale": scales, "adapters_tool_fit": guards,
+            "adapters_tool_grounding": groundings, "base_sha256": manifest.entry("base").files[0].sha256,
             "base_from": base_from, "matrix": matrix, "complete": complete,
             "settings": {"replicas": args.replicas, "slots": args.slots, "threads": args.threads,
                          "concurrency": args.concurrency, "cross_domain_limit": args.cross_domain_limit,
