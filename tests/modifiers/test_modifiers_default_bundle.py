@@ -74,13 +74,17 @@ def test_tandem_up_without_artifacts_serves_the_bundle_and_routes_code_and_tools
         weather = {"type": "function", "function": {
             "name": "get_weather", "description": "Current weather for a city.",
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
-        ask = [{"role": "user", "content": "What is the weather like in Paris right now?"}]
+        ask = [{"role": "user", "content": "Get the current weather in Paris."}]
         decision = httpx.post(f"{running.url}/v1/route", timeout=30,
                               json={"model": "auto", "messages": ask, "tools": [weather]}).json()
         assert decision["domain"] == "automation"  # the bundled router, whether or not a modifier is served
         reply = client.chat.completions.with_raw_response.create(model="auto", max_tokens=48, tools=[weather],
-                                                                 messages=ask)
-        expected = "tandem-automation" if "automation" in bundled else "tandem-base"
-        assert reply.headers["x-tandem-route"] == expected
+                                                                 messages=ask, temperature=0)
+        if "automation" in bundled:  # the modifier's call fits, so the tool guard passes it on
+            assert reply.headers["x-tandem-route"] == "tandem-automation"
+            [call] = reply.parse().choices[0].message.tool_calls
+            assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
+        else:
+            assert reply.headers["x-tandem-route"] == "tandem-base"
     finally:
         stop_tandem_up(running)
