@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import time
 
 import httpx
@@ -134,12 +133,19 @@ def test_prompt_over_context_window_says_how_long(client):
     assert "2048" in body["message"] and "30" in body["message"]
 
 
+# Nats between the top two candidates below which batched and single decoding may pick differently:
+# llama.cpp multiplies a batch with other kernels (quantized activations) than one sequence. CI saw
+# "element" / "concept" flip at a margin of 0.26 here; clear decisions of this prompt sit above 1.
+NEAR_TIE = 0.5
+
+
 def test_eight_simultaneous_requests_all_complete_uncut(client):
     prompts = [f"Say something about the number {i}." for i in range(8)]
 
     def ask(text: str):
         return client.chat.completions.create(model="tandem-base", messages=[{"role": "user", "content": text}],
-                                              max_tokens=24, temperature=0, extra_headers=NO_CACHE)
+                                              max_tokens=24, temperature=0, extra_headers=NO_CACHE,
+                                              logprobs=True, top_logprobs=2)
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(ask, prompts))
@@ -149,13 +155,17 @@ def test_eight_simultaneous_requests_all_complete_uncut(client):
         assert choice.finish_reason in ("stop", "length")
         if choice.finish_reason == "length":
             assert completion.usage.completion_tokens == 24
-    # Batched greedy decoding answers like the request alone. Not always to the last token:
-    # llama.cpp's sums depend on the batch's shape, so a near-tie late in the answer may flip
-    # (seen once in several CI runs). A slot reading another sequence's KV cells would diverge
-    # from the first tokens, so the answers must agree on at least their first half.
-    alone = ask(prompts[3]).choices[0].message.content
-    batched = results[3].choices[0].message.content
-    assert len(os.path.commonprefix([alone, batched])) >= len(alone) // 2, (alone, batched)
+    # Batched greedy decoding answers like the request alone, token for token, up to the first
+    # near-tie: llama.cpp's sums depend on the batch's shape, so where the top two candidates are
+    # within rounding of each other either may win (seen in CI: "fundamental element" / "fundamental
+    # concept"). A slot reading another sequence's KV cells diverges at clear decisions instead.
+    alone = ask(prompts[3]).choices[0].logprobs.content
+    batched = [t.token for t in results[3].choices[0].logprobs.content]
+    clear = next((i for i, t in enumerate(alone)
+                  if len(t.top_logprobs) > 1 and t.top_logprobs[0].logprob - t.top_logprobs[1].logprob < NEAR_TIE),
+                 len(alone))
+    assert clear >= 1, "the first token is already a near-tie: pick a prompt with a clear start"
+    assert batched[:clear] == [t.token for t in alone[:clear]], (clear, alone, batched)
 
 
 def test_client_disconnect_mid_stream_frees_the_worker(client, tandem_up):
