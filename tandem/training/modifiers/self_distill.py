@@ -6,8 +6,9 @@ harness's sandbox (`tandem.eval.code_answers.mbpp_program` + `tandem.eval.sandbo
 what `tandem eval` scores with). Kept answers, deduplicated by their extracted code and at most
 `--per-item` per problem, are appended to the code rows as source `mbpp_self`: correct solutions
 in the model's own phrasing, beside the gold ones, each as its code alone in one fenced block
-(the gold rows' shape; the prose around a passing program is unchecked). Dev and test ids are never sampled, so the
-code recipe's dev loss (MBPP dev gold rows) and every test figure are untouched.
+(the gold rows' shape; the prose around a passing program is unchecked). Dev and test ids are
+never sampled, so the code recipe's dev loss (MBPP dev gold rows) and every test figure are
+untouched.
 
     python -m tandem.training.modifiers.self_distill items --out build/sd/items.jsonl   # here: needs the data packages
     python -m tandem.training.modifiers.self_distill sample --items build/sd/items.jsonl \
@@ -29,6 +30,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tandem.training.chat_data import read_chat_jsonl
+from tandem.training.modifiers.data.code import clean_code
 from tandem.training.modifiers.data.rows import code_block
 
 
@@ -79,7 +82,7 @@ def _passing(item: dict, replies: list[str], per_item: int, timeout_s: float) ->
     for reply in replies:
         if len(kept) >= per_item:
             break
-        code = "\n".join(line.rstrip() for line in mbpp_code(reply, item["gold"]).strip("\n").splitlines())
+        code = clean_code(mbpp_code(reply, item["gold"]))
         key = "\n".join(line for line in code.splitlines() if line.strip())
         if not key or key in seen:
             continue
@@ -111,7 +114,7 @@ def sample(items_path: Path, out: Path, base: str, k: int, temperature: float, t
     """Sample and save every reply (gzipped JSONL, one line per item) before anything scores them."""
     from tandem.training.base_model import resolve_base
 
-    items = _read(items_path)
+    items = read_chat_jsonl(items_path)
     started = time.monotonic()
     replies = _generate(resolve_base(base).hf_dir, [it["messages"] for it in items], k, temperature, top_p,
                         max_new_tokens, batch_prompts, seed)
@@ -126,7 +129,7 @@ def sample(items_path: Path, out: Path, base: str, k: int, temperature: float, t
 
 def add_rows(items_path: Path, samples: Path, rows_dir: Path, per_item: int, workers: int, timeout_s: float) -> dict:
     """Score saved samples and append the passing ones to `<rows>/code/train.jsonl` (a rerun replaces them)."""
-    items = {it["id"]: it for it in _read(items_path)}
+    items = {it["id"]: it for it in read_chat_jsonl(items_path)}
     with gzip.open(samples, "rt") as fh:
         sampled = [json.loads(line) for line in fh if line.strip()]
     started = time.monotonic()
@@ -140,10 +143,6 @@ def add_rows(items_path: Path, samples: Path, rows_dir: Path, per_item: int, wor
               "scoring_s": round(time.monotonic() - started, 1)}
     (rows_dir / "code" / "self_distill.json").write_text(json.dumps(stats, indent=2))
     return stats
-
-
-def _read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
