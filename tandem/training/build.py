@@ -118,16 +118,13 @@ def read_task_matrix(path: Path, adapters: dict[str, Path], scales: dict[str, fl
     served_at = {m: (scales or {}).get(m, 1.0) for m in adapters}
     if scored_at != served_at:
         raise SystemExit(f"{path} scored the adapters at LoRA scales {scored_at}, the configs serve them at {served_at}")
-    guarded_at = {m: (saved.get("adapters_tool_fit") or {}).get(m) for m in adapters}
-    guarded = {m: (guards or {}).get(m) for m in adapters}
-    if guarded_at != guarded:
-        raise SystemExit(f"{path} scored the adapters behind tool-fit guards {guarded_at}, the configs serve them "
-                         f"behind {guarded}")
-    grounded_at = {m: (saved.get("adapters_tool_grounding") or {}).get(m) for m in adapters}
-    grounded = {m: (groundings or {}).get(m) for m in adapters}
-    if grounded_at != grounded:
-        raise SystemExit(f"{path} scored the adapters behind argument-grounding checks {grounded_at}, the configs "
-                         f"serve them behind {grounded}")
+    for field, served, check in (("adapters_tool_fit", guards, "tool-fit guards"),
+                                 ("adapters_tool_grounding", groundings, "argument-grounding checks")):
+        scored_behind = {m: (saved.get(field) or {}).get(m) for m in adapters}
+        served_behind = {m: (served or {}).get(m) for m in adapters}
+        if scored_behind != served_behind:
+            raise SystemExit(f"{path} scored the adapters behind {check} {scored_behind}, the configs serve them "
+                             f"behind {served_behind}")
     if saved.get("complete") is False:
         raise SystemExit(f"{path} is a partial matrix (its run stopped after {sorted(saved['matrix'])}); gate on a whole one")
     if saved["adapters_sha256"] != exported:

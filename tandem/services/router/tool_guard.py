@@ -91,6 +91,11 @@ class GuardThresholds(NamedTuple):
     min_similarity: float | None
     min_grounding: float | None
 
+    def rejects(self, similarity: float | None, grounding: float | None) -> bool:
+        """Whether a call measured at these values is handed to the base (None: not measured, no call)."""
+        return (similarity is not None and self.min_similarity is not None and similarity < self.min_similarity
+                or grounding is not None and self.min_grounding is not None and grounding < self.min_grounding)
+
 
 class GuardTrip(NamedTuple):
     """Why a call was replaced: the values measured (None: that check is off for the model)."""
@@ -143,7 +148,4 @@ class ToolFitGuard:
             return None
         grounding = argument_grounding(body, message) if limits.min_grounding is not None else None
         similarity = self.similarity(body, message) if limits.min_similarity is not None else None
-        if (similarity is not None and similarity < limits.min_similarity
-                or grounding is not None and grounding < limits.min_grounding):
-            return GuardTrip(similarity, grounding)
-        return None
+        return GuardTrip(similarity, grounding) if limits.rejects(similarity, grounding) else None

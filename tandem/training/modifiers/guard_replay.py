@@ -21,12 +21,12 @@ from pathlib import Path
 
 def replay(matrix: dict, model: str, min_grounding: float) -> dict:
     from tandem.common.wire import ChatCompletionRequest
-    from tandem.services.router.tool_guard import argument_grounding
+    from tandem.services.router.tool_guard import GuardThresholds, argument_grounding
     from tandem.training.modifiers.config import TaskSlice
     from tandem.training.modifiers.gate import mcnemar, score_summary
     from tandem.training.modifiers.task_eval import slice_items
 
-    out = {}
+    stacked, out = GuardThresholds(None, min_grounding), {}
     for name, entry in matrix["matrix"].items():
         task = TaskSlice(suite=entry["suite"], limit=entry["n"], where=entry["where"])
         items = {it.id: it for it in slice_items(task)}
@@ -39,7 +39,7 @@ def replay(matrix: dict, model: str, min_grounding: float) -> dict:
             item = items[row["id"]]
             body = ChatCompletionRequest(model=model, messages=item.messages, tools=item.tools)
             grounding = argument_grounding(body, {"tool_calls": row.get("tool_calls") or []})
-            if row["served_model"] == model and grounding is not None and grounding < min_grounding:
+            if row["served_model"] == model and stacked.rejects(None, grounding):
                 tripped.append(row["id"])
                 scores.append(base[row["id"]]["score"])
             else:

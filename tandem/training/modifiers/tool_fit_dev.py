@@ -32,9 +32,11 @@ def guarded_scores(similarities: list[float | None], modifier: list[float], base
                    min_grounding: float | None = None) -> list[float]:
     """Per item: the base's score where the guard trips (a call whose similarity, or with
     `min_grounding` its argument grounding, is under the threshold), the modifier's otherwise (no call: None)."""
+    from tandem.services.router.tool_guard import GuardThresholds
+
+    limits = GuardThresholds(threshold, min_grounding)
     groundings = groundings or [None] * len(similarities)
-    return [b if s is not None and (s < threshold or min_grounding is not None and g < min_grounding) else m
-            for s, g, m, b in zip(similarities, groundings, modifier, base, strict=True)]
+    return [b if limits.rejects(s, g) else m for s, g, m, b in zip(similarities, groundings, modifier, base, strict=True)]
 
 
 def choose_guard(table: list[dict], how: str) -> dict | None:
