@@ -15,7 +15,8 @@ min_call_margin), and the rule picks the largest scale, then the lowest cosine t
 lowest grounding threshold (none first) that meets it. Dev answers only: the test slices are not read.
 
     python -m tandem.training.modifiers.tool_fit_dev --scales build/scale-automation-li.json \
-        --out build/tool-fit-dev-grounding.json --scale-values 0.5 --cosines 0.5 --groundings 0.34,0.5,0.67,1
+        --out build/tool-fit-dev-grounding.json --scale-values 0.5 --cosines 0.5 --groundings 0.34,0.5,0.67,1 \
+        --choose most-declines
 """
 
 from __future__ import annotations
