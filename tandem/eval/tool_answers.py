@@ -4,6 +4,12 @@ Structured `tool_calls` are used when the endpoint returns them. Servers without
 leave the call in the text, so we also read JSON objects (`{"name": ..., "arguments": {...}}`,
 one or a list, also inside <tool_call> tags or code fences) and Python call syntax
 (`get_weather(city="Paris")`, BFCL's own prompting format).
+
+Text that only *mentions* a function is not a call: a definition (`def get_time():`, a shell
+`get_time() {`), an echoed tool schema (an object with a `description`), or any JSON object with a
+`name` (`{"name": "New York City", ...}`) that carries no `arguments` and names no offered tool.
+Code answers are full of these, and reading them as calls failed BFCL irrelevance items that
+called nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +38,11 @@ def calls_from_tool_calls(tool_calls: list[dict]) -> list[Call] | None:
     return calls
 
 
-def _json_calls(text: str) -> list[Call]:
+def _normal(name: str) -> str:
+    return name.replace(".", "_")
+
+
+def _json_calls(text: str, names: set[str]) -> list[Call]:
     calls: list[Call] = []
     decoder = json.JSONDecoder()
     i = 0
@@ -44,8 +54,12 @@ def _json_calls(text: str) -> list[Call]:
             i = start + 1
             continue
         for obj in value if isinstance(value, list) else [value]:
-            if isinstance(obj, dict) and isinstance(obj.get("name"), str):
+            if not isinstance(obj, dict) or not isinstance(obj.get("name"), str) or "description" in obj:
+                continue
+            if "arguments" in obj or "parameters" in obj or _normal(obj["name"]) in {_normal(n) for n in names}:
                 args = obj.get("arguments", obj.get("parameters", {}))
+                if isinstance(args, dict) and args.get("type") == "object" and "properties" in args:
+                    continue  # a schema, not arguments
                 if isinstance(args, str):
                     try:
                         args = json.loads(args)
@@ -55,6 +69,10 @@ def _json_calls(text: str) -> list[Call]:
                     calls.append({obj["name"]: args})
         i = end
     return calls
+
+
+_DEFINED_BEFORE = re.compile(r"\b(def|function|class)\s+$")
+_DEFINED_AFTER = re.compile(r"\s*[:{]")
 
 
 def _python_calls(text: str, names: set[str]) -> list[Call]:
@@ -71,7 +89,8 @@ def _python_calls(text: str, names: set[str]) -> list[Call]:
                 node = ast.parse(text[match.start() : end].strip(), mode="eval").body
             except SyntaxError:
                 continue
-            if isinstance(node, ast.Call) and not node.args:
+            definition = _DEFINED_BEFORE.search(text, 0, match.start()) or _DEFINED_AFTER.match(text, end)
+            if isinstance(node, ast.Call) and not node.args and not definition:
                 try:
                     calls.append(
                         {
@@ -92,4 +111,4 @@ def extract_calls(text: str, tool_calls: list[dict] | None, tool_names: set[str]
         structured = calls_from_tool_calls(tool_calls)
         if structured is not None:
             return structured
-    return _json_calls(text) or _python_calls(text, tool_names)
+    return _json_calls(text, tool_names) or _python_calls(text, tool_names)

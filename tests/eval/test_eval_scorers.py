@@ -126,3 +126,31 @@ def test_bfcl_wrong_missing_and_malformed_calls_fail(gold_reply_for):
         }
     ]
     assert score(irrelevant, Reply(tool_calls=called)).value == 0.0
+
+
+def test_bfcl_irrelevance_text_that_only_mentions_a_function_is_not_a_call():
+    """A code answer defines functions and builds dicts with a "name"; none of that calls a tool.
+    Found in the code modifier's answers (run 3), which the old extractor scored as calls."""
+    item = next(it for it in load_items("bfcl") if it.meta["category"] == "irrelevance")
+    tool = item.tools[0]["function"]["name"]
+    not_calls = [
+        f"```python\ndef {tool}():\n    return 42\n```",
+        f"```python\ndef {tool}(city):\n    return city\n```",
+        f"```bash\n#!/usr/bin/env bash\n{tool}() {{\n  echo hi\n}}\n```",
+        f"function {tool}() {{ return 1; }}",
+        '{"airports": [{"name": "New York City", "address": "NY"}]}',
+        f'[{{"name": "{tool}", "description": "What the tool does."}}]',
+        f'{{"name": "{tool}", "parameters": {{"type": "object", "properties": {{"x": {{"type": "string"}}}}}}}}',
+    ]
+    for text in not_calls:
+        assert score(item, Reply(text=text)).value == 1.0, text
+    calls = [
+        f"{tool}()",
+        f"[{tool}()]",
+        f'{{"name": "{tool}"}}',
+        '{"name": "some_other_function", "arguments": {}}',
+        f'<tool_call>{{"name": "{tool}", "arguments": {{}}}}</tool_call>',
+        f"Here you go:\n{tool}()\nthen def other(): pass",
+    ]
+    for text in calls:
+        assert score(item, Reply(text=text)).value == 0.0, text

@@ -1,0 +1,80 @@
+"""A recorded task matrix scored again by today's scorers, with no model run.
+
+    python -m tandem.training.modifiers.rescore --matrix docs/modifiers/matrix-code-v3.json.gz \
+        --slices irrelevance --out build/rescore-code-v3.json
+
+A matrix keeps every answer as served (text and structured tool calls), so when a scorer is fixed
+the recorded answers can be scored again and paired with the base by the gate's own McNemar test
+(`gate.mcnemar`). A gate's verdict stays the one its registered scorer gave; this says what the
+fix changes, for the next run and for reading old figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+from pathlib import Path
+
+
+def rescore(matrix: dict, slices: list[str] | None = None) -> dict:
+    from tandem.eval.scoring import Reply, score
+    from tandem.training.modifiers.config import TaskSlice
+    from tandem.training.modifiers.gate import mcnemar, score_summary
+    from tandem.training.modifiers.task_eval import slice_items
+
+    out = {}
+    for name, entry in matrix["matrix"].items():
+        if slices and name not in slices:
+            continue
+        task = TaskSlice(suite=entry["suite"], limit=entry["n"], where=entry["where"])
+        items = {it.id: it for it in slice_items(task)}
+        scored = {}
+        for model, rows in entry["items"].items():
+            if {r["id"] for r in rows} != set(items):
+                raise ValueError(f"{name}: {model}'s answers are not the harness's slice {task}")
+            now = [score(items[r["id"]], Reply(text=r.get("response") or "", tool_calls=r.get("tool_calls") or [])).value
+                   for r in rows]
+            scored[model] = {"ids": [r["id"] for r in rows], "was": [r["score"] for r in rows], "now": now}
+        base = scored.pop("tandem-base")
+        order = {i: n for n, i in enumerate(base["ids"])}
+        result = {"n": len(items), "base": {"was": score_summary(base["was"]), "now": score_summary(base["now"])},
+                  "models": {}}
+        for model, s in scored.items():
+            pairs = sorted(zip(s["ids"], s["was"], s["now"]), key=lambda row: order[row[0]])
+            now = [p[2] for p in pairs]
+            result["models"][model] = {
+                "was": score_summary([p[1] for p in pairs]), "now": score_summary(now),
+                "changed": [p[0] for p in pairs if p[1] != p[2]],
+                "vs_base_now": mcnemar(base["now"], now)}
+        result["base"]["changed"] = [i for i, w, n in zip(base["ids"], base["was"], base["now"]) if w != n]
+        out[name] = result
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tandem.training.modifiers.rescore", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--matrix", type=Path, required=True, help="A task matrix (.json or .json.gz).")
+    parser.add_argument("--slices", help="Comma-separated slice names (default: every slice).")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    opener = gzip.open if args.matrix.suffix == ".gz" else open
+    with opener(args.matrix, "rt") as fh:
+        result = rescore(json.load(fh), args.slices.split(",") if args.slices else None)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print("slice        model               n  was  now  changed  wins / losses  p(gain)  p(fall)")
+    for name, s in result.items():
+        n = s["n"]
+        print(f"{name:11s}  {'tandem-base':18s} {n:3d} {s['base']['was']['score'] * n:4.0f} "
+              f"{s['base']['now']['score'] * n:4.0f} {len(s['base']['changed']):8d}")
+        for model, m in s["models"].items():
+            v = m["vs_base_now"]
+            print(f"{name:11s}  {model:18s} {n:3d} {m['was']['score'] * n:4.0f} {m['now']['score'] * n:4.0f}"
+                  f" {len(m['changed']):8d}  {v['wins']:4.0f} / {v['losses']:<6.0f}  {v['p_gain']:.3g}  {v['p_fall']:.3g}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
