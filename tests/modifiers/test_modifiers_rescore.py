@@ -42,3 +42,22 @@ def test_a_matrix_of_other_items_is_refused():
                                          "items": {"tandem-base": rows, "tandem-code": rows}}}}
     with pytest.raises(ValueError, match="not the harness's slice"):
         rescore(matrix)
+
+
+def test_scale_select_dev_answers_are_rescored_in_their_own_format():
+    from tandem.common.recipe_config import load_config
+    from tandem.training.modifiers.config import ModifierConfig
+    from tandem.training.modifiers.rescore import rescore_scale_state
+    from tandem.training.modifiers.scale_select import dev_items
+
+    rule = load_config(ModifierConfig, "configs/modifiers/automation.yaml", []).serving.scale_selection
+    items = dev_items(rule)
+    ids = {part: [it.id for it in its] for part, its in items.items()}
+    rows = {"calls": [_row(i, 0.0, "No call.") for i in ids["calls"]],
+            "no_fit": [_row(i, 1.0, "No function fits.") for i in ids["no_fit"]]}
+    rows["no_fit"][0] = _row(ids["no_fit"][0], 0.0, '{"name": "Acme Bakery", "city": "Chicago"}')  # old: a call
+    state = {"domain": "automation", "ids": ids, "rows": {"base": rows}, "checks": {"0.6": {}}, "chosen": 0.6}
+    rescored, changed = rescore_scale_state(state)
+    assert changed == {"base": {"no_fit": 1}}
+    assert all(r["score"] == 1.0 for r in rescored["rows"]["base"]["no_fit"])
+    assert "checks" not in rescored and "chosen" not in rescored  # tool_fit_dev chooses again

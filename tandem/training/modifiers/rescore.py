@@ -2,11 +2,15 @@
 
     python -m tandem.training.modifiers.rescore --matrix docs/modifiers/matrix-code-v3.json.gz \
         --slices irrelevance --out build/rescore-code-v3.json
+    python -m tandem.training.modifiers.rescore --scale-state build/scale-automation-v9.json \
+        --out build/scale-automation-v9-rescored.json     # dev answers, for tool_fit_dev --scales
 
 A matrix keeps every answer as served (text and structured tool calls), so when a scorer is fixed
 the recorded answers can be scored again and paired with the base by the gate's own McNemar test
 (`gate.mcnemar`). A gate's verdict stays the one its registered scorer gave; this says what the
-fix changes, for the next run and for reading old figures.
+fix changes, for the next run and for reading old figures. `--scale-state` does the same to the
+dev answers `scale_select` recorded and writes them back in its own format (choices dropped), so
+`tool_fit_dev` can choose again on the fixed scores.
 """
 
 from __future__ import annotations
@@ -52,17 +56,52 @@ def rescore(matrix: dict, slices: list[str] | None = None) -> dict:
     return out
 
 
+def rescore_scale_state(state: dict, config_dir: Path = Path("configs/modifiers")) -> tuple[dict, dict]:
+    """`scale_select`'s state with every recorded dev answer scored again; and per model and part,
+    how many scores changed."""
+    from tandem.common.recipe_config import load_config
+    from tandem.eval.scoring import Reply, score
+    from tandem.training.modifiers.config import ModifierConfig
+    from tandem.training.modifiers.scale_select import dev_items
+
+    rule = load_config(ModifierConfig, config_dir / f"{state['domain']}.yaml", []).serving.scale_selection
+    items = dev_items(rule)
+    if {part: [it.id for it in its] for part, its in items.items()} != state["ids"]:
+        raise ValueError("the state's dev items are not the ones its config's rule selects")
+    changed: dict[str, dict[str, int]] = {}
+    for key, parts in state["rows"].items():
+        for part, rows in parts.items():
+            by_id = {it.id: it for it in items[part]}
+            for row in rows:
+                now = score(by_id[row["id"]], Reply(text=row.get("response") or "",
+                                                    tool_calls=row.get("tool_calls") or [])).value
+                if now != row["score"]:
+                    changed.setdefault(key, {}).setdefault(part, 0)
+                    changed[key][part] += 1
+                    row["score"] = now
+    return {k: v for k, v in state.items() if k not in ("checks", "chosen")}, changed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tandem.training.modifiers.rescore", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--matrix", type=Path, required=True, help="A task matrix (.json or .json.gz).")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--matrix", type=Path, help="A task matrix (.json or .json.gz).")
+    source.add_argument("--scale-state", type=Path, help="scale_select's output (dev answers).")
     parser.add_argument("--slices", help="Comma-separated slice names (default: every slice).")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.scale_state:
+        state, changed = rescore_scale_state(json.loads(args.scale_state.read_text()))
+        args.out.write_text(json.dumps(state, indent=1))
+        for key, parts in state["rows"].items():
+            print(key, {part: f"{sum(r['score'] for r in rows):g}/{len(rows)} ({changed.get(key, {}).get(part, 0)} changed)"
+                        for part, rows in parts.items()})
+        return 0
     opener = gzip.open if args.matrix.suffix == ".gz" else open
     with opener(args.matrix, "rt") as fh:
         result = rescore(json.load(fh), args.slices.split(",") if args.slices else None)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print("slice        model               n  was  now  changed  wins / losses  p(gain)  p(fall)")
     for name, s in result.items():
