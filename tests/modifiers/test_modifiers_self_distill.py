@@ -7,7 +7,7 @@ import gzip
 import json
 
 from tandem.eval.datasets import load_items
-from tandem.training.modifiers.self_distill import add_rows, distill_rows, write_items
+from tandem.training.modifiers.self_distill import add_rows, distill_rows, solved_ids, write_items
 
 ITEM = {"id": "t1", "messages": [{"role": "user", "content": "Write add(a, b)."}],
         "gold": {"tests": ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"], "setup": ""}}
@@ -59,3 +59,49 @@ def test_items_are_train_ids_only(tmp_path):
     assert ids == {item.id for item in load_items("mbpp", split="train")}
     assert not ids & {item.id for item in load_items("mbpp", split="test")}
     assert not ids & {item.id for item in load_items("mbpp", split="dev")}
+
+
+def test_a_second_round_keeps_the_first_rounds_rows_of_other_problems(tmp_path):
+    second = {**ITEM, "id": "t2"}
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps(ITEM) + "\n" + json.dumps(second) + "\n")
+    (tmp_path / "rows" / "code").mkdir(parents=True)
+    train = tmp_path / "rows" / "code" / "train.jsonl"
+    train.write_text("")
+    first, again = tmp_path / "first.jsonl.gz", tmp_path / "second.jsonl.gz"
+    with gzip.open(first, "wt") as fh:
+        fh.write(json.dumps({"id": "t1", "replies": [RIGHT]}) + "\n")
+    with gzip.open(again, "wt") as fh:
+        fh.write(json.dumps({"id": "t2", "replies": [OTHER_RIGHT, WRONG]}) + "\n")
+    add_rows(items, first, tmp_path / "rows", per_item=4, workers=1, timeout_s=1.0)
+    assert solved_ids(tmp_path / "rows") == {"t1"}  # round 2 samples only the other problems
+    add_rows(items, again, tmp_path / "rows", per_item=4, workers=1, timeout_s=1.0, keep_earlier=True)
+    assert [json.loads(line)["id"] for line in train.read_text().splitlines()] == ["mbpp_self/t1/0", "mbpp_self/t2/0"]
+    add_rows(items, again, tmp_path / "rows", per_item=4, workers=1, timeout_s=1.0)  # without: only this round's
+    assert [json.loads(line)["id"] for line in train.read_text().splitlines()] == ["mbpp_self/t2/0"]
+
+
+def test_sampling_from_an_adapter_merges_it_into_the_base(tmp_path):
+    """A second round samples from the first round's adapter: the same seed gives other replies."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tandem.training.base_model import resolve_base
+    from tandem.training.modifiers.self_distill import sample
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(resolve_base("embedded").hf_dir, dtype=torch.float32)
+    lora = get_peft_model(base, LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"],
+                                           init_lora_weights=False))
+    lora.save_pretrained(tmp_path / "adapter")
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps(ITEM) + "\n")
+    runs = {}
+    for name, adapter in (("base", None), ("adapter", tmp_path / "adapter")):
+        stats = sample(items, tmp_path / f"{name}.jsonl.gz", "embedded", k=2, temperature=0.8, top_p=0.95,
+                       max_new_tokens=12, batch_prompts=1, seed=0, adapter=adapter)
+        assert stats["adapter"] == (str(adapter) if adapter else None)
+        with gzip.open(tmp_path / f"{name}.jsonl.gz", "rt") as fh:
+            runs[name] = json.loads(fh.readline())["replies"]
+    assert len(runs["adapter"]) == 2 and runs["adapter"] != runs["base"]
