@@ -71,6 +71,17 @@ def test_a_significant_fall_on_another_slice_refuses_the_modifier():
     assert servable_verdict(drop, gain, alpha=0.001, elsewhere={"irrelevance": fall})[0] is True
 
 
+def test_every_failed_rule_is_named_not_only_the_first():
+    """Code run 3 missed its own task and fell on irrelevance; the verdict named only the first."""
+    drop = {"base": {"loss": 0.55}, "modifier": {"loss": 0.45}}
+    small_gain = _task([0.0] * 149, [1.0] * 3 + [0.0] * 146)
+    fall = paired_difference([1.0] * 9 + [0.0] * 91, [0.0] * 100)
+    served, why = servable_verdict(drop, small_gain, elsewhere={"irrelevance": fall})
+    assert not served and "task metric did not improve" in why and "irrelevance (0 wins / 9 losses" in why
+    served, why = servable_verdict({"base": {"loss": 0.5}, "modifier": {"loss": 0.6}}, None)
+    assert not served and "did not drop" in why and "not measured" in why
+
+
 def test_a_loss_drop_inside_the_noise_is_not_served():
     """The code modifier of the first build passed on a 0.4670 -> 0.4669 drop; that must not pass."""
     up = _task([0.0] * 50, [1.0] * 10 + [0.0] * 40)

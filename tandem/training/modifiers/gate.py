@@ -82,7 +82,7 @@ def paired_loss_difference(base_nll: list[float], modifier_nll: list[float], tok
 
 
 def score_summary(scores: list[float], confidence: float = 0.95) -> dict[str, float]:
-    low, high = wilson_interval(int(round(sum(scores))), len(scores), confidence)
+    low, high = wilson_interval(round(sum(scores)), len(scores), confidence)
     return {"score": sum(scores) / len(scores) if scores else 0.0, "low": low, "high": high, "n": len(scores)}
 
 
@@ -94,22 +94,27 @@ def servable_verdict(heldout: dict[str, dict[str, float]], task: dict[str, dict]
     summary, "difference": `paired_difference`} on the domain's own slice, or None when not measured;
     `elsewhere` = {slice name: `paired_difference`} on the other slices."""
     base_loss, mod_loss = heldout["base"]["loss"], heldout["modifier"]["loss"]
+    failed = []  # every rule that fails is named, not only the first
     if not mod_loss < base_loss * (1 - min_loss_drop):
-        return False, (f"held-out loss did not drop by {min_loss_drop:.0%} "
-                       f"({base_loss:.4f} -> {mod_loss:.4f})")
-    difference = heldout.get("difference")
-    if difference is not None and not difference["high"] < 0:
-        return False, (f"held-out loss drop is within noise (modifier - base {difference['mean']:+.4f}, "
-                       f"interval {difference['low']:+.4f} to {difference['high']:+.4f})")
+        failed.append(f"held-out loss did not drop by {min_loss_drop:.0%} ({base_loss:.4f} -> {mod_loss:.4f})")
+    else:
+        difference = heldout.get("difference")
+        if difference is not None and not difference["high"] < 0:
+            failed.append(f"held-out loss drop is within noise (modifier - base {difference['mean']:+.4f}, "
+                          f"interval {difference['low']:+.4f} to {difference['high']:+.4f})")
+    scores = ""
     if task is None:
-        return False, "task metric not measured; a modifier is served only after it is"
-    paired = task["difference"]
-    scores = (f"{task['base']['score']:.3f} -> {task['modifier']['score']:.3f}, "
-              f"{paired['wins']} wins / {paired['losses']} losses, one-sided McNemar p={paired['p_gain']:.3g}")
-    if not paired["p_gain"] < alpha:
-        return False, f"task metric did not improve at p < {alpha:g} ({scores})"
+        failed.append("task metric not measured; a modifier is served only after it is")
+    else:
+        paired = task["difference"]
+        scores = (f"{task['base']['score']:.3f} -> {task['modifier']['score']:.3f}, "
+                  f"{paired['wins']} wins / {paired['losses']} losses, one-sided McNemar p={paired['p_gain']:.3g}")
+        if not paired["p_gain"] < alpha:
+            failed.append(f"task metric did not improve at p < {alpha:g} ({scores})")
     falls = [f"{name} ({d['wins']} wins / {d['losses']} losses, p={d['p_fall']:.3g})"
              for name, d in (elsewhere or {}).items() if d["p_fall"] < alpha]
     if falls:
-        return False, f"another slice fell at p < {alpha:g}: {', '.join(falls)}"
+        failed.append(f"another slice fell at p < {alpha:g}: {', '.join(falls)}")
+    if failed:
+        return False, "; ".join(failed)
     return True, f"held-out loss {base_loss:.4f} -> {mod_loss:.4f}; task metric {scores}"
