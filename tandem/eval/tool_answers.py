@@ -44,6 +44,7 @@ def _normal(name: str) -> str:
 
 def _json_calls(text: str, names: set[str]) -> list[Call]:
     calls: list[Call] = []
+    offered = {_normal(n) for n in names}
     decoder = json.JSONDecoder()
     i = 0
     while (opening := re.compile(r"[\[{]").search(text, i)) is not None:
@@ -56,7 +57,7 @@ def _json_calls(text: str, names: set[str]) -> list[Call]:
         for obj in value if isinstance(value, list) else [value]:
             if not isinstance(obj, dict) or not isinstance(obj.get("name"), str) or "description" in obj:
                 continue
-            if "arguments" in obj or "parameters" in obj or _normal(obj["name"]) in {_normal(n) for n in names}:
+            if "arguments" in obj or "parameters" in obj or _normal(obj["name"]) in offered:
                 args = obj.get("arguments", obj.get("parameters", {}))
                 if isinstance(args, dict) and args.get("type") == "object" and "properties" in args:
                     continue  # a schema, not arguments
@@ -79,7 +80,7 @@ def _python_calls(text: str, names: set[str]) -> list[Call]:
     calls: list[Call] = []
     for match in re.finditer(r"([A-Za-z_][\w.]*)\s*\(", text):
         name = match.group(1)
-        if name not in names and name.replace(".", "_") not in names:
+        if name not in names and _normal(name) not in names:
             continue
         # Grow the candidate until it parses as one call expression.
         for end in range(match.end(), len(text) + 1):
@@ -94,7 +95,7 @@ def _python_calls(text: str, names: set[str]) -> list[Call]:
                 try:
                     calls.append(
                         {
-                            name.replace(".", "_"): {
+                            _normal(name): {
                                 kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg
                             }
                         }

@@ -75,7 +75,8 @@ def test_a_second_round_keeps_the_first_rounds_rows_of_other_problems(tmp_path):
         fh.write(json.dumps({"id": "t2", "replies": [OTHER_RIGHT, WRONG]}) + "\n")
     add_rows(items, first, tmp_path / "rows", per_item=4, workers=1, timeout_s=1.0)
     assert solved_ids(tmp_path / "rows") == {"t1"}  # round 2 samples only the other problems
-    add_rows(items, again, tmp_path / "rows", per_item=4, workers=1, timeout_s=1.0, keep_earlier=True)
+    stats = add_rows(items, again, tmp_path / "rows", per_item=4, workers=1, timeout_s=1.0, keep_earlier=True)
+    assert (stats["gold_rows"], stats["earlier_self_rows"], stats["rows"]) == (0, 1, 1)  # round 1's row is not gold
     assert [json.loads(line)["id"] for line in train.read_text().splitlines()] == ["mbpp_self/t1/0", "mbpp_self/t2/0"]
     add_rows(items, again, tmp_path / "rows", per_item=4, workers=1, timeout_s=1.0)  # without: only this round's
     assert [json.loads(line)["id"] for line in train.read_text().splitlines()] == ["mbpp_self/t2/0"]

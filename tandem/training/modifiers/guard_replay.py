@@ -14,7 +14,6 @@ scored. Each slice is scored again that way and paired with the base by the gate
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 from pathlib import Path
 
@@ -59,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-grounding", type=float, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    opener = gzip.open if args.matrix.suffix == ".gz" else open
-    with opener(args.matrix, "rt") as fh:
-        result = replay(json.load(fh), args.model, args.min_grounding)
+    from tandem.training.modifiers.task_eval import read_matrix
+
+    result = replay(read_matrix(args.matrix), args.model, args.min_grounding)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print("slice        n  base  before  after  newly guarded  wins / losses  p(gain)  p(fall)")

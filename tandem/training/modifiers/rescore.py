@@ -16,15 +16,28 @@ dev answers `scale_select` recorded and writes them back in its own format (choi
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 from pathlib import Path
 
 
-def rescore(matrix: dict, slices: list[str] | None = None) -> dict:
+def _score_again(item, row: dict) -> float:
+    """A recorded answer (text and structured tool calls, as served) scored by today's scorer."""
     from tandem.eval.scoring import Reply, score
+
+    return score(item, Reply(text=row.get("response") or "", tool_calls=row.get("tool_calls") or [])).value
+
+
+def _summary(by_id: dict[str, tuple[float, float]], ids: list[str]) -> dict:
+    """Score as recorded and now over `ids`, and the ids whose score changed."""
+    from tandem.training.modifiers.gate import score_summary
+
+    return {"was": score_summary([by_id[i][0] for i in ids]), "now": score_summary([by_id[i][1] for i in ids]),
+            "changed": [i for i in ids if by_id[i][0] != by_id[i][1]]}
+
+
+def rescore(matrix: dict, slices: list[str] | None = None) -> dict:
     from tandem.training.modifiers.config import TaskSlice
-    from tandem.training.modifiers.gate import mcnemar, score_summary
+    from tandem.training.modifiers.gate import mcnemar
     from tandem.training.modifiers.task_eval import slice_items
 
     out = {}
@@ -33,26 +46,17 @@ def rescore(matrix: dict, slices: list[str] | None = None) -> dict:
             continue
         task = TaskSlice(suite=entry["suite"], limit=entry["n"], where=entry["where"])
         items = {it.id: it for it in slice_items(task)}
-        scored = {}
+        scored = {}  # model -> {id: (score as recorded, score now)}
         for model, rows in entry["items"].items():
             if {r["id"] for r in rows} != set(items):
                 raise ValueError(f"{name}: {model}'s answers are not the harness's slice {task}")
-            now = [score(items[r["id"]], Reply(text=r.get("response") or "", tool_calls=r.get("tool_calls") or [])).value
-                   for r in rows]
-            scored[model] = {"ids": [r["id"] for r in rows], "was": [r["score"] for r in rows], "now": now}
+            scored[model] = {r["id"]: (r["score"], _score_again(items[r["id"]], r)) for r in rows}
         base = scored.pop("tandem-base")
-        order = {i: n for n, i in enumerate(base["ids"])}
-        result = {"n": len(items), "base": {"was": score_summary(base["was"]), "now": score_summary(base["now"])},
-                  "models": {}}
-        for model, s in scored.items():
-            pairs = sorted(zip(s["ids"], s["was"], s["now"]), key=lambda row: order[row[0]])
-            now = [p[2] for p in pairs]
-            result["models"][model] = {
-                "was": score_summary([p[1] for p in pairs]), "now": score_summary(now),
-                "changed": [p[0] for p in pairs if p[1] != p[2]],
-                "vs_base_now": mcnemar(base["now"], now)}
-        result["base"]["changed"] = [i for i, w, n in zip(base["ids"], base["was"], base["now"]) if w != n]
-        out[name] = result
+        ids = list(base)  # every model's scores in the base's order, for the paired test
+        base_now = [base[i][1] for i in ids]
+        out[name] = {"n": len(items), "base": _summary(base, ids),
+                     "models": {model: {**_summary(s, ids), "vs_base_now": mcnemar(base_now, [s[i][1] for i in ids])}
+                                for model, s in scored.items()}}
     return out
 
 
@@ -60,7 +64,6 @@ def rescore_scale_state(state: dict, config_dir: Path = Path("configs/modifiers"
     """`scale_select`'s state with every recorded dev answer scored again; and per model and part,
     how many scores changed."""
     from tandem.common.recipe_config import load_config
-    from tandem.eval.scoring import Reply, score
     from tandem.training.modifiers.config import ModifierConfig
     from tandem.training.modifiers.scale_select import dev_items
 
@@ -73,8 +76,7 @@ def rescore_scale_state(state: dict, config_dir: Path = Path("configs/modifiers"
         for part, rows in parts.items():
             by_id = {it.id: it for it in items[part]}
             for row in rows:
-                now = score(by_id[row["id"]], Reply(text=row.get("response") or "",
-                                                    tool_calls=row.get("tool_calls") or [])).value
+                now = _score_again(by_id[row["id"]], row)
                 if now != row["score"]:
                     changed.setdefault(key, {}).setdefault(part, 0)
                     changed[key][part] += 1
@@ -99,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             print(key, {part: f"{sum(r['score'] for r in rows):g}/{len(rows)} ({changed.get(key, {}).get(part, 0)} changed)"
                         for part, rows in parts.items()})
         return 0
-    opener = gzip.open if args.matrix.suffix == ".gz" else open
-    with opener(args.matrix, "rt") as fh:
-        result = rescore(json.load(fh), args.slices.split(",") if args.slices else None)
+    from tandem.training.modifiers.task_eval import read_matrix
+
+    result = rescore(read_matrix(args.matrix), args.slices.split(",") if args.slices else None)
     args.out.write_text(json.dumps(result, indent=1))
     print("slice        model               n  was  now  changed  wins / losses  p(gain)  p(fall)")
     for name, s in result.items():

@@ -172,9 +172,11 @@ def add_rows(items_path: Path, samples: Path, rows_dir: Path, per_item: int, wor
     def kept(row_id: str) -> bool:
         return not row_id.startswith(SELF_PREFIX) or (keep_earlier and _problem(row_id) not in scored)
 
-    gold = [line for line in train.read_text().splitlines() if line.strip() and kept(json.loads(line)["id"])]
-    train.write_text("".join(line + "\n" for line in gold) + "".join(json.dumps(row) + "\n" for row in rows))
-    stats |= {"items": len(sampled), "per_item": per_item, "timeout_s": timeout_s, "gold_rows": len(gold),
+    lines = [line for line in train.read_text().splitlines() if line.strip() and kept(json.loads(line)["id"])]
+    earlier = sum(json.loads(line)["id"].startswith(SELF_PREFIX) for line in lines)
+    train.write_text("".join(line + "\n" for line in lines) + "".join(json.dumps(row) + "\n" for row in rows))
+    stats |= {"items": len(sampled), "per_item": per_item, "timeout_s": timeout_s,
+              "gold_rows": len(lines) - earlier, "earlier_self_rows": earlier,
               "scoring_s": round(time.monotonic() - started, 1)}
     (rows_dir / "code" / "self_distill.json").write_text(json.dumps(stats, indent=2))
     return stats

@@ -47,6 +47,15 @@ def slice_items(task: TaskSlice) -> list:
     return items[: task.limit] if task.limit else items
 
 
+def read_matrix(path: Path) -> dict:
+    """A task matrix file as `task_matrix` writes it, or gzipped as the records under docs/modifiers/."""
+    import gzip
+    import json
+
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rt") as fh:
+        return json.load(fh)
+
+
 def stage_artifacts(staging: Path, base_gguf: Path, adapters: dict[str, Path],
                     scales: dict[str, float] | None = None, guards: dict[str, float | None] | None = None,
                     groundings: dict[str, float | None] | None = None) -> str:
