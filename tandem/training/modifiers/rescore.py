@@ -19,12 +19,7 @@ import argparse
 import json
 from pathlib import Path
 
-
-def _score_again(item, row: dict) -> float:
-    """A recorded answer (text and structured tool calls, as served) scored by today's scorer."""
-    from tandem.eval.scoring import Reply, score
-
-    return score(item, Reply(text=row.get("response") or "", tool_calls=row.get("tool_calls") or [])).value
+from tandem.training.modifiers.task_eval import read_matrix, score_recorded, slice_items
 
 
 def _summary(by_id: dict[str, tuple[float, float]], ids: list[str]) -> dict:
@@ -38,7 +33,6 @@ def _summary(by_id: dict[str, tuple[float, float]], ids: list[str]) -> dict:
 def rescore(matrix: dict, slices: list[str] | None = None) -> dict:
     from tandem.training.modifiers.config import TaskSlice
     from tandem.training.modifiers.gate import mcnemar
-    from tandem.training.modifiers.task_eval import slice_items
 
     out = {}
     for name, entry in matrix["matrix"].items():
@@ -50,7 +44,7 @@ def rescore(matrix: dict, slices: list[str] | None = None) -> dict:
         for model, rows in entry["items"].items():
             if {r["id"] for r in rows} != set(items):
                 raise ValueError(f"{name}: {model}'s answers are not the harness's slice {task}")
-            scored[model] = {r["id"]: (r["score"], _score_again(items[r["id"]], r)) for r in rows}
+            scored[model] = {r["id"]: (r["score"], score_recorded(items[r["id"]], r)) for r in rows}
         base = scored.pop("tandem-base")
         ids = list(base)  # every model's scores in the base's order, for the paired test
         base_now = [base[i][1] for i in ids]
@@ -76,7 +70,7 @@ def rescore_scale_state(state: dict, config_dir: Path = Path("configs/modifiers"
         for part, rows in parts.items():
             by_id = {it.id: it for it in items[part]}
             for row in rows:
-                now = _score_again(by_id[row["id"]], row)
+                now = score_recorded(by_id[row["id"]], row)
                 if now != row["score"]:
                     changed.setdefault(key, {}).setdefault(part, 0)
                     changed[key][part] += 1
@@ -101,8 +95,6 @@ def main(argv: list[str] | None = None) -> int:
             print(key, {part: f"{sum(r['score'] for r in rows):g}/{len(rows)} ({changed.get(key, {}).get(part, 0)} changed)"
                         for part, rows in parts.items()})
         return 0
-    from tandem.training.modifiers.task_eval import read_matrix
-
     result = rescore(read_matrix(args.matrix), args.slices.split(",") if args.slices else None)
     args.out.write_text(json.dumps(result, indent=1))
     print("slice        model               n  was  now  changed  wins / losses  p(gain)  p(fall)")

@@ -56,6 +56,13 @@ def read_matrix(path: Path) -> dict:
         return json.load(fh)
 
 
+def score_recorded(item, row: dict) -> float:
+    """A recorded answer (text and structured tool calls, as served) scored by today's scorer."""
+    from tandem.eval.scoring import Reply, score
+
+    return score(item, Reply(text=row.get("response") or "", tool_calls=row.get("tool_calls") or [])).value
+
+
 def stage_artifacts(staging: Path, base_gguf: Path, adapters: dict[str, Path],
                     scales: dict[str, float] | None = None, guards: dict[str, float | None] | None = None,
                     groundings: dict[str, float | None] | None = None) -> str:
@@ -191,7 +198,7 @@ def score_matrix(base_urls: str | list[str], slices: dict[str, TaskSlice], model
     answers every item. Requests are spread over the stacks at `base_urls`. `base_rows`: the base's
     per-item rows of an earlier matrix (same base GGUF, same one-slot greedy serving) reused per
     slice instead of asking the base again: they must be a prefix of this slice's items (the same
-    id-hash order); the base is asked only the items after it."""
+    id-hash order), and are scored again by today's scorer; the base is asked only the items after it."""
     urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
     out: dict[str, Any] = {}
     for name, task in slices.items():
@@ -200,7 +207,7 @@ def score_matrix(base_urls: str | list[str], slices: dict[str, TaskSlice], model
                    for k, m in enumerate(models[name])}
 
         reused = (base_rows or {}).get(name)
-        base_reused = 0
+        base_reused, base_rescored = 0, 0
         if reused is not None:  # the earlier run may have answered more (or fewer) items of the same id-hash order
             by_id = {r["id"]: r for r in reused}
             wanted = subsets[BASE_MODEL]
@@ -208,7 +215,9 @@ def score_matrix(base_urls: str | list[str], slices: dict[str, TaskSlice], model
             # a shorter earlier slice covers a prefix of this one: reuse it, ask the base only the rest
             if base_reused == 0 or any(it.id in by_id for it in wanted[base_reused:]):
                 raise ValueError(f"the reused base rows of slice {name} are not this slice's items")
-            reused = [by_id[it.id] for it in wanted[:base_reused]]
+            # the answers are reused, their scores are not: a scorer fixed since is applied to both arms
+            reused = [{**by_id[it.id], "score": score_recorded(it, by_id[it.id])} for it in wanted[:base_reused]]
+            base_rescored = sum(r["score"] != by_id[r["id"]]["score"] for r in reused)
         asking = {m: (subsets[m][base_reused:] if m == BASE_MODEL else subsets[m]) for m in subsets}
         ask_models = [m for m in subsets if asking[m]]
 
@@ -224,7 +233,7 @@ def score_matrix(base_urls: str | list[str], slices: dict[str, TaskSlice], model
         out[name] = {
             "suite": task.suite, "where": task.where, "n": len(items),
             "errors": {m: sum(r["error"] is not None for r in rows) for m, rows in per_model.items()},
-            "base_reused": base_reused,
+            "base_reused": base_reused, "base_rescored": base_rescored,
             "models": {m: score_summary(s, confidence) for m, s in scores.items()},
             "vs_base": {m: paired_difference(base[: len(s)], s, confidence)
                         for m, s in scores.items() if m != BASE_MODEL and base},
