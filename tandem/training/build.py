@@ -70,10 +70,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_build)
 
 
+BUILD_FOLDERS = {"artifacts_dir": "--artifacts", "work_dir": "--work-dir", "sft.output_dir": "--work-dir"}
+
+
 def load_domain_configs(args: argparse.Namespace) -> list:
     from tandem.common.recipe_config import load_config
     from tandem.training.modifiers.config import ModifierConfig
 
+    for override in args.overrides:  # the build's own folders: one way to set each, or the reports go elsewhere
+        key = override.split("=", 1)[0].split(":")[-1]
+        if key in BUILD_FOLDERS:
+            raise SystemExit(f"{key} is the build's own folder: set it with {BUILD_FOLDERS[key]}, not {override!r}")
     configs = []
     for domain in [d.strip() for d in args.domains.split(",") if d.strip()]:
         own = [o.split(":", 1)[1] for o in args.overrides if o.startswith(f"{domain}:")]
