@@ -33,6 +33,7 @@ import argparse
 import gzip
 import json
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -207,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     keep.add_argument("--samples", type=Path, required=True, help="Written by `sample`.")
     keep.add_argument("--rows", type=Path, required=True, help="gpu_sweep --write-rows folder (its code/train.jsonl grows).")
     keep.add_argument("--per-item", type=int, default=4, help="Distinct passing answers kept per problem at most.")
-    keep.add_argument("--workers", type=int, default=16, help="Sandbox runs at once.")
+    keep.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                      help="Sandbox runs at once (default: one per core; more would let busy cores, not the "
+                      "program, hit the per-program time limit).")
     keep.add_argument("--timeout-s", type=float, default=1.0, help="Per-program time limit (MBPP tests take ms).")
     keep.add_argument("--keep-earlier", action="store_true", help="Keep the self-distilled rows of problems "
                       "these samples do not cover (an earlier round's).")
