@@ -39,3 +39,32 @@ def test_a_matrix_of_other_items_is_refused():
                                          "items": {"tandem-base": rows, "tandem-automation": rows}}}}
     with pytest.raises(ValueError, match="not the harness's slice"):
         replay(matrix, "tandem-automation", 0.34)
+
+
+def _fit_model(bias: float):
+    import numpy as np
+
+    from tandem.training.modifiers.tool_fit_model import FitModel
+
+    return FitModel(np.zeros(2 * 384 + 1, dtype=np.float32), bias, threshold=0.5)
+
+
+@pytest.mark.parametrize(("bias", "tripped"), [(-5.0, 1), (5.0, 0)])
+def test_a_tool_fit_model_trips_the_served_calls_it_scores_below_its_threshold(tmp_path, bias, tripped):
+    items = slice_items(TaskSlice(suite="bfcl", limit=2, where=WHERE))
+    name = items[0].tools[0]["function"]["name"]
+    call = [{"function": {"name": name, "arguments": "{}"}}]
+    base = [_row(it.id, 1.0, "tandem-base") for it in items]
+    modifier = [_row(items[0].id, 0.0, "tandem-automation", call), _row(items[1].id, 1.0, "tandem-automation")]
+    matrix = {"matrix": {"irrelevance": {"suite": "bfcl", "where": WHERE, "n": 2,
+                                         "items": {"tandem-base": base, "tandem-automation": modifier}}}}
+    _fit_model(bias).save(tmp_path / "tool_fit.npz")
+    result = replay(matrix, "tandem-automation", fit_model=tmp_path / "tool_fit.npz")
+    assert result["fit_threshold"] == pytest.approx(0.5)
+    assert len(result["slices"]["irrelevance"]["tripped"]) == tripped
+    assert result["slices"]["irrelevance"]["guarded"]["score"] == pytest.approx(0.5 + 0.5 * tripped)
+
+
+def test_a_replay_needs_a_check():
+    with pytest.raises(ValueError, match="nothing to replay"):
+        replay({"matrix": {}}, "tandem-automation")

@@ -20,6 +20,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from tandem.common.manifest import Manifest, ManifestError
 from tandem.common.served_artifacts import BUNDLED_ARTIFACTS
 from tandem.common.wire import ChatCompletionRequest, ChatMessage
@@ -87,6 +89,14 @@ def argument_grounding(body: ChatCompletionRequest, message: dict) -> float | No
     return min(shares)
 
 
+def guard_encoder():
+    """The packaged int8 MiniLM with the router's tokenizer, inputs cut at MAX_TOKENS."""
+    from tandem.services.routing.encoder import OnnxEncoder
+    from tandem.services.routing.packaged_encoder import packaged_encoder_path
+
+    return OnnxEncoder(packaged_encoder_path(), BUNDLED_ARTIFACTS / "router" / "tokenizer.json", MAX_TOKENS)
+
+
 class GuardThresholds(NamedTuple):
     min_similarity: float | None
     min_grounding: float | None
@@ -124,19 +134,20 @@ class ToolFitGuard:
 
     @cached_property
     def encoder(self):
-        from tandem.services.routing.encoder import OnnxEncoder
-        from tandem.services.routing.packaged_encoder import packaged_encoder_path
+        return guard_encoder()
 
-        return OnnxEncoder(packaged_encoder_path(), BUNDLED_ARTIFACTS / "router" / "tokenizer.json", MAX_TOKENS)
-
-    def similarity(self, body: ChatCompletionRequest, message: dict) -> float | None:
-        """Lowest cosine between the request and the functions `message` calls (None: no call)."""
+    def call_vectors(self, body: ChatCompletionRequest, message: dict) -> np.ndarray | None:
+        """The request's embedding, then one per function `message` calls (None: no call)."""
         calls = message.get("tool_calls") or []
         if not calls:
             return None
         texts = [function_text(body.tools or [], str((c.get("function") or {}).get("name", ""))) for c in calls]
-        vectors = self.encoder.encode([request_text(body.messages), *texts])
-        return float(min(vectors[0] @ vectors[1:].T))
+        return self.encoder.encode([request_text(body.messages), *texts])
+
+    def similarity(self, body: ChatCompletionRequest, message: dict) -> float | None:
+        """Lowest cosine between the request and the functions `message` calls (None: no call)."""
+        vectors = self.call_vectors(body, message)
+        return None if vectors is None else float(min(vectors[0] @ vectors[1:].T))
 
     def trips(self, model: str, body: ChatCompletionRequest, data: dict) -> GuardTrip | None:
         """What was measured when `model`'s answer in `data` calls a function that does not fit."""

@@ -2,13 +2,16 @@
 
     python -m tandem.training.modifiers.guard_replay --matrix docs/modifiers/matrix-automation-v7.json.gz \
         --model tandem-automation --min-grounding 0.34 --out build/matrix-automation-v8.json
+    python -m tandem.training.modifiers.guard_replay --matrix docs/modifiers/matrix-automation-v9.json.gz \
+        --fit-model build/tool-fit/tool_fit.npz --out build/replay-automation-v10.json   # run 10
 
 The router's guard replaces a modifier's tool call by the base's answer (`services/router/tool_guard.py`).
 Stacking a check on a guard that was already served only adds replacements, and the base answers
 greedily (one slot, seed 0), so a newly guarded item scores exactly what the matrix's base row for it
-scored. Each slice is scored again that way and paired with the base by the gate's own McNemar test
-(`gate.mcnemar`). Which items the new check trips is read from the served path's own function
-(`argument_grounding`) on the harness's items (`task_eval.slice_items`).
+scored. Every recorded answer is scored by today's scorer (`task_eval.score_recorded`), and each slice
+is paired with the base by the gate's own McNemar test (`gate.mcnemar`). Which items the new check
+trips is read from the served path's own functions (`argument_grounding`, `ToolFitGuard.call_vectors`) on the
+harness's items (`task_eval.slice_items`).
 """
 
 from __future__ import annotations
@@ -18,36 +21,45 @@ import json
 from pathlib import Path
 
 
-def replay(matrix: dict, model: str, min_grounding: float) -> dict:
+def replay(matrix: dict, model: str, min_grounding: float | None = None, fit_model: Path | None = None) -> dict:
     from tandem.common.wire import ChatCompletionRequest
-    from tandem.services.router.tool_guard import GuardThresholds, argument_grounding
+    from tandem.services.router.tool_guard import ToolFitGuard, argument_grounding
     from tandem.training.modifiers.config import TaskSlice
     from tandem.training.modifiers.gate import mcnemar, score_summary
-    from tandem.training.modifiers.task_eval import slice_items
+    from tandem.training.modifiers.task_eval import score_recorded, slice_items
+    from tandem.training.modifiers.tool_fit_model import FitModel
 
-    stacked, out = GuardThresholds(None, min_grounding), {}
+    if min_grounding is None and fit_model is None:
+        raise ValueError("nothing to replay: give a grounding threshold, a tool-fit model or both")
+    fitter = FitModel.load(fit_model) if fit_model else None
+    guard, out = ToolFitGuard({}), {}
     for name, entry in matrix["matrix"].items():
         task = TaskSlice(suite=entry["suite"], limit=entry["n"], where=entry["where"])
         items = {it.id: it for it in slice_items(task)}
-        base = {r["id"]: r for r in entry["items"]["tandem-base"]}
+        base = {r["id"]: score_recorded(items[r["id"]], r) for r in entry["items"]["tandem-base"]}
         rows = entry["items"][model]
         if set(items) != set(base) or {r["id"] for r in rows} != set(base):
             raise ValueError(f"{name}: the matrix's items are not the harness's slice {task}")
-        scores, tripped = [], []
+        was, scores, tripped = [], [], []
         for row in rows:
-            item = items[row["id"]]
+            item, message = items[row["id"]], {"tool_calls": row.get("tool_calls") or []}
+            was.append(score_recorded(item, row))
             body = ChatCompletionRequest(model=model, messages=item.messages, tools=item.tools)
-            grounding = argument_grounding(body, {"tool_calls": row.get("tool_calls") or []})
-            if row["served_model"] == model and stacked.rejects(None, grounding):
+            grounding = argument_grounding(body, message) if min_grounding is not None else None
+            fit = fitter.call_fit(guard, body, message) if fitter and row["served_model"] == model else None
+            if row["served_model"] == model and (grounding is not None and grounding < min_grounding
+                                                 or fit is not None and fit < fitter.threshold):
                 tripped.append(row["id"])
-                scores.append(base[row["id"]]["score"])
+                scores.append(base[row["id"]])
             else:
-                scores.append(row["score"])
-        base_scores = [base[r["id"]]["score"] for r in rows]
+                scores.append(was[-1])
+        base_scores = [base[r["id"]] for r in rows]
         out[name] = {"n": len(rows), "base": score_summary(base_scores), "guarded": score_summary(scores),
-                     "was": score_summary([r["score"] for r in rows]), "tripped": tripped,
-                     "vs_base": mcnemar(base_scores, scores)}
-    return {"model": model, "min_grounding": min_grounding, "slices": out}
+                     "was": score_summary(was), "tripped": tripped,
+                     "vs_base": mcnemar(base_scores, scores), "vs_base_was": mcnemar(base_scores, was)}
+    return {"model": model, "min_grounding": min_grounding, "scored_by": "today's scorer (score_recorded)",
+            "fit_model": str(fit_model) if fit_model else None,
+            "fit_threshold": fitter.threshold if fitter else None, "slices": out}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,12 +67,13 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--matrix", type=Path, required=True, help="A task matrix (.json or .json.gz).")
     parser.add_argument("--model", default="tandem-automation")
-    parser.add_argument("--min-grounding", type=float, required=True)
+    parser.add_argument("--min-grounding", type=float, help="argument grounding a call must reach")
+    parser.add_argument("--fit-model", type=Path, help="a tool_fit.npz (tool_fit_model): P(fit) a call must reach")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     from tandem.training.modifiers.task_eval import read_matrix
 
-    result = replay(read_matrix(args.matrix), args.model, args.min_grounding)
+    result = replay(read_matrix(args.matrix), args.model, args.min_grounding, args.fit_model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print("slice        n  base  before  after  newly guarded  wins / losses  p(gain)  p(fall)")
