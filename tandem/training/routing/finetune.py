@@ -3,6 +3,7 @@
     python -m tandem.training.routing.finetune dump --out build/router-ft            # CPU: rows + fp16 weights
     python -m tandem.training.routing.finetune train build/router-ft --out lora.npz  # GPU (~30 s on one H200)
     tandem router train --config configs/routing/router.yaml encoder.lora=lora.npz ...
+    python -m tandem.training.routing.finetune score lora.npz --max-tokens 128      # CPU: its own classifier on real prompts
 
 `dump` writes the recipe's rows (its sources, templates and hand-labelled real training rows;
 **never** the real test rows, which do not leave this machine) and the MiniLM weights in fp16
@@ -10,7 +11,9 @@
 (r=16 on every attention and feed-forward matrix of the 6 layers) with a linear classifier on the
 mean-pooled, L2-normalised embedding, on the train split (weak labels + real training rows,
 weighted `--w-real`), never on real dev rows (they select and calibrate) or test rows. The
-classifier is thrown away: `tandem router train` refits its heads on the fine-tuned embeddings.
+classifier is kept beside the adapter (`<out>.head.npz`) only for `score`, which measures the fine-tuning
+itself (the input length probe of docs/ROUTER.md): `tandem router train` refits its heads on the
+fine-tuned embeddings.
 The adapter is saved by HF parameter name; `onnx_adapter` turns it into the artifact's
 `encoder_lora.npz`, keyed by the packaged ONNX graph's initializer names (matched by value), which
 `tandem.services.routing.lora_merge` merges into the int8 encoder at serving time without torch.
@@ -152,12 +155,62 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
                                    * module.scaling["default"])
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, **adapter)
+    np.savez(out.with_suffix(".head.npz"), weight=head.weight.detach().float().cpu().numpy(),
+             bias=head.bias.detach().float().cpu().numpy(), domains=np.array(domains))
     info = {"rows": len(train_rows), "real_train_rows": int((dataset[train_rows] == "real_train").sum()),
             "max_tokens": max_tokens, "truncation": truncation, "r": r, "lr": lr, "epochs": epochs,
             "w_real": w_real, "seed": seed, "seconds": round(time.time() - start, 1),
             "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"}
     out.with_suffix(".json").write_text(json.dumps(info, indent=1))
     return info
+
+
+def score(adapter: Path, sets: list[str], max_tokens: int, truncation: str) -> dict:
+    """The fine-tuning's own classifier (MiniLM + adapter, mean pool, the linear head: no refit, margin
+    or temperature) on hand-labelled real-prompt sets, in torch on this machine: accuracy, its 95% Wilson
+    interval and the confusion (rows: true domain, columns: predicted)."""
+    import torch
+    import torch.nn.functional as F
+    from safetensors.torch import load_file
+    from tokenizers import Tokenizer
+    from transformers import AutoModel
+
+    from tandem.training.modifiers.gate import wilson_interval
+    from tandem.training.routing.export import minilm_dir
+
+    model = AutoModel.from_pretrained(minilm_dir(), dtype=torch.float32).eval()
+    weights = dict(model.named_parameters())
+    with np.load(adapter) as data:
+        for module in sorted({key.rsplit(".", 1)[0] for key in data.files}):
+            delta = torch.from_numpy(data[module + ".B"] @ data[module + ".A"])
+            weights[module + ".weight"].data += delta
+    with np.load(adapter.with_suffix(".head.npz")) as data:
+        w, b, domains = torch.from_numpy(data["weight"]), torch.from_numpy(data["bias"]), [str(d) for d in data["domains"]]
+    tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    data_dir = Path(__file__).parent / "data"
+    out = {"adapter": str(adapter), "max_tokens": max_tokens, "truncation": truncation}
+    for name in sets:
+        rows = [json.loads(line) for line in (data_dir / f"real_prompts_{name}.jsonl").open()]
+        right, confusion, predictions = 0, np.zeros((len(domains), len(domains)), int), {}
+        with torch.no_grad():
+            for row in rows:
+                text = row["prompt"] if len(row["prompt"]) <= 8000 else row["prompt"][:4000] + " " + row["prompt"][-4000:]
+                ids = torch.tensor([_truncate(tokenizer.encode(text).ids, max_tokens, truncation)])
+                hidden = model(input_ids=ids, attention_mask=torch.ones_like(ids),
+                               token_type_ids=torch.zeros_like(ids)).last_hidden_state
+                pooled = F.normalize(hidden.mean(1), dim=-1)
+                predicted = int(torch.argmax(pooled * 20.0 @ w.T + b))
+                truth = domains.index(row["label"])
+                confusion[truth, predicted] += 1
+                predictions[row["id"]] = domains[predicted]
+                right += predicted == truth
+        low, high = wilson_interval(right, len(rows))
+        out[name] = {"n": len(rows), "accuracy": right / len(rows), "interval": [low, high],
+                     "confusion": confusion.tolist(), "domains": domains, "predictions": predictions}
+        print(f"{name}: {right}/{len(rows)} = {right / len(rows):.3f} [{low:.3f}, {high:.3f}]")
+    return out
 
 
 def onnx_adapter(hf_adapter: str | Path, model_path: str | Path, out: str | Path) -> Path:
@@ -207,9 +260,20 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--epochs", type=int, default=3)
     t.add_argument("--w-real", type=float, default=3.0)
     t.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("score", help="an adapter's own classifier on the real-prompt sets (CPU, torch)")
+    c.add_argument("adapter", type=Path, help="the npz `train` wrote (its .head.npz beside it)")
+    c.add_argument("--sets", default="dev", help="comma-separated: dev, test (default dev)")
+    c.add_argument("--max-tokens", type=int, default=32)
+    c.add_argument("--truncation", choices=["head", "head_tail"], default="head_tail")
+    c.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = parser.parse_args(argv)
     if args.command == "dump":
         return dump(args.config, args.out, args.overrides)
+    if args.command == "score":
+        result = score(args.adapter, args.sets.split(","), args.max_tokens, args.truncation)
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=1))
+        return 0
     info = train(args.data, args.out, args.max_tokens, args.truncation, args.r, args.lr, args.epochs,
                  args.w_real, args.seed)
     print(json.dumps(info))
