@@ -6,6 +6,7 @@ served router refuses an artifact that names an adapter it does not carry."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +124,23 @@ def test_router_refuses_missing_adapter(tmp_path, trained_router):
     Manifest(tmp_path).record(name="router", kind="router", files=files, config={}, metrics={})
     with pytest.raises(RouterLoadError, match="encoder_lora"):
         OnnxRouter(tmp_path, meta["domains"])
+
+
+def test_score_reads_the_adapter_and_its_own_classifier(tmp_path):
+    """`finetune score` (the input length probe) applies the adapter's delta and the head saved beside
+    it: a head that always says `general` scores the share of general rows, all in one column."""
+    pytest.importorskip("torch")
+    from tandem.training.routing.finetune import score
+
+    key = "encoder.layer.0.attention.self.query"
+    np.savez(tmp_path / "lora.npz", **{f"{key}.A": np.zeros((4, 384), np.float32),
+                                       f"{key}.B": np.zeros((384, 4), np.float32)})
+    domains = ["code", "reasoning", "automation", "general"]
+    np.savez(tmp_path / "lora.head.npz", weight=np.zeros((4, 384), np.float32),
+             bias=np.array([0, 0, 0, 5], np.float32), domains=np.array(domains))
+    result = score(tmp_path / "lora.npz", ["dev"], 32, "head_tail")["dev"]
+    labels = [json.loads(line)["label"] for line in
+              (Path(__file__).parents[2] / "tandem/training/routing/data/real_prompts_dev.jsonl").open()]
+    assert result["n"] == len(labels) and set(result["predictions"].values()) == {"general"}
+    assert result["accuracy"] == pytest.approx(labels.count("general") / len(labels))
+    assert [row[:3] for row in result["confusion"]] == [[0, 0, 0]] * 4

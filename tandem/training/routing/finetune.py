@@ -171,7 +171,6 @@ def score(adapter: Path, sets: list[str], max_tokens: int, truncation: str) -> d
     interval and the confusion (rows: true domain, columns: predicted)."""
     import torch
     import torch.nn.functional as F
-    from safetensors.torch import load_file
     from tokenizers import Tokenizer
     from transformers import AutoModel
 
