@@ -1,6 +1,7 @@
-"""A trained tool-fit model for the router's tool guard: P(the called function fits the request).
+"""A trained tool-fit model, a candidate check for the router's tool guard: P(the called function fits).
 
     python -m tandem.training.modifiers.tool_fit_model --out build/tool-fit      # ~2 min on 2 cores
+    python -m tandem.training.modifiers.guard_replay --matrix M.json.gz --fit-model build/tool-fit/tool_fit.npz ...
 
 Raw cosine between a request and a function's description (the guard's first check) cannot tell a
 topical neighbour from the function asked for: a derivative function offered for an area-under-a-
@@ -13,8 +14,9 @@ partners (the automation recipe's no-fit rows). The threshold is chosen on dev p
 largest t at which `--recall` of the BFCL dev calls' gold functions score >= t. Run 10 in
 docs/MODIFIERS.md registered all of this before the model was fitted.
 
-Writes `tool_fit.npz` (weights, bias, threshold: numpy at serving) and `tool_fit.json` (the
-manifest: inputs, counts, dev figures, the sha256 of the weights).
+Writes `tool_fit.npz` (weights, bias, threshold) and `tool_fit.json` (the manifest: inputs, counts,
+dev figures, the sha256 of the weights). It is replayed on recorded answers (`guard_replay
+--fit-model`), not served: run 10 showed it trips none of the calls the guard should have stopped.
 """
 
 from __future__ import annotations
