@@ -29,12 +29,12 @@ def test_the_model_file_round_trips(tmp_path):
 
 def test_training_pairs_read_no_request_of_the_gate_or_dev_no_fit_slices():
     from tandem.eval.datasets import load_items
+    from tandem.training.modifiers.data.automation import _request_text
     from tandem.training.modifiers.scale_select import live_irrelevance_items
-    from tandem.training.modifiers.tool_fit_model import _user_text
 
     gate = [it for it in load_items("bfcl", split="test")
             if "irrelevance" in it.meta["category"] or it.meta["category"].startswith("live")]
-    held_out = {_user_text(it.messages) for it in [*gate, *live_irrelevance_items(200, 4000)]}
+    held_out = {_request_text(it) for it in [*gate, *live_irrelevance_items(200, 4000)]}
     assert len(held_out) > 1500
     pairs = training_pairs()
     assert {label for *_, label in pairs} == {0, 1}

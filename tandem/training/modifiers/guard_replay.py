@@ -23,7 +23,7 @@ from pathlib import Path
 
 def replay(matrix: dict, model: str, min_grounding: float | None = None, fit_model: Path | None = None) -> dict:
     from tandem.common.wire import ChatCompletionRequest
-    from tandem.services.router.tool_guard import ToolFitGuard, argument_grounding
+    from tandem.services.router.tool_guard import GuardThresholds, ToolFitGuard, argument_grounding
     from tandem.training.modifiers.config import TaskSlice
     from tandem.training.modifiers.gate import mcnemar, score_summary
     from tandem.training.modifiers.task_eval import score_recorded, slice_items
@@ -32,7 +32,7 @@ def replay(matrix: dict, model: str, min_grounding: float | None = None, fit_mod
     if min_grounding is None and fit_model is None:
         raise ValueError("nothing to replay: give a grounding threshold, a tool-fit model or both")
     fitter = FitModel.load(fit_model) if fit_model else None
-    guard, out = ToolFitGuard({}), {}
+    stacked, guard, out = GuardThresholds(None, min_grounding), ToolFitGuard({}), {}
     for name, entry in matrix["matrix"].items():
         task = TaskSlice(suite=entry["suite"], limit=entry["n"], where=entry["where"])
         items = {it.id: it for it in slice_items(task)}
@@ -45,9 +45,8 @@ def replay(matrix: dict, model: str, min_grounding: float | None = None, fit_mod
             item, message = items[row["id"]], {"tool_calls": row.get("tool_calls") or []}
             was.append(score_recorded(item, row))
             body = ChatCompletionRequest(model=model, messages=item.messages, tools=item.tools)
-            grounding = argument_grounding(body, message) if min_grounding is not None else None
             fit = fitter.call_fit(guard, body, message) if fitter and row["served_model"] == model else None
-            if row["served_model"] == model and (grounding is not None and grounding < min_grounding
+            if row["served_model"] == model and (stacked.rejects(None, argument_grounding(body, message))
                                                  or fit is not None and fit < fitter.threshold):
                 tripped.append(row["id"])
                 scores.append(base[row["id"]])

@@ -68,24 +68,24 @@ class FitModel(NamedTuple):
             return cls(data["weights"].astype(np.float32), float(data["bias"]), float(data["threshold"]))
 
 
-def _user_text(messages: list[dict]) -> str:
-    """The guard's request text (`tool_guard.request_text`) on the harness's plain message dicts."""
-    return " ".join(m["content"] for m in messages if m["role"] == "user" and isinstance(m.get("content"), str))
-
-
 def training_pairs(split: str = "train") -> list[tuple[str, str, int]]:
     """(request, function text, fits) for BFCL items of `split` and the recipe's no-fit partners."""
     from tandem.eval.datasets import load_items
-    from tandem.training.modifiers.data.automation import gold_function_names, near_no_fit_rows, no_fit_rows
+    from tandem.training.modifiers.data.automation import (
+        _request_text,
+        gold_function_names,
+        near_no_fit_rows,
+        no_fit_rows,
+    )
 
     pairs: list[tuple[str, str, int]] = []
     for item in sorted((it for it in load_items("bfcl", split=split) if it.gold and it.tools), key=lambda it: it.id):
-        request, gold = _user_text(item.messages), gold_function_names(item)
+        request, gold = _request_text(item), gold_function_names(item)
         for tool in item.tools:
             name = tool["function"]["name"]
             pairs.append((request, function_text(item.tools, name), int(name.replace(".", "_") in gold)))
     for row in [*no_fit_rows(split), *near_no_fit_rows(split)]:
-        request = _user_text(row.messages)
+        request = _request_text(row)
         pairs += [(request, function_text(row.tools, t["function"]["name"]), 0) for t in row.tools]
     return pairs
 
@@ -94,15 +94,15 @@ def dev_pairs(no_fit_limit: int = 200, no_fit_max_chars: int = 4000) -> list[tup
     """The dev calls' gold functions (fit) and the dev live_irrelevance requests' offered functions (no fit):
     the items `scale_select` chooses a modifier's scale and guard on."""
     from tandem.eval.datasets import load_items
-    from tandem.training.modifiers.data.automation import gold_function_names
+    from tandem.training.modifiers.data.automation import _request_text, gold_function_names
     from tandem.training.modifiers.scale_select import live_irrelevance_items
 
     pairs = []
     for item in sorted((it for it in load_items("bfcl", split="dev") if it.gold and it.tools), key=lambda it: it.id):
-        request = _user_text(item.messages)
+        request = _request_text(item)
         pairs += [(request, function_text(item.tools, name), 1) for name in sorted(gold_function_names(item))]
     for item in live_irrelevance_items(no_fit_limit, no_fit_max_chars):
-        request = _user_text(item.messages)
+        request = _request_text(item)
         pairs += [(request, function_text(item.tools, t["function"]["name"]), 0) for t in item.tools]
     return pairs
 

@@ -68,6 +68,11 @@ def dump(config_path: str, out: Path, overrides: list[str]) -> int:
     return 0
 
 
+def _cut_long(text: str) -> str:
+    """A very long paste keeps its first and last 4,000 characters: enough for any token budget here."""
+    return text if len(text) <= 8000 else text[:4000] + " " + text[-4000:]
+
+
 def _truncate(ids: list[int], n: int, mode: str) -> list[int]:
     """As serving cuts (encoder.OnnxEncoder): first n (keeping [SEP]) or first n/2 + last n/2."""
     if len(ids) <= n:
@@ -99,7 +104,7 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
     tokenizer = Tokenizer.from_file(str(data / "minilm" / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    texts = [t if len(t) <= 8000 else t[:4000] + " " + t[-4000:] for t in (row["text"] for row in rows)]
+    texts = [_cut_long(row["text"]) for row in rows]
     ids = [_truncate(enc.ids, max_tokens, truncation) for enc in tokenizer.encode_batch(texts)]
 
     def batch(idx):
@@ -195,8 +200,7 @@ def score(adapter: Path, sets: list[str], max_tokens: int, truncation: str) -> d
         right, confusion, predictions = 0, np.zeros((len(domains), len(domains)), int), {}
         with torch.no_grad():
             for row in rows:
-                text = row["prompt"] if len(row["prompt"]) <= 8000 else row["prompt"][:4000] + " " + row["prompt"][-4000:]
-                ids = torch.tensor([_truncate(tokenizer.encode(text).ids, max_tokens, truncation)])
+                ids = torch.tensor([_truncate(tokenizer.encode(_cut_long(row["prompt"])).ids, max_tokens, truncation)])
                 hidden = model(input_ids=ids, attention_mask=torch.ones_like(ids),
                                token_type_ids=torch.zeros_like(ids)).last_hidden_state
                 pooled = F.normalize(hidden.mean(1), dim=-1)
