@@ -144,3 +144,63 @@ def test_score_reads_the_adapter_and_its_own_classifier(tmp_path):
     assert result["n"] == len(labels) and set(result["predictions"].values()) == {"general"}
     assert result["accuracy"] == pytest.approx(labels.count("general") / len(labels))
     assert [row[:3] for row in result["confusion"]] == [[0, 0, 0]] * 4
+
+
+def _tiny_dump(path: Path) -> list[dict]:
+    """A dump as `finetune dump` writes it, 48 rows, with the packaged MiniLM (linked, not copied)."""
+    import gzip
+
+    from tandem.training.routing.export import minilm_dir
+
+    domains = ["code", "reasoning", "automation", "general"]
+    rows = [{"text": f"{kind} request number {i}: " + " ".join([kind] * (i % 5 + 1)), "label": domains[i % 4],
+             "split": "train", "origin": "real" if kind.startswith("real") else "public", "dataset": kind}
+            for kind in ("public", "real_train", "real_dev") for i in range(16)]
+    path.mkdir()
+    with gzip.open(path / "rows.jsonl.gz", "wt") as fh:
+        fh.writelines(json.dumps(row) + "\n" for row in rows)
+    (path / "domains.json").write_text(json.dumps(domains))
+    (path / "minilm").symlink_to(minilm_dir())
+    return rows
+
+
+def test_cross_validation_holds_out_each_fold_once(tmp_path):
+    """`train --folds`: a fold's real training rows are left out of training and scored with the real
+    dev rows; over the folds every real training row is held out exactly once, and no other row is."""
+    pytest.importorskip("torch")
+    from tandem.training.routing.finetune import fold_of, train
+
+    rows = _tiny_dump(tmp_path / "dump")
+    real = [row for row in rows if row["dataset"] == "real_train"]
+    held = []
+    for fold in range(3):
+        info = train(tmp_path / "dump", tmp_path / f"f{fold}.npz", 32, "head_tail", r=2, lr=1e-3, epochs=1,
+                     w_real=3.0, seed=0, folds=3, fold=fold)
+        in_fold = [row for row in real if fold_of(row["text"], 3) == fold]
+        assert info["held_out_rows"] == len(in_fold) and info["rows"] == 16 + 16 - len(in_fold)
+        sets = [p["set"] for p in info["predictions"].values()]
+        assert sets.count("real_dev") == 16 and sets.count("real_train") == len(in_fold)
+        held += [k for k, p in info["predictions"].items() if p["set"] == "real_train"]
+    assert len(held) == len(set(held)) == 16
+
+
+def test_compare_pools_folds_and_pairs_rows(tmp_path):
+    from tandem.training.routing.finetune import compare_folds
+
+    def run(name, tokens, fold, right):
+        predictions = {f"{fold}-{i}": {"set": "real_train", "label": "code", "predicted": "code" if ok else "general"}
+                       for i, ok in enumerate(right)}
+        predictions["dev"] = {"set": "real_dev", "label": "code", "predicted": "code"}
+        path = tmp_path / f"{name}{fold}.json"
+        path.write_text(json.dumps({"max_tokens": tokens, "folds": 2, "fold": fold, "predictions": predictions}))
+        return path
+
+    short = [run("a", 32, 0, [1, 0, 0, 1]), run("a", 32, 1, [0, 0, 1, 1])]
+    long = [run("b", 256, 0, [1, 1, 1, 1]), run("b", 256, 1, [0, 1, 1, 0])]
+    result = compare_folds(short, long)
+    assert result["rows"] == 8
+    assert (result["paired"]["wins"], result["paired"]["losses"]) == (3, 1)
+    assert result["32_tokens"]["out_of_fold"] == 0.5 and result["256_tokens"]["out_of_fold"] == 0.75
+    assert result["256_tokens"]["dev_per_fold"] == [1.0, 1.0]
+    with pytest.raises(SystemExit, match="one run per fold"):
+        compare_folds(short[:1], long[:1])

@@ -4,6 +4,8 @@
     python -m tandem.training.routing.finetune train build/router-ft --out lora.npz  # GPU (~30 s on one H200)
     tandem router train --config configs/routing/router.yaml encoder.lora=lora.npz ...
     python -m tandem.training.routing.finetune score lora.npz --max-tokens 128      # CPU: its own classifier on real prompts
+    python -m tandem.training.routing.finetune train DUMP --out f0.npz --folds 5 --fold 0   # cross-validation run
+    python -m tandem.training.routing.finetune compare --baseline a/*.json --candidate b/*.json
 
 `dump` writes the recipe's rows (its sources, templates and hand-labelled real training rows;
 **never** the real test rows, which do not leave this machine) and the MiniLM weights in fp16
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import math
 import os
@@ -83,8 +86,16 @@ def _truncate(ids: list[int], n: int, mode: str) -> list[int]:
     return ids[:head] + ids[len(ids) - (n - head):]
 
 
+def fold_of(text: str, folds: int) -> int:
+    """A real training row's cross-validation fold: fixed by its text, so every input length holds out the same rows."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % folds
+
+
 def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: float, epochs: int,
-          w_real: float, seed: int) -> dict:
+          w_real: float, seed: int, folds: int = 0, fold: int = 0) -> dict:
+    """Fine-tune on the dump's train rows. With `folds`, the real training rows of fold `fold` are held out
+    and, with the real dev rows, scored by the trained classifier: their predictions go into the .json
+    (cross-validation on the project's own labelled rows, never the real test set)."""
     import torch
     import torch.nn.functional as F
     from peft import LoraConfig, get_peft_model
@@ -100,6 +111,11 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
     dataset = np.array([row["dataset"] for row in rows])
     split = np.array([row["split"] for row in rows])
     train_rows = np.flatnonzero((split == "train") & (dataset != "real_dev") & (dataset != "real_test"))
+    held_out = np.array([], int)
+    if folds:
+        in_fold = np.array([row["dataset"] == "real_train" and fold_of(row["text"], folds) == fold for row in rows])
+        held_out = np.flatnonzero(in_fold)
+        train_rows = np.setdiff1d(train_rows, held_out)
     weight = np.where(dataset == "real_train", w_real, 1.0)
     tokenizer = Tokenizer.from_file(str(data / "minilm" / "tokenizer.json"))
     tokenizer.no_padding()
@@ -151,6 +167,17 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
+    predictions = {}
+    if folds:
+        model.eval()
+        scored = np.concatenate([held_out, np.flatnonzero(dataset == "real_dev")])
+        with torch.no_grad(), amp:
+            for s in range(0, len(scored), batch_size):
+                idx = scored[s:s + batch_size]
+                best = head(pool(model, *batch(idx)).float() * 20.0).argmax(-1).cpu().numpy()
+                for i, b in zip(idx, best):
+                    predictions[hashlib.sha256(rows[i]["text"].encode()).hexdigest()[:16]] = {
+                        "set": str(dataset[i]), "label": rows[i]["label"], "predicted": domains[int(b)]}
     adapter = {}
     for name, module in model.named_modules():
         if hasattr(module, "lora_A") and "default" in module.lora_A:
@@ -166,6 +193,8 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
             "max_tokens": max_tokens, "truncation": truncation, "r": r, "lr": lr, "epochs": epochs,
             "w_real": w_real, "seed": seed, "seconds": round(time.time() - start, 1),
             "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"}
+    if folds:
+        info.update(folds=folds, fold=fold, held_out_rows=len(held_out), predictions=predictions)
     out.with_suffix(".json").write_text(json.dumps(info, indent=1))
     return info
 
@@ -216,6 +245,34 @@ def score(adapter: Path, sets: list[str], max_tokens: int, truncation: str) -> d
     return out
 
 
+def compare_folds(baseline: list[Path], candidate: list[Path]) -> dict:
+    """Two input lengths' cross-validation runs (`train --folds`), pooled over folds: out-of-fold accuracy on
+    the real training rows, paired (exact one-sided McNemar), and each fold model's real dev accuracy."""
+    from tandem.training.modifiers.gate import mcnemar, wilson_interval
+
+    def pooled(paths):
+        infos = [json.loads(Path(p).read_text()) for p in paths]
+        if sorted(i["fold"] for i in infos) != list(range(infos[0]["folds"])):
+            raise SystemExit(f"need one run per fold 0..{infos[0]['folds'] - 1}, got {[i['fold'] for i in infos]}")
+        held = {k: v for i in infos for k, v in i["predictions"].items() if v["set"] == "real_train"}
+        dev = [np.mean([v["predicted"] == v["label"] for v in i["predictions"].values() if v["set"] == "real_dev"])
+               for i in infos]
+        return infos[0]["max_tokens"], held, dev
+
+    (n_a, a, dev_a), (n_b, b, dev_b) = pooled(baseline), pooled(candidate)
+    if a.keys() != b.keys():
+        raise SystemExit("the two runs did not hold out the same rows")
+    keys = sorted(a)
+    right_a = [float(a[k]["predicted"] == a[k]["label"]) for k in keys]
+    right_b = [float(b[k]["predicted"] == b[k]["label"]) for k in keys]
+    out = {"rows": len(keys), "paired": mcnemar(right_a, right_b)}
+    for tokens, right, dev in ((n_a, right_a, dev_a), (n_b, right_b, dev_b)):
+        out[f"{tokens}_tokens"] = {"out_of_fold": sum(right) / len(keys),
+                                   "interval": wilson_interval(int(sum(right)), len(keys)),
+                                   "dev_per_fold": [round(float(d), 4) for d in dev]}
+    return out
+
+
 def onnx_adapter(hf_adapter: str | Path, model_path: str | Path, out: str | Path) -> Path:
     """The HF-named adapter (`train`) keyed by the ONNX graph's weight names, as `lora_merge` reads it.
 
@@ -263,13 +320,26 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--epochs", type=int, default=3)
     t.add_argument("--w-real", type=float, default=3.0)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--folds", type=int, default=0, help="cross-validate: hold out one of this many folds of the "
+                   "real training rows (0: train on all)")
+    t.add_argument("--fold", type=int, default=0, help="which fold to hold out (0 .. folds-1)")
     c = sub.add_parser("score", help="an adapter's own classifier on the real-prompt sets (CPU, torch)")
     c.add_argument("adapter", type=Path, help="the npz `train` wrote (its .head.npz beside it)")
     c.add_argument("--sets", default="dev", help="comma-separated: dev, test (default dev)")
     c.add_argument("--max-tokens", type=int, default=32)
     c.add_argument("--truncation", choices=["head", "head_tail"], default="head_tail")
     c.add_argument("--out", type=Path, help="write the figures as JSON here")
+    v = sub.add_parser("compare", help="pool two input lengths' `train --folds` runs and compare them, paired")
+    v.add_argument("--baseline", type=Path, nargs="+", required=True, help="one .json per fold")
+    v.add_argument("--candidate", type=Path, nargs="+", required=True, help="one .json per fold")
+    v.add_argument("--out", type=Path, help="write the comparison as JSON here")
     args = parser.parse_args(argv)
+    if args.command == "compare":
+        result = compare_folds(args.baseline, args.candidate)
+        print(json.dumps(result, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=1))
+        return 0
     if args.command == "dump":
         return dump(args.config, args.out, args.overrides)
     if args.command == "score":
@@ -278,8 +348,8 @@ def main(argv: list[str] | None = None) -> int:
             args.out.write_text(json.dumps(result, indent=1))
         return 0
     info = train(args.data, args.out, args.max_tokens, args.truncation, args.r, args.lr, args.epochs,
-                 args.w_real, args.seed)
-    print(json.dumps(info))
+                 args.w_real, args.seed, args.folds, args.fold)
+    print(json.dumps({k: v for k, v in info.items() if k != "predictions"}))
     return 0
 
 
