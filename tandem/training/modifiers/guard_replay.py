@@ -4,6 +4,8 @@
         --model tandem-automation --min-grounding 0.34 --out build/matrix-automation-v8.json
     python -m tandem.training.modifiers.guard_replay --matrix docs/modifiers/matrix-automation-v9.json.gz \
         --fit-model build/tool-fit/tool_fit.npz --out build/replay-automation-v10.json   # run 10
+    python -m tandem.training.modifiers.guard_replay --matrix docs/modifiers/matrix-automation-v9.json.gz \
+        --cross-model build/tool-cross/cross.npz --out build/replay-automation-v11.json   # run 11
 
 The router's guard replaces a modifier's tool call by the base's answer (`services/router/tool_guard.py`).
 Stacking a check on a guard that was already served only adds replacements, and the base answers
@@ -21,7 +23,8 @@ import json
 from pathlib import Path
 
 
-def replay(matrix: dict, model: str, min_grounding: float | None = None, fit_model: Path | None = None) -> dict:
+def replay(matrix: dict, model: str, min_grounding: float | None = None, fit_model: Path | None = None,
+           cross_model: Path | None = None) -> dict:
     from tandem.common.wire import ChatCompletionRequest
     from tandem.services.router.tool_guard import GuardThresholds, ToolFitGuard, argument_grounding
     from tandem.training.modifiers.config import TaskSlice
@@ -29,9 +32,16 @@ def replay(matrix: dict, model: str, min_grounding: float | None = None, fit_mod
     from tandem.training.modifiers.task_eval import score_recorded, slice_items
     from tandem.training.modifiers.tool_fit_model import FitModel
 
-    if min_grounding is None and fit_model is None:
+    if min_grounding is None and fit_model is None and cross_model is None:
         raise ValueError("nothing to replay: give a grounding threshold, a tool-fit model or both")
-    fitter = FitModel.load(fit_model) if fit_model else None
+    if fit_model and cross_model:
+        raise ValueError("give one tool-fit model: --fit-model or --cross-model")
+    if cross_model:
+        from tandem.training.modifiers.tool_fit_cross import CrossFitModel
+
+        fitter = CrossFitModel(cross_model)
+    else:
+        fitter = FitModel.load(fit_model) if fit_model else None
     stacked, guard, out = GuardThresholds(None, min_grounding), ToolFitGuard({}), {}
     for name, entry in matrix["matrix"].items():
         task = TaskSlice(suite=entry["suite"], limit=entry["n"], where=entry["where"])
@@ -57,7 +67,7 @@ def replay(matrix: dict, model: str, min_grounding: float | None = None, fit_mod
                      "was": score_summary(was), "tripped": tripped,
                      "vs_base": mcnemar(base_scores, scores), "vs_base_was": mcnemar(base_scores, was)}
     return {"model": model, "min_grounding": min_grounding, "scored_by": "today's scorer (score_recorded)",
-            "fit_model": str(fit_model) if fit_model else None,
+            "fit_model": str(fit_model or cross_model) if fit_model or cross_model else None,
             "fit_threshold": fitter.threshold if fitter else None, "slices": out}
 
 
@@ -68,11 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="tandem-automation")
     parser.add_argument("--min-grounding", type=float, help="argument grounding a call must reach")
     parser.add_argument("--fit-model", type=Path, help="a tool_fit.npz (tool_fit_model): P(fit) a call must reach")
+    parser.add_argument("--cross-model", type=Path,
+                        help="a cross.npz (tool_fit_cross): P(fit) a call must reach, request and function read together")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     from tandem.training.modifiers.task_eval import read_matrix
 
-    result = replay(read_matrix(args.matrix), args.model, args.min_grounding, args.fit_model)
+    result = replay(read_matrix(args.matrix), args.model, args.min_grounding, args.fit_model, args.cross_model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print("slice        n  base  before  after  newly guarded  wins / losses  p(gain)  p(fall)")
