@@ -21,6 +21,12 @@ import random
 from statistics import NormalDist
 
 
+def threshold_for_recall(fit_scores, recall: float) -> float:
+    """The largest t at which at least `recall` of `fit_scores` are >= t (a tool-fit check's threshold on dev)."""
+    ordered = sorted(float(x) for x in fit_scores)
+    return ordered[len(ordered) - math.ceil(recall * len(ordered))]
+
+
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     if n == 0:
         return (0.0, 1.0)

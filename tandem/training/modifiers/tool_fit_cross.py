@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tandem.training.modifiers.tool_fit_model import threshold_for_recall
 from tandem.training.routing.finetune import TARGETS
 
 MAX_PAIR_TOKENS = 256
@@ -105,6 +104,8 @@ def train(data: Path, out: Path, r: int = 16, lr: float = 5e-4, epochs: int = 3,
     from sklearn.metrics import roc_auc_score
     from tokenizers import Tokenizer
     from transformers import AutoModel
+
+    from tandem.training.modifiers.gate import threshold_for_recall
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -32,6 +31,7 @@ import numpy as np
 
 from tandem.common.manifest import sha256_file
 from tandem.services.router.tool_guard import function_text
+from tandem.training.modifiers.gate import threshold_for_recall
 
 REGULARISATION_C = 1.0
 
@@ -117,12 +117,6 @@ def embed_pairs(encoder, pairs: list[tuple[str, str, int]]) -> tuple[np.ndarray,
     u = np.stack([vectors[r] for r, _, _ in pairs])
     v = np.stack([vectors[f] for _, f, _ in pairs])
     return pair_features(u, v), np.array([y for _, _, y in pairs])
-
-
-def threshold_for_recall(fit_scores: np.ndarray, recall: float) -> float:
-    """The largest t at which at least `recall` of `fit_scores` are >= t."""
-    ordered = np.sort(fit_scores)
-    return float(ordered[len(ordered) - math.ceil(recall * len(ordered))])
 
 
 def fit(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
