@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tandem.training.routing.finetune import TARGETS
+from tandem.training.routing.finetune import TARGETS, lora_arrays, merge_lora
 
 MAX_PAIR_TOKENS = 256
 
@@ -150,15 +150,8 @@ def train(data: Path, out: Path, r: int = 16, lr: float = 5e-4, epochs: int = 3,
 
     p_dev, y_dev = probabilities(dev), np.array([y for *_, y in dev])
     threshold = threshold_for_recall(p_dev[y_dev == 1], recall)
-    adapter = {}
-    for name, module in model.named_modules():
-        if hasattr(module, "lora_A") and "default" in module.lora_A:
-            key = name.split("base_model.model.")[-1]
-            adapter[key + ".A"] = module.lora_A["default"].weight.detach().float().cpu().numpy()
-            adapter[key + ".B"] = (module.lora_B["default"].weight.detach().float().cpu().numpy()
-                                   * module.scaling["default"])
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **adapter, head_weight=head.weight.detach().float().cpu().numpy(),
+    np.savez(out, **lora_arrays(model), head_weight=head.weight.detach().float().cpu().numpy(),
              head_bias=head.bias.detach().float().cpu().numpy(), threshold=np.float32(threshold))
     report = {"pairs": {"train": len(train_pairs), "train_fit": int(y_train.sum()), "dev": len(dev),
                         "dev_fit": int(y_dev.sum())},
@@ -185,10 +178,8 @@ class CrossFitModel:
         from tandem.training.routing.export import minilm_dir
 
         self.model = AutoModel.from_pretrained(minilm_dir(), dtype=torch.float32).eval()
-        weights = dict(self.model.named_parameters())
         with np.load(path) as data:
-            for module in sorted({k.rsplit(".", 1)[0] for k in data.files if k.endswith((".A", ".B"))}):
-                weights[module + ".weight"].data += torch.from_numpy(data[module + ".B"] @ data[module + ".A"])
+            merge_lora(self.model, data)
             self.head = torch.nn.Linear(self.model.config.hidden_size, 1)
             self.head.weight.data = torch.from_numpy(data["head_weight"])
             self.head.bias.data = torch.from_numpy(data["head_bias"])

@@ -71,6 +71,27 @@ def dump(config_path: str, out: Path, overrides: list[str]) -> int:
     return 0
 
 
+def lora_arrays(model) -> dict[str, np.ndarray]:
+    """A peft model's LoRA as numpy, by HF module name: `<module>.A` (r x in) and `<module>.B` (out x r, scaled)."""
+    adapter = {}
+    for name, module in model.named_modules():
+        if hasattr(module, "lora_A") and "default" in module.lora_A:
+            key = name.split("base_model.model.")[-1]
+            adapter[key + ".A"] = module.lora_A["default"].weight.detach().float().cpu().numpy()
+            adapter[key + ".B"] = (module.lora_B["default"].weight.detach().float().cpu().numpy()
+                                   * module.scaling["default"])
+    return adapter
+
+
+def merge_lora(model, arrays) -> None:
+    """Add `lora_arrays`' deltas (B @ A) into a plain torch model's weights, in place."""
+    import torch
+
+    weights = dict(model.named_parameters())
+    for module in sorted({k.rsplit(".", 1)[0] for k in arrays if k.endswith((".A", ".B"))}):
+        weights[module + ".weight"].data += torch.from_numpy(arrays[module + ".B"] @ arrays[module + ".A"])
+
+
 def _cut_long(text: str) -> str:
     """A very long paste keeps its first and last 4,000 characters: enough for any token budget here."""
     return text if len(text) <= 8000 else text[:4000] + " " + text[-4000:]
@@ -178,15 +199,8 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
                 for i, b in zip(idx, best):
                     predictions[hashlib.sha256(rows[i]["text"].encode()).hexdigest()[:16]] = {
                         "set": str(dataset[i]), "label": rows[i]["label"], "predicted": domains[int(b)]}
-    adapter = {}
-    for name, module in model.named_modules():
-        if hasattr(module, "lora_A") and "default" in module.lora_A:
-            key = name.split("base_model.model.")[-1]
-            adapter[key + ".A"] = module.lora_A["default"].weight.detach().float().cpu().numpy()
-            adapter[key + ".B"] = (module.lora_B["default"].weight.detach().float().cpu().numpy()
-                                   * module.scaling["default"])
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **adapter)
+    np.savez(out, **lora_arrays(model))
     np.savez(out.with_suffix(".head.npz"), weight=head.weight.detach().float().cpu().numpy(),
              bias=head.bias.detach().float().cpu().numpy(), domains=np.array(domains))
     info = {"rows": len(train_rows), "real_train_rows": int((dataset[train_rows] == "real_train").sum()),
@@ -212,11 +226,8 @@ def score(adapter: Path, sets: list[str], max_tokens: int, truncation: str) -> d
     from tandem.training.routing.export import minilm_dir
 
     model = AutoModel.from_pretrained(minilm_dir(), dtype=torch.float32).eval()
-    weights = dict(model.named_parameters())
     with np.load(adapter) as data:
-        for module in sorted({key.rsplit(".", 1)[0] for key in data.files}):
-            delta = torch.from_numpy(data[module + ".B"] @ data[module + ".A"])
-            weights[module + ".weight"].data += delta
+        merge_lora(model, data)
     with np.load(adapter.with_suffix(".head.npz")) as data:
         w, b, domains = torch.from_numpy(data["weight"]), torch.from_numpy(data["bias"]), [str(d) for d in data["domains"]]
     tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
