@@ -38,6 +38,15 @@ def write_fp16_minilm(out: Path) -> None:
         shutil.copyfile(minilm_dir() / name, out / name)
 
 
+def warmup_decay(optimizer, steps: int):
+    """The LR schedule both fine-tunings use: linear warm-up over the first 6% of `steps`, times a linear
+    decay to zero at `steps`."""
+    import torch
+
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, s / (0.06 * steps)) * max(0.0, (steps - s) / (steps * 0.94)))
+
+
 def lora_arrays(model) -> dict[str, np.ndarray]:
     """A peft model's LoRA as numpy, by HF module name: `<module>.A` (r x in) and `<module>.B` (out x r, scaled)."""
     adapter = {}

@@ -12,14 +12,10 @@ pytest.importorskip("torch")
 
 
 def _tokenizer():
-    from tokenizers import Tokenizer
-
     from tandem.training.minilm import minilm_dir
+    from tandem.training.modifiers.tool_fit_cross import _pair_tokenizer
 
-    tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    return tokenizer
+    return _pair_tokenizer(minilm_dir())
 
 
 def test_a_pair_is_one_input_cut_longest_first():

@@ -67,7 +67,7 @@ def replay(matrix: dict, model: str, min_grounding: float | None = None, fit_mod
                      "was": score_summary(was), "tripped": tripped,
                      "vs_base": mcnemar(base_scores, scores), "vs_base_was": mcnemar(base_scores, was)}
     return {"model": model, "min_grounding": min_grounding, "scored_by": "today's scorer (score_recorded)",
-            "fit_model": str(fit_model or cross_model) if fit_model or cross_model else None,
+            "fit_model": str(fit_model or cross_model) if fitter else None,
             "fit_threshold": fitter.threshold if fitter else None, "slices": out}
 
 

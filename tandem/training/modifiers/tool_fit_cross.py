@@ -32,24 +32,25 @@ from pathlib import Path
 
 import numpy as np
 
-from tandem.training.minilm import TARGETS, lora_arrays, merge_lora, minilm_dir, write_fp16_minilm
+from tandem.training.minilm import TARGETS, lora_arrays, merge_lora, minilm_dir, warmup_decay, write_fp16_minilm
 
 MAX_PAIR_TOKENS = 256
 
 
+def _pair_tokenizer(folder: Path):
+    """MiniLM's tokenizer for pairs: its template gives [CLS] request [SEP] function [SEP] and segment ids,
+    cut longest-first to MAX_PAIR_TOKENS."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_PAIR_TOKENS, strategy="longest_first")
+    return tokenizer
+
+
 def _encode_pairs(tokenizer, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
-    """[CLS] request [SEP] function [SEP], cut longest-first to MAX_PAIR_TOKENS; with segment ids."""
-    out = []
-    for request, function in pairs:
-        a, b = tokenizer.encode(request).ids[1:-1], tokenizer.encode(function).ids[1:-1]
-        while len(a) + len(b) > MAX_PAIR_TOKENS - 3:
-            if len(a) >= len(b):
-                a = a[:-1]
-            else:
-                b = b[:-1]
-        cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-        out.append(([cls, *a, sep, *b, sep], [0] * (len(a) + 2) + [1] * (len(b) + 1)))
-    return out
+    """(token ids, segment ids) of each (request, function) pair, by a `_pair_tokenizer`."""
+    return [(enc.ids, enc.type_ids) for enc in tokenizer.encode_batch(pairs)]
 
 
 def _batch(encoded, device):
@@ -92,16 +93,13 @@ def train(data: Path, out: Path, r: int = 16, lr: float = 5e-4, epochs: int = 3,
     import torch.nn.functional as F
     from peft import LoraConfig, get_peft_model
     from sklearn.metrics import roc_auc_score
-    from tokenizers import Tokenizer
     from transformers import AutoModel
 
     from tandem.training.modifiers.gate import threshold_for_recall
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
-    tokenizer = Tokenizer.from_file(str(data / "minilm" / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
+    tokenizer = _pair_tokenizer(data / "minilm")
     train_pairs, dev = _read_pairs(data / "train.jsonl.gz"), _read_pairs(data / "dev.jsonl.gz")
     x_train = _encode_pairs(tokenizer, [(a, b) for a, b, _ in train_pairs])
     y_train = np.array([y for *_, y in train_pairs], np.float32)
@@ -112,8 +110,7 @@ def train(data: Path, out: Path, r: int = 16, lr: float = 5e-4, epochs: int = 3,
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     batch_size = 32
     steps = epochs * math.ceil(len(x_train) / batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, s / (0.06 * steps)) * max(0.0, (steps - s) / (steps * 0.94)))
+    sched = warmup_decay(opt, steps)
     pos_weight = torch.tensor((len(y_train) - y_train.sum()) / max(y_train.sum(), 1), device=device)
     rng = np.random.default_rng(seed)
     started = time.time()
@@ -162,9 +159,7 @@ class CrossFitModel:
 
     def __init__(self, path: Path):
         import torch
-        from tokenizers import Tokenizer
         from transformers import AutoModel
-
 
         self.model = AutoModel.from_pretrained(minilm_dir(), dtype=torch.float32).eval()
         with np.load(path) as data:
@@ -173,9 +168,7 @@ class CrossFitModel:
             self.head.weight.data = torch.from_numpy(data["head_weight"])
             self.head.bias.data = torch.from_numpy(data["head_bias"])
             self.threshold = float(data["threshold"])
-        self.tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
+        self.tokenizer = _pair_tokenizer(minilm_dir())
 
     def probability(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         import torch

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tandem.training.minilm import TARGETS, lora_arrays, merge_lora, minilm_dir, write_fp16_minilm
+from tandem.training.minilm import TARGETS, lora_arrays, merge_lora, minilm_dir, warmup_decay, write_fp16_minilm
 
 
 def dump(config_path: str, out: Path, overrides: list[str]) -> int:
@@ -135,8 +135,7 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
                                 device=device)
     batch_size = 128
     steps = epochs * math.ceil(len(train_rows) / batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, s / (0.06 * steps)) * max(0.0, (steps - s) / (steps * 0.94)))
+    sched = warmup_decay(opt, steps)
     rng = np.random.default_rng(seed)
     start = time.time()
     amp = torch.autocast(device.type, dtype=torch.bfloat16)
