@@ -200,7 +200,9 @@ def test_compare_pools_folds_and_pairs_rows(tmp_path):
     result = compare_folds(short, long)
     assert result["rows"] == 8
     assert (result["paired"]["wins"], result["paired"]["losses"]) == (3, 1)
-    assert result["32_tokens"]["out_of_fold"] == 0.5 and result["256_tokens"]["out_of_fold"] == 0.75
-    assert result["256_tokens"]["dev_per_fold"] == [1.0, 1.0]
+    assert result["baseline"]["out_of_fold"] == 0.5 and result["candidate"]["out_of_fold"] == 0.75
+    assert (result["baseline"]["max_tokens"], result["candidate"]["max_tokens"]) == (32, 256)
+    assert result["baseline"]["encoder"] == "minilm"
+    assert result["candidate"]["dev_per_fold"] == [1.0, 1.0]
     with pytest.raises(SystemExit, match="one run per fold"):
         compare_folds(short[:1], long[:1])

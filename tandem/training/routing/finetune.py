@@ -34,10 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tandem.training.minilm import TARGETS, lora_arrays, merge_lora, minilm_dir, warmup_decay, write_fp16_minilm
+from tandem.training.minilm import lora_arrays, merge_lora, minilm_dir, warmup_decay, write_fp16_minilm
+from tandem.training.routing.encoders import ENCODERS, write_smollm2
 
 
-def dump(config_path: str, out: Path, overrides: list[str]) -> int:
+def dump(config_path: str, out: Path, overrides: list[str], smollm2: bool = False) -> int:
     from tandem.common.recipe_config import load_config
     from tandem.training.routing.config import RouterRecipeConfig
     from tandem.training.routing.dataset import routing_data
@@ -55,6 +56,8 @@ def dump(config_path: str, out: Path, overrides: list[str]) -> int:
                                  "dataset": ex.dataset}) + "\n")
             n += 1
     write_fp16_minilm(out / "minilm")
+    if smollm2:
+        write_smollm2(out / "smollm2")
     (out / "domains.json").write_text(json.dumps(config.domains))
     print(f"{n} rows (no real test rows) and fp16 MiniLM in {out}")
     return 0
@@ -81,7 +84,7 @@ def fold_of(text: str, folds: int) -> int:
 
 
 def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: float, epochs: int,
-          w_real: float, seed: int, folds: int = 0, fold: int = 0) -> dict:
+          w_real: float, seed: int, folds: int = 0, fold: int = 0, encoder: str = "minilm") -> dict:
     """Fine-tune on the dump's train rows. With `folds`, the real training rows of fold `fold` are held out
     and, with the real dev rows, scored by the trained classifier: their predictions go into the .json
     (cross-validation on the project's own labelled rows, never the real test set)."""
@@ -89,8 +92,8 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
     import torch.nn.functional as F
     from peft import LoraConfig, get_peft_model
     from tokenizers import Tokenizer
-    from transformers import AutoModel
 
+    spec = ENCODERS[encoder]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
     domains = json.loads((data / "domains.json").read_text())
@@ -106,11 +109,12 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
         held_out = np.flatnonzero(in_fold)
         train_rows = np.setdiff1d(train_rows, held_out)
     weight = np.where(dataset == "real_train", w_real, 1.0)
-    tokenizer = Tokenizer.from_file(str(data / "minilm" / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(spec.folder(data) / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
     texts = [_cut_long(row["text"]) for row in rows]
-    ids = [_truncate(enc.ids, max_tokens, truncation) for enc in tokenizer.encode_batch(texts)]
+    end = [tokenizer.token_to_id(spec.end_token)] if spec.end_token else []
+    ids = [_truncate(enc.ids + end, max_tokens, truncation) for enc in tokenizer.encode_batch(texts)]
 
     def batch(idx):
         width = max(len(ids[i]) for i in idx)
@@ -120,13 +124,9 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
             a[row, :len(ids[i])], m[row, :len(ids[i])] = ids[i], 1
         return torch.from_numpy(a).to(device), torch.from_numpy(m).to(device)
 
-    def pool(model, a, m):
-        hidden = model(input_ids=a, attention_mask=m, token_type_ids=torch.zeros_like(a)).last_hidden_state
-        mask = m.unsqueeze(-1).to(hidden.dtype)
-        return F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
-
-    model = AutoModel.from_pretrained(data / "minilm", dtype=torch.float32).to(device)
-    model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.05, target_modules=TARGETS))
+    pool = spec.pool
+    model = spec.load(data).to(device)
+    model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.05, target_modules=spec.targets))
     head = torch.nn.Linear(model.config.hidden_size, len(domains)).to(device)
     params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
@@ -170,7 +170,7 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
     np.savez(out, **lora_arrays(model))
     np.savez(out.with_suffix(".head.npz"), weight=head.weight.detach().float().cpu().numpy(),
              bias=head.bias.detach().float().cpu().numpy(), domains=np.array(domains))
-    info = {"rows": len(train_rows), "real_train_rows": int((dataset[train_rows] == "real_train").sum()),
+    info = {"encoder": encoder, "rows": len(train_rows), "real_train_rows": int((dataset[train_rows] == "real_train").sum()),
             "max_tokens": max_tokens, "truncation": truncation, "r": r, "lr": lr, "epochs": epochs,
             "w_real": w_real, "seed": seed, "seconds": round(time.time() - start, 1),
             "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"}
@@ -223,8 +223,9 @@ def score(adapter: Path, sets: list[str], max_tokens: int, truncation: str) -> d
 
 
 def compare_folds(baseline: list[Path], candidate: list[Path]) -> dict:
-    """Two input lengths' cross-validation runs (`train --folds`), pooled over folds: out-of-fold accuracy on
-    the real training rows, paired (exact one-sided McNemar), and each fold model's real dev accuracy."""
+    """Two arms' cross-validation runs (`train --folds`: two input lengths, or two encoders), pooled over folds:
+    out-of-fold accuracy on the real training rows, paired (exact one-sided McNemar), and each fold model's
+    real dev accuracy."""
     from tandem.training.modifiers.gate import mcnemar, wilson_interval
 
     def pooled(paths):
@@ -234,19 +235,19 @@ def compare_folds(baseline: list[Path], candidate: list[Path]) -> dict:
         held = {k: v for i in infos for k, v in i["predictions"].items() if v["set"] == "real_train"}
         dev = [np.mean([v["predicted"] == v["label"] for v in i["predictions"].values() if v["set"] == "real_dev"])
                for i in infos]
-        return infos[0]["max_tokens"], held, dev
+        return {"encoder": infos[0].get("encoder", "minilm"), "max_tokens": infos[0]["max_tokens"]}, held, dev
 
-    (n_a, a, dev_a), (n_b, b, dev_b) = pooled(baseline), pooled(candidate)
+    (arm_a, a, dev_a), (arm_b, b, dev_b) = pooled(baseline), pooled(candidate)
     if a.keys() != b.keys():
         raise SystemExit("the two runs did not hold out the same rows")
     keys = sorted(a)
     right_a = [float(a[k]["predicted"] == a[k]["label"]) for k in keys]
     right_b = [float(b[k]["predicted"] == b[k]["label"]) for k in keys]
     out = {"rows": len(keys), "paired": mcnemar(right_a, right_b)}
-    for tokens, right, dev in ((n_a, right_a, dev_a), (n_b, right_b, dev_b)):
-        out[f"{tokens}_tokens"] = {"out_of_fold": sum(right) / len(keys),
-                                   "interval": wilson_interval(int(sum(right)), len(keys)),
-                                   "dev_per_fold": [round(float(d), 4) for d in dev]}
+    for name, arm, right, dev in (("baseline", arm_a, right_a, dev_a), ("candidate", arm_b, right_b, dev_b)):
+        out[name] = {**arm, "out_of_fold": sum(right) / len(keys),
+                     "interval": wilson_interval(int(sum(right)), len(keys)),
+                     "dev_per_fold": [round(float(d), 4) for d in dev]}
     return out
 
 
@@ -285,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("dump", help="write the recipe's rows (no real test rows) and fp16 MiniLM weights")
     d.add_argument("--config", default="configs/routing/router.yaml")
     d.add_argument("--out", type=Path, required=True)
+    d.add_argument("--smollm2", action="store_true", help="also write the base model's GGUF and tokenizer "
+                   "(98 MB), for `train --encoder smollm2`")
     d.add_argument("overrides", nargs="*")
     t = sub.add_parser("train", help="fine-tune LoRA on a dump; writes the HF-named adapter npz (+ .json)")
     t.add_argument("data", type=Path)
@@ -299,13 +302,15 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--folds", type=int, default=0, help="cross-validate: hold out one of this many folds of the "
                    "real training rows (0: train on all)")
     t.add_argument("--fold", type=int, default=0, help="which fold to hold out (0 .. folds-1)")
+    t.add_argument("--encoder", choices=sorted(ENCODERS), default="minilm",
+                   help="minilm (served) or smollm2 (the base model: the larger-encoder probe; needs dump --smollm2)")
     c = sub.add_parser("score", help="an adapter's own classifier on the real-prompt sets (CPU, torch)")
     c.add_argument("adapter", type=Path, help="the npz `train` wrote (its .head.npz beside it)")
     c.add_argument("--sets", default="dev", help="comma-separated: dev, test (default dev)")
     c.add_argument("--max-tokens", type=int, default=32)
     c.add_argument("--truncation", choices=["head", "head_tail"], default="head_tail")
     c.add_argument("--out", type=Path, help="write the figures as JSON here")
-    v = sub.add_parser("compare", help="pool two input lengths' `train --folds` runs and compare them, paired")
+    v = sub.add_parser("compare", help="pool two arms' `train --folds` runs (lengths or encoders), compare them, paired")
     v.add_argument("--baseline", type=Path, nargs="+", required=True, help="one .json per fold")
     v.add_argument("--candidate", type=Path, nargs="+", required=True, help="one .json per fold")
     v.add_argument("--out", type=Path, help="write the comparison as JSON here")
@@ -317,14 +322,14 @@ def main(argv: list[str] | None = None) -> int:
             args.out.write_text(json.dumps(result, indent=1))
         return 0
     if args.command == "dump":
-        return dump(args.config, args.out, args.overrides)
+        return dump(args.config, args.out, args.overrides, args.smollm2)
     if args.command == "score":
         result = score(args.adapter, args.sets.split(","), args.max_tokens, args.truncation)
         if args.out:
             args.out.write_text(json.dumps(result, indent=1))
         return 0
     info = train(args.data, args.out, args.max_tokens, args.truncation, args.r, args.lr, args.epochs,
-                 args.w_real, args.seed, args.folds, args.fold)
+                 args.w_real, args.seed, args.folds, args.fold, args.encoder)
     print(json.dumps({k: v for k, v in info.items() if k != "predictions"}))
     return 0
 
