@@ -6,6 +6,7 @@
     python -m tandem.training.routing.finetune score lora.npz --max-tokens 128      # CPU: its own classifier on real prompts
     python -m tandem.training.routing.finetune train DUMP --out f0.npz --folds 5 --fold 0   # cross-validation run
     python -m tandem.training.routing.finetune compare --baseline a/*.json --candidate b/*.json
+    python -m tandem.training.routing.finetune train DUMP --out s0.npz --encoder smollm2 ...       # the base model as encoder (dump --smollm2)
 
 `dump` writes the recipe's rows (its sources, templates and hand-labelled real training rows;
 **never** the real test rows, which do not leave this machine) and the MiniLM weights in fp16
