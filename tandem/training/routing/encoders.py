@@ -20,6 +20,7 @@ class Encoder:
     name: str
     targets: str
     end_token: str | None  # appended after the text (a decoder pools its hidden state there)
+    gguf_file: str | None = None  # weights dequantized from this GGUF in the folder, as serving runs them
 
     def folder(self, dump: Path) -> Path:
         return dump / self.name
@@ -28,9 +29,8 @@ class Encoder:
         import torch
         from transformers import AutoModel
 
-        if self.name == "smollm2":  # dequantized from the packaged Q4_1 GGUF, as serving runs it
-            return AutoModel.from_pretrained(self.folder(dump), gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
-        return AutoModel.from_pretrained(self.folder(dump), dtype=torch.float32)
+        gguf = {"gguf_file": self.gguf_file} if self.gguf_file else {}
+        return AutoModel.from_pretrained(self.folder(dump), dtype=torch.float32, **gguf)
 
     def pool(self, model, ids, mask):
         """MiniLM: the mean over tokens, as the served ONNX graph pools. SmolLM2: the hidden state at the
@@ -49,7 +49,7 @@ class Encoder:
 
 
 ENCODERS = {"minilm": Encoder("minilm", MINILM_TARGETS, None),
-            "smollm2": Encoder("smollm2", SMOLLM2_TARGETS, "<|im_end|>")}
+            "smollm2": Encoder("smollm2", SMOLLM2_TARGETS, "<|im_end|>", gguf_file=SMOLLM2_GGUF)}
 
 
 def write_smollm2(out: Path) -> None:

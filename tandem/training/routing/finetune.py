@@ -60,7 +60,7 @@ def dump(config_path: str, out: Path, overrides: list[str], smollm2: bool = Fals
     if smollm2:
         write_smollm2(out / "smollm2")
     (out / "domains.json").write_text(json.dumps(config.domains))
-    print(f"{n} rows (no real test rows) and fp16 MiniLM in {out}")
+    print(f"{n} rows (no real test rows), fp16 MiniLM{' and SmolLM2' if smollm2 else ''} in {out}")
     return 0
 
 
@@ -125,7 +125,6 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
             a[row, :len(ids[i])], m[row, :len(ids[i])] = ids[i], 1
         return torch.from_numpy(a).to(device), torch.from_numpy(m).to(device)
 
-    pool = spec.pool
     model = spec.load(data).to(device)
     model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.05, target_modules=spec.targets))
     head = torch.nn.Linear(model.config.hidden_size, len(domains)).to(device)
@@ -146,7 +145,7 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
         for s in range(0, len(order), batch_size):
             idx = order[s:s + batch_size]
             with amp:
-                logits = head(pool(model, *batch(idx)).float() * 20.0)
+                logits = head(spec.pool(model, *batch(idx)).float() * 20.0)
             target = torch.from_numpy(y[idx]).to(device)
             w = torch.from_numpy(weight[idx]).float().to(device)
             loss = ((F.cross_entropy(logits.float(), target, weight=class_weight, reduction="none") * w).sum()
@@ -163,7 +162,7 @@ def train(data: Path, out: Path, max_tokens: int, truncation: str, r: int, lr: f
         with torch.no_grad(), amp:
             for s in range(0, len(scored), batch_size):
                 idx = scored[s:s + batch_size]
-                best = head(pool(model, *batch(idx)).float() * 20.0).argmax(-1).cpu().numpy()
+                best = head(spec.pool(model, *batch(idx)).float() * 20.0).argmax(-1).cpu().numpy()
                 for i, b in zip(idx, best):
                     predictions[hashlib.sha256(rows[i]["text"].encode()).hexdigest()[:16]] = {
                         "set": str(dataset[i]), "label": rows[i]["label"], "predicted": domains[int(b)]}
@@ -186,7 +185,6 @@ def score(adapter: Path, sets: list[str], max_tokens: int, truncation: str) -> d
     or temperature) on hand-labelled real-prompt sets, in torch on this machine: accuracy, its 95% Wilson
     interval and the confusion (rows: true domain, columns: predicted)."""
     import torch
-    import torch.nn.functional as F
     from tokenizers import Tokenizer
     from transformers import AutoModel
 
@@ -208,9 +206,7 @@ def score(adapter: Path, sets: list[str], max_tokens: int, truncation: str) -> d
         with torch.no_grad():
             for row in rows:
                 ids = torch.tensor([_truncate(tokenizer.encode(_cut_long(row["prompt"])).ids, max_tokens, truncation)])
-                hidden = model(input_ids=ids, attention_mask=torch.ones_like(ids),
-                               token_type_ids=torch.zeros_like(ids)).last_hidden_state
-                pooled = F.normalize(hidden.mean(1), dim=-1)
+                pooled = ENCODERS["minilm"].pool(model, ids, torch.ones_like(ids))
                 predicted = int(torch.argmax(pooled * 20.0 @ w.T + b))
                 truth = domains.index(row["label"])
                 confusion[truth, predicted] += 1
