@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from pydantic_settings import BaseSettings
 
 from tandem.common.internal_auth import is_loopback
+from tandem.common.keep_alive import SERVER_KEEP_ALIVE_S
 
 
 def run_service(name: str, settings_cls: type[BaseSettings], create_app: Callable[[BaseSettings], FastAPI],
@@ -36,7 +37,7 @@ def run_service(name: str, settings_cls: type[BaseSettings], create_app: Callabl
         parser.error(f"{name} has no internal token, so it would answer anyone on {args.host}: set "
                      "TANDEM_INTERNAL_TOKEN (or TANDEM_INTERNAL_TOKEN_FILE), or bind to 127.0.0.1")
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
-                                           timeout_graceful_shutdown=5))
+                                           timeout_graceful_shutdown=5, timeout_keep_alive=SERVER_KEEP_ALIVE_S))
     app.state.server = server  # lets a service shut itself down gracefully (server.should_exit)
     server.run()
     # A service that stops itself because it can no longer serve (a worker whose engine died) says so

@@ -15,6 +15,7 @@ import httpx
 from prometheus_client import Counter
 
 from tandem.common.internal_auth import InternalAuthSettings
+from tandem.common.keep_alive import pool_limits
 from tandem.common.wire import ChatCompletionRequest
 from tandem.services.escalation.answers import Answer
 from tandem.services.escalation.policies import (
@@ -53,7 +54,8 @@ class EscalationGate:
         self.client = httpx.AsyncClient(
             base_url=(settings.fallback_url or "http://fallback.invalid").rstrip("/"),
             headers=InternalAuthSettings().bearer_headers(),  # the fallback answers only the router
-            timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s))
+            timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
+            limits=pool_limits(100, 20))
 
     @property
     def enabled(self) -> bool:

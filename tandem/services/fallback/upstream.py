@@ -10,6 +10,7 @@ import random
 
 import httpx
 
+from tandem.common.keep_alive import pool_limits
 from tandem.services.fallback.circuit import CircuitBreaker
 from tandem.services.fallback.fallback_metrics import FallbackMetrics
 from tandem.services.fallback.refusals import FallbackRefusedError
@@ -29,7 +30,7 @@ class Upstream:
             base_url=settings.upstream_base_url.rstrip("/"),
             headers={"authorization": f"Bearer {key}"} if key else {},
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
-            limits=httpx.Limits(max_connections=128, max_keepalive_connections=32))
+            limits=pool_limits(128, 32))
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         delay = self.settings.backoff_base_s * (2 ** attempt) * random.uniform(0.5, 1.5)

@@ -16,11 +16,16 @@ from prometheus_client import Gauge
 
 from tandem.common.errors import OverloadedError, UpstreamTimeoutError
 from tandem.common.internal_auth import InternalAuthSettings
+from tandem.common.keep_alive import pool_limits
 from tandem.services.router.settings import RouterSettings, WorkerEndpoint
 
 log = logging.getLogger(__name__)
 
 POOL_CONNECTIONS = 256  # to all workers together; a request that finds none free within connect_timeout_s gets 503
+# A worker that drops the connection before sending any response byte (a pooled connection it had just
+# closed, or a restart in between) is asked once more on a fresh connection. Safe: a generation changes
+# nothing on the worker, and the failure came before any of the answer reached the client.
+DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 class WorkerPool:
@@ -30,7 +35,7 @@ class WorkerPool:
             headers=InternalAuthSettings().bearer_headers(),  # workers answer only the router
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s,
                                   pool=settings.connect_timeout_s),
-            limits=httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=64))
+            limits=pool_limits(POOL_CONNECTIONS, 64))
         self.models: dict[str, WorkerEndpoint] = {}
         self.served_by: dict[str, list[str]] = {}  # model -> names of the workers that listed it
         self.versions: dict[str, str] = {}  # model -> the version its worker reports (base + adapter sha)
@@ -101,7 +106,12 @@ class WorkerPool:
         """POST a chat (or legacy completions) request; the response is open for streaming (the caller closes it)."""
         request = self.client.build_request("POST", f"{worker.url}{path}", json=payload, headers=headers)
         try:
-            return await self.client.send(request, stream=True)
+            try:
+                return await self.client.send(request, stream=True)
+            except DROPPED as exc:
+                log.warning("worker %s dropped the connection before answering (%s); asking once more",
+                            worker.name, type(exc).__name__)
+                return await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.PoolTimeout):  # every connection to the workers is busy: shed, don't queue
                 raise OverloadedError(f"All {POOL_CONNECTIONS} connections to the workers are busy.",
