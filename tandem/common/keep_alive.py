@@ -17,6 +17,7 @@ CLIENT_IDLE_EXPIRY_S = 2.0  # under the 5 s idle timeout of uvicorn, llama-serve
 SERVER_KEEP_ALIVE_S = 75  # over the 60 s idle timeout of common load balancers
 
 
-def pool_limits(max_connections: int, max_keepalive_connections: int) -> httpx.Limits:
+def pool_limits(max_connections: int = 100, max_keepalive_connections: int = 20) -> httpx.Limits:
+    """httpx's pool limits (its defaults unless given), with our idle expiry."""
     return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_keepalive_connections,
                         keepalive_expiry=CLIENT_IDLE_EXPIRY_S)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
@@ -21,11 +23,10 @@ from tandem.services.router.workers import WorkerPool
 ANSWER = json.dumps({"object": "chat.completion", "choices": []}).encode()
 
 
-async def read_request(reader: asyncio.StreamReader) -> bool:
+async def read_request(reader: asyncio.StreamReader) -> None:
     head = await reader.readuntil(b"\r\n\r\n")
     length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
     await reader.readexactly(length)
-    return True
 
 
 def worker_that_drops(requests_answered_per_connection: int):
@@ -51,28 +52,29 @@ def worker_that_drops(requests_answered_per_connection: int):
     return handle, seen
 
 
-async def pool_against(handle) -> tuple[WorkerPool, WorkerEndpoint, asyncio.Server]:
+@asynccontextmanager
+async def pool_against(handle) -> AsyncIterator[tuple[WorkerPool, WorkerEndpoint]]:
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     endpoint = WorkerEndpoint(name="w", url=f"http://127.0.0.1:{port}")
     pool = WorkerPool(RouterSettings(workers=[endpoint]), Gauge("up", "", ["worker"], registry=CollectorRegistry()))
     pool.mark("w", True)
-    return pool, endpoint, server
+    try:
+        yield pool, endpoint
+    finally:
+        await pool.aclose()
+        server.close()
 
 
 def test_a_pooled_connection_the_worker_closed_is_retried_on_a_fresh_one():
     async def scenario():
         handle, seen = worker_that_drops(requests_answered_per_connection=1)
-        pool, endpoint, server = await pool_against(handle)
-        try:
+        async with pool_against(handle) as (pool, endpoint):
             for _ in range(3):  # each request after the first lands on the connection the worker has closed
                 response = await pool.send(endpoint, {"model": "m", "messages": []})
                 assert response.status_code == 200
                 assert json.loads(await response.aread())["object"] == "chat.completion"
                 await response.aclose()
-        finally:
-            await pool.aclose()
-            server.close()
         return seen
 
     seen = asyncio.run(scenario())
@@ -83,14 +85,10 @@ def test_a_pooled_connection_the_worker_closed_is_retried_on_a_fresh_one():
 def test_a_worker_that_drops_every_request_is_a_503_and_marked_down():
     async def scenario():
         handle, seen = worker_that_drops(requests_answered_per_connection=0)
-        pool, endpoint, server = await pool_against(handle)
-        try:
+        async with pool_against(handle) as (pool, endpoint):
             with pytest.raises(OverloadedError) as refused:
                 await pool.send(endpoint, {"model": "m", "messages": []})
             return refused.value, pool.up["w"], seen
-        finally:
-            await pool.aclose()
-            server.close()
 
     error, up, seen = asyncio.run(scenario())
     assert error.status_code == 503 and "unavailable" in error.message

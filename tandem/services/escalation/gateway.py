@@ -55,7 +55,7 @@ class EscalationGate:
             base_url=(settings.fallback_url or "http://fallback.invalid").rstrip("/"),
             headers=InternalAuthSettings().bearer_headers(),  # the fallback answers only the router
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
-            limits=pool_limits(100, 20))
+            limits=pool_limits())
 
     @property
     def enabled(self) -> bool:
